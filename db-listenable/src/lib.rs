@@ -1,1 +1,38 @@
-//! stub
+//! Capture every insert, update and delete of a PostgreSQL table, lose none of them,
+//! and hand each one, typed, to your code.
+//!
+//! An application keeps derived data (an invoice total, a counter, a search index)
+//! next to its rows. Callbacks in the application miss every change made behind its
+//! back: `psql`, a migration, another service. `db-listenable` moves the capture into
+//! the database: a trigger generated from your model writes each changed row into a
+//! durable journal in the same transaction, and a listener hands the committed changes
+//! to typed processors, with retries and dead letters. Nothing committed is lost while
+//! the listener is down; nothing rolled back is ever seen.
+//!
+//! This crate is being built in steps (see the repository's issues): the trait and the
+//! derive name a model's table today; trigger DDL, the journal, migrations, the drift
+//! check, the registry and the listener/worker pool follow. Identifier quoting for the
+//! generated SQL is in place.
+//!
+//! ```
+//! use db_listenable::DbListenable;
+//!
+//! #[derive(DbListenable)]
+//! struct InvoiceItem {
+//!     id: i64,
+//!     quantity: i32,
+//! }
+//!
+//! assert_eq!(InvoiceItem::TABLE, "invoice_items");
+//! assert_eq!(InvoiceItem::SCHEMA, "public");
+//! assert_eq!(db_listenable::ddl::qualified_table::<InvoiceItem>(), r#""public"."invoice_items""#);
+//! ```
+
+pub mod ddl;
+mod model;
+
+pub use model::DbListenable;
+
+/// `#[derive(DbListenable)]`: see [`DbListenable`].
+#[cfg(feature = "derive")]
+pub use db_listenable_derive::DbListenable;

@@ -34,10 +34,8 @@ impl ServerBinaries {
             searched.push("PATH".to_owned());
         }
         if settings.search_system_dirs {
-            if let Some(dir) = pg_config_bindir() {
-                if let Some(found) = Self::in_dir(&dir) {
-                    return Ok(found);
-                }
+            if let Some(found) = pg_config_bindir().and_then(|dir| Self::in_dir(&dir)) {
+                return Ok(found);
             }
             searched.push("pg_config --bindir".to_owned());
             if let Some(found) = newest_versioned_dir(Path::new("/usr/lib/postgresql")) {

@@ -1,0 +1,62 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Invoice totals kept true under direct SQL edits.
+#[derive(Debug, Parser)]
+#[command(name = "invoices", version, about)]
+pub struct Cli {
+    /// Where the embedded PostgreSQL keeps its data (default: ./.data/pg, or PG_HARNESS_DIR).
+    /// Ignored when DATABASE_URL is set.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// What to do; without a command, run the demo.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the demo: start the database, migrate, add an invoice, print the invoices.
+    Demo,
+    /// Apply the migrations.
+    Migrate,
+    /// Manage the embedded PostgreSQL server.
+    Db {
+        /// The action.
+        #[command(subcommand)]
+        action: DbAction,
+    },
+}
+
+/// `invoices db ...`.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum DbAction {
+    /// Start the embedded server and leave it running.
+    Start,
+    /// Stop the embedded server.
+    Stop,
+    /// Print the connection URL of the running server's `invoices` database.
+    Url,
+    /// Open `psql` on the `invoices` database (starting the server for the session).
+    Psql,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = cli.data_dir.as_deref();
+    match cli.command.unwrap_or(Command::Demo) {
+        Command::Demo => crate::demo::run(data_dir).await,
+        Command::Migrate => {
+            let database = crate::database::open(data_dir, pg_harness::Lifetime::StopWhenDropped).await?;
+            crate::migrate(&database.pool).await?;
+            println!("migrations applied to {}", database.url);
+            Ok(())
+        }
+        Command::Db { action } => crate::db_command::run(action, data_dir).await,
+    }
+}

@@ -1,0 +1,3 @@
+//! Cross-crate tests (one binary, modules per topic).
+
+mod backends;
