@@ -23,15 +23,23 @@
 //!     quantity: i32,
 //! }
 //!
-//! assert_eq!(InvoiceItem::TABLE, "invoice_items");
-//! assert_eq!(InvoiceItem::SCHEMA, "public");
-//! assert_eq!(db_listenable::ddl::qualified_table::<InvoiceItem>(), r#""public"."invoice_items""#);
+//! assert_eq!(InvoiceItem::MODEL.table, "invoice_items");
+//! assert_eq!(InvoiceItem::MODEL.schema, "public");
+//! assert_eq!(InvoiceItem::MODEL.key, ["id"]);
+//! assert_eq!(db_listenable::ddl::qualified_table(&InvoiceItem::MODEL), r#""public"."invoice_items""#);
 //! ```
 
 pub mod ddl;
 mod model;
+pub mod registry;
 
-pub use model::DbListenable;
+pub use model::{Column, DbListenable, Events, Model};
+
+/// What generated code needs; not a public API, may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+}
 
 /// `#[derive(DbListenable)]`: see [`DbListenable`].
 #[cfg(feature = "derive")]

@@ -1,12 +1,26 @@
-//! Generated SQL: every identifier and literal goes through this module, quoted.
+//! Generated SQL, built in one place: every identifier and literal is quoted here.
+//!
+//! - [`journal_script`]: the journal (`db_listenable.changes`, `db_listenable.dead_letters`)
+//!   and its shared functions.
+//! - [`install_script`] / [`uninstall_script`]: capture on one model's table.
+//!
+//! Every script is idempotent and can be run again; the capture trigger carries a
+//! comment with the fingerprint of the SQL that made it, for the drift check.
 
+mod capture;
+mod config;
+mod fingerprint;
+mod journal;
+mod name;
 mod quote;
+mod script;
 
+pub use capture::{
+    COMMENT_PREFIX, capture_function_name, install_fingerprint, install_script, qualified_table, uninstall_script,
+};
+pub use config::{CaptureConfig, WAKEUP_CHANNEL, WAKEUP_LOCK, Wakeup};
+pub use fingerprint::fingerprint;
+pub use journal::journal_script;
+pub use name::{CAPTURE_TRIGGER, JOURNAL_SCHEMA, MAX_IDENTIFIER_BYTES, TRUNCATE_TRIGGER, WAKE_TRIGGER, per_table};
 pub use quote::{quote_ident, quote_literal};
-
-use crate::DbListenable;
-
-/// `"schema"."table"` of a model, quoted for SQL.
-pub fn qualified_table<T: DbListenable>() -> String {
-    format!("{}.{}", quote_ident(T::SCHEMA), quote_ident(T::TABLE))
-}
+pub use script::Script;

@@ -1,0 +1,34 @@
+//! Choices that change the generated SQL.
+
+/// How the listener learns that there is something new in the journal.
+///
+/// The journal is always the source of truth; a wake-up only shortens the wait. Every
+/// transaction that calls NOTIFY takes one cluster-wide lock at commit, so naive
+/// per-transaction wake-ups halve insert throughput with 8 clients on a 2-core machine
+/// (see "The wake-up is the throughput trap" in the design notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wakeup {
+    /// No NOTIFY at all: the listener polls. Cheapest for writers; latency is the poll interval.
+    Off,
+    /// `pg_notify(channel, '')` only from a transaction that wins
+    /// `pg_try_advisory_xact_lock`, so at most one notifying transaction is in flight.
+    /// A change committed just after a wake-up is found by the listener's drain-until-empty
+    /// or the next poll. The default.
+    #[default]
+    Gated,
+}
+
+/// Options for the generated capture SQL.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CaptureConfig {
+    /// Wake-up mode.
+    pub wakeup: Wakeup,
+}
+
+/// The NOTIFY channel the wake-up uses (payload is always empty: rows travel through
+/// the journal, never through NOTIFY, so NOTIFY's 8000-byte limit never applies).
+pub const WAKEUP_CHANNEL: &str = "db_listenable";
+
+/// The two keys of the advisory lock that gates wake-ups (`pg_try_advisory_xact_lock(int, int)`):
+/// an arbitrary constant pair, unlikely to meet an application's own advisory locks.
+pub const WAKEUP_LOCK: (i32, i32) = (0x6462_6c69, 0x7761_6b65);

@@ -1,0 +1,176 @@
+//! Installing capture: idempotent, removable, safe with hostile and very long names,
+//! pinned search_path, usable by roles without journal privileges, optional wake-up.
+
+use std::time::Duration;
+
+use db_listenable::ddl::{self, CaptureConfig, Wakeup};
+use db_listenable::{Column, Events, Model};
+use futures::StreamExt;
+
+use crate::{ITEMS, captured, connect, journal, journal_db};
+
+const ITEMS_TABLE: &str = "CREATE TABLE items (id bigint PRIMARY KEY, name text, qty int, updated_at timestamptz)";
+
+async fn trigger_names(client: &tokio_postgres::Client, table: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT tgname::text FROM pg_trigger WHERE tgrelid = $1::text::regclass AND NOT tgisinternal ORDER BY 1",
+            &[&table],
+        )
+        .await
+        .expect("triggers")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn installing_twice_changes_nothing_and_uninstall_removes_everything() {
+    let (_db, client) = journal_db().await;
+    captured(&client, ITEMS_TABLE, &ITEMS, &CaptureConfig::default()).await;
+    client.batch_execute(&ddl::journal_script().to_string()).await.expect("journal again");
+    client.batch_execute(&ddl::install_script(&ITEMS, &CaptureConfig::default()).to_string()).await.expect("again");
+    assert_eq!(
+        trigger_names(&client, "items").await,
+        ["db_listenable_capture", "db_listenable_truncate", "db_listenable_wake"]
+    );
+    client.batch_execute("INSERT INTO items (id) VALUES (1)").await.expect("insert");
+    assert_eq!(journal(&client).await.len(), 1, "one journal row per change, not one per install");
+
+    let uninstall = ddl::uninstall_script(&ITEMS).to_string();
+    client.batch_execute(&uninstall).await.expect("uninstall");
+    client.batch_execute(&uninstall).await.expect("uninstall again");
+    assert!(trigger_names(&client, "items").await.is_empty());
+    client.batch_execute("INSERT INTO items (id) VALUES (2); TRUNCATE items").await.expect("uncaptured");
+    assert_eq!(journal(&client).await.len(), 1);
+    let functions: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'db_listenable'::regnamespace AND proname = $1",
+            &[&ddl::capture_function_name(&ITEMS)],
+        )
+        .await
+        .expect("functions")
+        .get(0);
+    assert_eq!(functions, 0);
+}
+
+#[tokio::test]
+async fn hostile_schema_table_and_column_names_are_captured_exactly() {
+    let (_db, client) = journal_db().await;
+    const HOSTILE: Model = Model {
+        rust_name: "Hostile",
+        schema: "Weird Schema",
+        table: "Invoice \"Items\"; DROP TABLE x; --",
+        key: &["Key Col"],
+        columns: &[
+            crate::col("Key Col"),
+            crate::col("select"),
+            Column { name: "$db_listenable$", field: "f", ignored: true },
+        ],
+        events: Events::DEFAULT,
+    };
+    let table = ddl::qualified_table(&HOSTILE);
+    let create = format!(
+        "CREATE SCHEMA \"Weird Schema\"; CREATE TABLE {table} (\"Key Col\" int PRIMARY KEY, \"select\" text, \"$db_listenable$\" int)"
+    );
+    captured(&client, &create, &HOSTILE, &CaptureConfig::default()).await;
+    client.batch_execute(&format!("INSERT INTO {table} VALUES (1, 'x', 0)")).await.expect("insert");
+    client.batch_execute(&format!("UPDATE {table} SET \"$db_listenable$\" = 1")).await.expect("ignored update");
+    let rows = journal(&client).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].table, HOSTILE.table);
+    assert_eq!(rows[0].key, Some(serde_json::json!([1])));
+    assert_eq!(rows[0].new.as_ref().expect("new")["select"], "x");
+}
+
+#[tokio::test]
+async fn tables_with_63_byte_names_in_two_schemas_get_distinct_functions() {
+    let (_db, client) = journal_db().await;
+    const LONG: &str = "a_table_name_that_uses_every_one_of_the_sixty_three_bytes_allow";
+    assert_eq!(LONG.len(), 63);
+    const FIRST: Model = Model {
+        rust_name: "First",
+        schema: "public",
+        table: LONG,
+        key: &["id"],
+        columns: &[crate::col("id")],
+        events: Events::DEFAULT,
+    };
+    const SECOND: Model = Model { schema: "second", rust_name: "Second", ..FIRST };
+    assert_ne!(ddl::capture_function_name(&FIRST), ddl::capture_function_name(&SECOND));
+    client.batch_execute("CREATE SCHEMA second").await.expect("schema");
+    for model in [&FIRST, &SECOND] {
+        captured(
+            &client,
+            &format!("CREATE TABLE {} (id int)", ddl::qualified_table(model)),
+            model,
+            &Default::default(),
+        )
+        .await;
+        client.batch_execute(&format!("INSERT INTO {} VALUES (1)", ddl::qualified_table(model))).await.expect("insert");
+    }
+    let rows = journal(&client).await;
+    assert_eq!(rows.len(), 2);
+    let functions: i64 = client
+        .query_one("SELECT count(*) FROM pg_proc WHERE pronamespace = 'db_listenable'::regnamespace AND proname LIKE 'capture_%'", &[])
+        .await
+        .expect("functions")
+        .get(0);
+    assert_eq!(functions, 2);
+}
+
+#[tokio::test]
+async fn trigger_functions_pin_search_path_and_serve_roles_without_journal_rights() {
+    let (db, client) = journal_db().await;
+    captured(&client, ITEMS_TABLE, &ITEMS, &CaptureConfig::default()).await;
+    let config: Vec<String> = client
+        .query_one(
+            "SELECT proconfig FROM pg_proc WHERE pronamespace = 'db_listenable'::regnamespace AND proname = $1",
+            &[&ddl::capture_function_name(&ITEMS)],
+        )
+        .await
+        .expect("proconfig")
+        .get(0);
+    assert_eq!(config, ["search_path=pg_catalog, pg_temp"]);
+
+    // A role that may write items but has no right on the journal: capture still works
+    // (the trigger functions are SECURITY DEFINER), yet the role cannot read the journal.
+    let role = format!("writer_{}", db.name());
+    client.batch_execute(&format!("CREATE ROLE {role} LOGIN; GRANT ALL ON items TO {role}")).await.expect("role");
+    let writer_url = db.url().replacen("postgres@", &format!("{role}@"), 1);
+    let writer = connect(&writer_url).await;
+    writer.batch_execute("INSERT INTO items (id, name) VALUES (1, 'from writer')").await.expect("writer inserts");
+    let denied = writer.query("SELECT * FROM db_listenable.changes", &[]).await.expect_err("no journal access");
+    assert_eq!(denied.code().map(|c| c.code()), Some("42501"));
+    let rows = journal(&client).await;
+    assert_eq!(rows[0].new.as_ref().expect("new")["name"], "from writer");
+    drop(writer);
+    client.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}")).await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn gated_wakeups_notify_with_an_empty_payload_and_off_installs_no_wake_trigger() {
+    let (db, client) = journal_db().await;
+    captured(&client, ITEMS_TABLE, &ITEMS, &CaptureConfig { wakeup: Wakeup::Gated }).await;
+    let (listener, mut connection) =
+        tokio_postgres::connect(db.url(), tokio_postgres::NoTls).await.expect("listener connection");
+    let (sender, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(note) = message {
+                let _ = sender.send((note.channel().to_owned(), note.payload().to_owned()));
+            }
+        }
+    });
+    listener.batch_execute(&format!("LISTEN {}", ddl::WAKEUP_CHANNEL)).await.expect("listen");
+    client.batch_execute("INSERT INTO items (id) VALUES (1)").await.expect("insert");
+    let note = tokio::time::timeout(Duration::from_secs(10), notifications.recv()).await.expect("woken in time");
+    assert_eq!(note, Some((ddl::WAKEUP_CHANNEL.to_owned(), String::new())));
+
+    client
+        .batch_execute(&ddl::install_script(&ITEMS, &CaptureConfig { wakeup: Wakeup::Off }).to_string())
+        .await
+        .expect("reinstall without wake-ups");
+    assert_eq!(trigger_names(&client, "items").await, ["db_listenable_capture", "db_listenable_truncate"]);
+}
