@@ -30,9 +30,13 @@
 //! ```
 
 pub mod ddl;
+pub mod drift;
+mod error;
+pub mod migrations;
 mod model;
 pub mod registry;
 
+pub use error::{DriverError, Error, Result};
 pub use model::{Column, DbListenable, Events, Model};
 
 /// What generated code needs; not a public API, may change in any release.

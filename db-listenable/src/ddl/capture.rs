@@ -22,7 +22,8 @@ pub fn capture_function_name(model: &Model) -> String {
 
 /// Installs capture on the model's table: the row-level capture function and trigger,
 /// the TRUNCATE trigger (capturing or refusing it), the optional wake-up trigger, and a
-/// comment carrying the fingerprint on the capture trigger. Idempotent.
+/// comment carrying the fingerprint on the TRUNCATE trigger (the one trigger every
+/// model has). Idempotent.
 ///
 /// Needs the journal ([`super::journal_script`]) installed first.
 pub fn install_script(model: &Model, config: &CaptureConfig) -> Script {
@@ -32,7 +33,7 @@ pub fn install_script(model: &Model, config: &CaptureConfig) -> Script {
     script.extend(body);
     script.push(format!(
         "COMMENT ON TRIGGER {} ON {} IS {}",
-        quote_ident(CAPTURE_TRIGGER),
+        quote_ident(TRUNCATE_TRIGGER),
         qualified_table(model),
         quote_literal(&format!("{COMMENT_PREFIX}{fingerprint}"))
     ));
@@ -106,6 +107,19 @@ fn uninstall_triggers(table: &str) -> Script {
         script.push(drop_trigger(trigger, table));
     }
     script
+}
+
+/// The triggers [`install_script`] leaves on the table, sorted by name.
+pub fn expected_triggers(model: &Model, config: &CaptureConfig) -> Vec<&'static str> {
+    let mut names = vec![TRUNCATE_TRIGGER];
+    if !row_events(model).is_empty() {
+        names.push(CAPTURE_TRIGGER);
+        if config.wakeup == Wakeup::Gated {
+            names.push(WAKE_TRIGGER);
+        }
+    }
+    names.sort_unstable();
+    names
 }
 
 fn row_events(model: &Model) -> Vec<&'static str> {

@@ -16,7 +16,8 @@ mod quote;
 mod script;
 
 pub use capture::{
-    COMMENT_PREFIX, capture_function_name, install_fingerprint, install_script, qualified_table, uninstall_script,
+    COMMENT_PREFIX, capture_function_name, expected_triggers, install_fingerprint, install_script, qualified_table,
+    uninstall_script,
 };
 pub use config::{CaptureConfig, WAKEUP_CHANNEL, WAKEUP_LOCK, Wakeup};
 pub use fingerprint::fingerprint;

@@ -24,4 +24,4 @@ CREATE OR REPLACE TRIGGER "db_listenable_wake" AFTER INSERT OR UPDATE OR DELETE 
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_capture" ON "public"."invoice_items" IS 'db-listenable 3a7163416296b58a';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 3a7163416296b58a';

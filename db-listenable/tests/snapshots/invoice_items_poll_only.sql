@@ -24,4 +24,4 @@ DROP TRIGGER IF EXISTS "db_listenable_wake" ON "public"."invoice_items";
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('capture', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_capture" ON "public"."invoice_items" IS 'db-listenable fa212efb259172bf';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable fa212efb259172bf';

@@ -1,0 +1,201 @@
+//! Is what the database has installed what the code would install?
+//!
+//! hair_trigger (the Rails original's tool) answered "are the trigger migrations
+//! current?"; we answer it against the live database: each model's triggers must exist
+//! with the fingerprint of the SQL the code generates today.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::ddl::{self, CaptureConfig};
+use crate::model::Model;
+
+/// Lists what is installed: one row per table carrying any of our triggers, with the
+/// trigger names and the fingerprint comment. Columns: schema, table, triggers, comment.
+pub const INSTALLED_SQL: &str = "SELECT n.nspname::text, c.relname::text,
+       array_agg(t.tgname::text ORDER BY t.tgname),
+       max(obj_description(t.oid, 'pg_trigger')) FILTER (WHERE t.tgname = 'db_listenable_truncate')
+FROM pg_catalog.pg_trigger t
+JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT t.tgisinternal
+  AND t.tgname IN ('db_listenable_capture', 'db_listenable_truncate', 'db_listenable_wake')
+GROUP BY 1, 2";
+
+/// Whether the journal table exists. One boolean column.
+pub const JOURNAL_PRESENT_SQL: &str = "SELECT pg_catalog.to_regclass('db_listenable.changes') IS NOT NULL";
+
+/// What one table has installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledCapture {
+    /// Schema name.
+    pub schema: String,
+    /// Table name.
+    pub table: String,
+    /// Our triggers on it, sorted by name.
+    pub triggers: Vec<String>,
+    /// The comment on the TRUNCATE trigger (`db-listenable <fingerprint>`).
+    pub comment: Option<String>,
+}
+
+/// One difference between the database and the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Drift {
+    /// `db_listenable.changes` does not exist.
+    JournalMissing,
+    /// A model's table has no capture installed.
+    Missing {
+        /// The model's Rust type.
+        model: &'static str,
+        /// `schema.table`.
+        table: String,
+    },
+    /// Capture is installed but not as the code would install it today.
+    Outdated {
+        /// The model's Rust type.
+        model: &'static str,
+        /// `schema.table`.
+        table: String,
+        /// What differs.
+        reason: String,
+    },
+    /// A table has capture installed but no model in this program.
+    Extra {
+        /// `schema.table`.
+        table: String,
+    },
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Drift::JournalMissing => write!(f, "journal missing: db_listenable.changes does not exist"),
+            Drift::Missing { model, table } => write!(f, "missing: {table} ({model}) has no capture triggers"),
+            Drift::Outdated { model, table, reason } => write!(f, "outdated: {table} ({model}): {reason}"),
+            Drift::Extra { table } => write!(f, "extra: {table} has capture triggers but no model"),
+        }
+    }
+}
+
+/// The result of a drift check: empty when the database matches the code.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DriftReport {
+    /// Every difference, journal first, then by table name.
+    pub drifts: Vec<Drift>,
+}
+
+impl DriftReport {
+    /// Whether the database matches the code.
+    pub fn is_clean(&self) -> bool {
+        self.drifts.is_empty()
+    }
+}
+
+impl fmt::Display for DriftReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.drifts.is_empty() {
+            return writeln!(f, "capture triggers are current");
+        }
+        for drift in &self.drifts {
+            writeln!(f, "{drift}")?;
+        }
+        Ok(())
+    }
+}
+
+fn display_table(schema: &str, table: &str) -> String {
+    format!("{schema}.{table}")
+}
+
+/// Compares what is installed with what `models` need under `config`.
+pub fn compare(
+    models: &[Model],
+    config: &CaptureConfig,
+    installed: &[InstalledCapture],
+    journal_present: bool,
+) -> DriftReport {
+    let mut drifts = Vec::new();
+    if !journal_present {
+        drifts.push(Drift::JournalMissing);
+    }
+    let mut installed: BTreeMap<(&str, &str), &InstalledCapture> =
+        installed.iter().map(|i| ((i.schema.as_str(), i.table.as_str()), i)).collect();
+    let mut per_table = Vec::new();
+    for model in models {
+        let table = display_table(model.schema, model.table);
+        let Some(found) = installed.remove(&(model.schema, model.table)) else {
+            per_table.push(Drift::Missing { model: model.rust_name, table });
+            continue;
+        };
+        let expected_triggers = ddl::expected_triggers(model, config);
+        let expected_comment = format!("{}{}", ddl::COMMENT_PREFIX, ddl::install_fingerprint(model, config));
+        let reason = if found.triggers != expected_triggers {
+            Some(format!("triggers {:?}, expected {:?}", found.triggers, expected_triggers))
+        } else if found.comment.as_deref() != Some(expected_comment.as_str()) {
+            Some(format!(
+                "installed from other SQL (fingerprint {}, expected {})",
+                found.comment.as_deref().and_then(|c| c.strip_prefix(ddl::COMMENT_PREFIX)).unwrap_or("none"),
+                &expected_comment[ddl::COMMENT_PREFIX.len()..]
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            per_table.push(Drift::Outdated { model: model.rust_name, table, reason });
+        }
+    }
+    per_table.extend(installed.into_values().map(|i| Drift::Extra { table: display_table(&i.schema, &i.table) }));
+    per_table.sort_by(|a, b| drift_table(a).cmp(drift_table(b)));
+    drifts.extend(per_table);
+    DriftReport { drifts }
+}
+
+fn drift_table(drift: &Drift) -> &str {
+    match drift {
+        Drift::JournalMissing => "",
+        Drift::Missing { table, .. } | Drift::Outdated { table, .. } | Drift::Extra { table } => table,
+    }
+}
+
+/// Runs the drift check with `sqlx`.
+#[cfg(feature = "sqlx")]
+pub async fn check_sqlx(pool: &sqlx::PgPool, models: &[Model], config: &CaptureConfig) -> crate::Result<DriftReport> {
+    use crate::Error;
+    let rows: Vec<(String, String, Vec<String>, Option<String>)> = sqlx::query_as(INSTALLED_SQL)
+        .fetch_all(pool)
+        .await
+        .map_err(Error::database("list installed capture triggers"))?;
+    let journal: bool = sqlx::query_scalar(JOURNAL_PRESENT_SQL)
+        .fetch_one(pool)
+        .await
+        .map_err(Error::database("look up the journal table"))?;
+    let installed: Vec<InstalledCapture> = rows
+        .into_iter()
+        .map(|(schema, table, triggers, comment)| InstalledCapture { schema, table, triggers, comment })
+        .collect();
+    Ok(compare(models, config, &installed, journal))
+}
+
+/// Runs the drift check with `tokio-postgres`.
+#[cfg(feature = "tokio-postgres")]
+pub async fn check_tokio_postgres(
+    client: &tokio_postgres::Client,
+    models: &[Model],
+    config: &CaptureConfig,
+) -> crate::Result<DriftReport> {
+    use crate::Error;
+    let rows = client.query(INSTALLED_SQL, &[]).await.map_err(Error::database("list installed capture triggers"))?;
+    let journal: bool =
+        client.query_one(JOURNAL_PRESENT_SQL, &[]).await.map_err(Error::database("look up the journal table"))?.get(0);
+    let installed: Vec<InstalledCapture> = rows
+        .iter()
+        .map(|row| InstalledCapture {
+            schema: row.get(0),
+            table: row.get(1),
+            triggers: row.get(2),
+            comment: row.get(3),
+        })
+        .collect();
+    Ok(compare(models, config, &installed, journal))
+}

@@ -1,0 +1,61 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// A boxed error from a database driver (`sqlx::Error` or `tokio_postgres::Error`),
+/// kept whole so callers can downcast it and read the SQLSTATE.
+pub type DriverError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything db-listenable reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file-system operation failed (writing a migration, reading the migrations directory).
+    #[error("could not {action} {}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A statement failed.
+    #[error("could not {action}")]
+    Database {
+        /// What was being done, naming the table where there is one.
+        action: String,
+        /// The driver's error.
+        #[source]
+        source: DriverError,
+    },
+
+    /// An existing migration file written by db-listenable has a header we cannot read.
+    #[error("the migration {} has an unreadable db-listenable header: {reason}", path.display())]
+    MigrationHeader {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { action, path, source }
+    }
+
+    #[cfg(any(feature = "sqlx", feature = "tokio-postgres"))]
+    pub(crate) fn database<E: std::error::Error + Send + Sync + 'static>(
+        action: impl Into<String>,
+    ) -> impl FnOnce(E) -> Error {
+        let action = action.into();
+        move |source| Error::Database { action, source: Box::new(source) }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
