@@ -1,16 +1,19 @@
-//! What capture costs writers: pgbench single-row inserts at 1 and 8 clients, and one
-//! bulk UPDATE, into a table without user triggers (the limit), with our capture in each
-//! wake-up mode, and with the seed's design (a row trigger calling `pg_notify` with a
-//! `row_to_json` payload). Modes alternate within one run so drift of the machine hits
-//! all of them alike. Prints a table; not a test.
+//! What capture costs writers: pgbench single-row inserts at 1 and 8 clients, and bulk
+//! INSERT, UPDATE and DELETE of 100,000 rows, into a table without user triggers (the
+//! limit), with our capture at row and statement granularity and each wake-up mode, and
+//! with the seed's design (a row trigger calling `pg_notify` with a `row_to_json`
+//! payload). Modes alternate within one run so drift of the machine hits all of them
+//! alike. Runs on a private cluster with PostgreSQL's durable defaults
+//! (`CAPTURE_BENCH_DURABILITY=ephemeral` for the test settings, `fsync=off`, where commits
+//! are cheap and trigger cost shows most). Prints tables; not a test.
 //!
-//! `cargo bench -p db-listenable --bench capture` (set `CAPTURE_BENCH_SECONDS` to change
-//! the length of each pgbench run, default 5).
+//! `cargo bench -p db-listenable --bench capture` (`CAPTURE_BENCH_SECONDS` sets the length
+//! of each pgbench run, default 5; `CAPTURE_BENCH_ROUNDS` the rounds, default 2).
 
 use std::process::Command;
 use std::time::Instant;
 
-use db_listenable::ddl::{self, CaptureConfig, Wakeup};
+use db_listenable::ddl::{self, CaptureConfig, Granularity, Wakeup};
 use db_listenable::{Column, Events, Model};
 
 const ITEMS: Model = Model {
@@ -38,17 +41,27 @@ CREATE TRIGGER seed_notify AFTER INSERT OR UPDATE OR DELETE ON items FOR EACH RO
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
     NoTriggers,
-    PollOnly,
-    Gated,
+    Capture(Granularity, Wakeup),
     Seed,
 }
+
+const MODES: [Mode; 6] = [
+    Mode::NoTriggers,
+    Mode::Capture(Granularity::Row, Wakeup::Off),
+    Mode::Capture(Granularity::Row, Wakeup::Gated),
+    Mode::Capture(Granularity::Statement, Wakeup::Off),
+    Mode::Capture(Granularity::Statement, Wakeup::Gated),
+    Mode::Seed,
+];
 
 impl Mode {
     fn label(self) -> &'static str {
         match self {
             Mode::NoTriggers => "no triggers (limit)",
-            Mode::PollOnly => "capture, poll-only",
-            Mode::Gated => "capture, gated wake-up (default)",
+            Mode::Capture(Granularity::Row, Wakeup::Off) => "row capture, poll-only",
+            Mode::Capture(Granularity::Row, Wakeup::Gated) => "row capture, gated wake-up",
+            Mode::Capture(Granularity::Statement, Wakeup::Off) => "statement capture, poll-only",
+            Mode::Capture(Granularity::Statement, Wakeup::Gated) => "statement capture, gated (default)",
             Mode::Seed => "seed design (NOTIFY row_to_json)",
         }
     }
@@ -58,7 +71,7 @@ struct Bench {
     client: tokio_postgres::Client,
     url: String,
     pgbench: std::path::PathBuf,
-    seconds: u32,
+    seconds: usize,
 }
 
 impl Bench {
@@ -68,10 +81,11 @@ impl Bench {
         self.client.batch_execute(reset).await.expect("reset");
         let sql = match mode {
             Mode::NoTriggers => String::new(),
-            Mode::PollOnly | Mode::Gated => {
-                let wakeup = if mode == Mode::Gated { Wakeup::Gated } else { Wakeup::Off };
-                format!("{}{}", ddl::journal_script(), ddl::install_script(&ITEMS, &CaptureConfig { wakeup }))
-            }
+            Mode::Capture(granularity, wakeup) => format!(
+                "{}{}",
+                ddl::journal_script(),
+                ddl::install_script(&ITEMS, &CaptureConfig { wakeup, granularity })
+            ),
             Mode::Seed => SEED_DESIGN.to_owned(),
         };
         self.client.batch_execute(&sql).await.expect("install");
@@ -97,60 +111,85 @@ impl Bench {
             .unwrap_or_else(|| panic!("no tps in pgbench output:\n{text}\n{}", String::from_utf8_lossy(&output.stderr)))
     }
 
-    /// Seconds for one UPDATE of `rows` rows.
-    async fn bulk_update(&self, rows: i64) -> f64 {
-        self.client
-            .execute("INSERT INTO items (name) SELECT 'row ' || g FROM generate_series(1, $1::bigint) g", &[&rows])
-            .await
-            .expect("fill");
+    /// Seconds for one bulk statement over `rows` rows (the table is filled first for
+    /// UPDATE and DELETE).
+    async fn bulk(&self, statement: Bulk, rows: i64) -> f64 {
+        let fill = "INSERT INTO items (name) SELECT 'row ' || g FROM generate_series(1, $1::bigint) g";
+        if statement != Bulk::Insert {
+            // Filled before capture would see it: only the measured statement is captured.
+            self.client.batch_execute("ALTER TABLE items DISABLE TRIGGER USER").await.expect("disable");
+            self.client.execute(fill, &[&rows]).await.expect("fill");
+            self.client.batch_execute("ALTER TABLE items ENABLE TRIGGER USER").await.expect("enable");
+        }
         let start = Instant::now();
-        self.client.batch_execute("UPDATE items SET qty = qty + 1").await.expect("bulk update");
+        match statement {
+            Bulk::Insert => drop(self.client.execute(fill, &[&rows]).await.expect("bulk insert")),
+            Bulk::Update => self.client.batch_execute("UPDATE items SET qty = qty + 1").await.expect("bulk update"),
+            Bulk::Delete => self.client.batch_execute("DELETE FROM items").await.expect("bulk delete"),
+        }
         start.elapsed().as_secs_f64()
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Bulk {
+    Insert,
+    Update,
+    Delete,
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let db = pg_harness::TestDb::create().await.expect("benchmark database");
-    let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls).await.expect("connect");
+    let settings = pg_harness::Settings::from_env();
+    let durability = match std::env::var("CAPTURE_BENCH_DURABILITY").as_deref() {
+        Ok("ephemeral") => pg_harness::Durability::Ephemeral,
+        _ => pg_harness::Durability::Durable,
+    };
+    let cluster =
+        pg_harness::Cluster::start_temporary_with(&settings, durability).expect("a private PostgreSQL cluster");
+    let url = cluster.url("postgres");
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
     tokio::spawn(connection);
-    let bins = pg_harness::ServerBinaries::locate(&pg_harness::Settings::from_env()).expect("PostgreSQL binaries");
-    let seconds = std::env::var("CAPTURE_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let bench = Bench { client, url: db.url().to_owned(), pgbench: bins.program("pgbench"), seconds };
-    let modes = [Mode::NoTriggers, Mode::PollOnly, Mode::Gated, Mode::Seed];
-    const ROUNDS: usize = 2;
+    let bins = pg_harness::ServerBinaries::locate(&settings).expect("PostgreSQL binaries");
+    let env_number =
+        |key: &str, default: usize| std::env::var(key).ok().and_then(|s| s.parse().ok()).unwrap_or(default);
+    let seconds = env_number("CAPTURE_BENCH_SECONDS", 5);
+    let rounds = env_number("CAPTURE_BENCH_ROUNDS", 2);
+    let bench = Bench { client, url, pgbench: bins.program("pgbench"), seconds };
 
-    println!("capture overhead: {seconds}s pgbench runs, {ROUNDS} alternating rounds, median of rounds");
+    println!("capture overhead: {durability:?} cluster, {seconds}s pgbench runs, {rounds} alternating rounds, median");
     for clients in [1, 8] {
-        let mut tps: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
-        for _ in 0..ROUNDS {
-            for (i, mode) in modes.iter().enumerate() {
+        let mut tps: Vec<Vec<f64>> = vec![Vec::new(); MODES.len()];
+        for _ in 0..rounds {
+            for (i, mode) in MODES.iter().enumerate() {
                 bench.setup(*mode).await;
                 tps[i].push(bench.inserts(clients));
             }
         }
         let limit = median(&tps[0]);
         println!("\nsingle-row inserts, {clients} client(s)");
-        println!("{:<34} {:>10} {:>8}", "mode", "tps", "ratio");
-        for (mode, samples) in modes.iter().zip(&tps) {
+        println!("{:<36} {:>10} {:>8}", "mode", "tps", "ratio");
+        for (mode, samples) in MODES.iter().zip(&tps) {
             let value = median(samples);
-            println!("{:<34} {:>10.0} {:>7.2}x", mode.label(), value, value / limit);
+            println!("{:<36} {:>10.0} {:>7.2}x", mode.label(), value, value / limit);
         }
     }
 
     let rows = 100_000;
-    println!("\nbulk UPDATE of {rows} rows (seconds)");
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
-    for _ in 0..ROUNDS {
-        for (i, mode) in modes.iter().enumerate() {
-            bench.setup(*mode).await;
-            times[i].push(bench.bulk_update(rows).await);
+    for statement in [Bulk::Insert, Bulk::Update, Bulk::Delete] {
+        println!("\nbulk {statement:?} of {rows} rows");
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); MODES.len()];
+        for _ in 0..rounds {
+            for (i, mode) in MODES.iter().enumerate() {
+                bench.setup(*mode).await;
+                times[i].push(bench.bulk(statement, rows).await);
+            }
         }
-    }
-    let limit = median(&times[0]);
-    for (mode, samples) in modes.iter().zip(&times) {
-        let value = median(samples);
-        println!("{:<34} {:>9.3}s {:>7.2}x", mode.label(), value, value / limit);
+        let limit = median(&times[0]);
+        for (mode, samples) in MODES.iter().zip(&times) {
+            let value = median(samples);
+            println!("{:<36} {:>9.3}s {:>7.2}x", mode.label(), value, value / limit);
+        }
     }
 }
 

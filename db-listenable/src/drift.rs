@@ -19,7 +19,7 @@ FROM pg_catalog.pg_trigger t
 JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT t.tgisinternal
-  AND t.tgname IN ('db_listenable_capture', 'db_listenable_truncate', 'db_listenable_wake')
+  AND t.tgname LIKE 'db\\_listenable\\_%'
 GROUP BY 1, 2";
 
 /// Whether the journal table exists. One boolean column.

@@ -1,8 +1,11 @@
 //! The per-model SQL: a capture function and its triggers.
 
-use super::config::{CaptureConfig, Wakeup};
+use super::config::{CaptureConfig, Granularity, WAKEUP_CHANNEL, WAKEUP_LOCK, Wakeup};
 use super::journal::journal_object;
-use super::name::{CAPTURE_TRIGGER, JOURNAL_SCHEMA, TRUNCATE_TRIGGER, WAKE_TRIGGER, per_table};
+use super::name::{
+    ALL_TRIGGERS, DELETE_TRIGGER, INSERT_TRIGGER, JOURNAL_SCHEMA, KEY_MOVE_TRIGGER, ROW_TRIGGER, TRUNCATE_TRIGGER,
+    UPDATE_TRIGGER, per_table,
+};
 use super::quote::{quote_ident, quote_literal};
 use super::script::{Script, dollar_quote};
 use crate::model::Model;
@@ -10,9 +13,23 @@ use crate::model::Model;
 /// Marks our comments on installed objects: `db-listenable <fingerprint>`.
 pub const COMMENT_PREFIX: &str = "db-listenable ";
 
+/// The transaction-local setting in which key moves of the running statement are
+/// remembered, so the statement-level pass does not pair those keys again.
+const MOVED_KEYS_SETTING: &str = "db_listenable.moved_keys";
+
 /// `"schema"."table"` of a model, quoted for SQL.
 pub fn qualified_table(model: &Model) -> String {
     format!("{}.{}", quote_ident(model.schema), quote_ident(model.table))
+}
+
+/// The model's id in `db_listenable.tables` and in every journal entry: derived from the
+/// schema and table names, so generated SQL (and migration files) can carry it as a
+/// constant. Two tables whose ids collide (about one chance in two billion) make the
+/// second install fail on the primary key of `db_listenable.tables` instead of mixing.
+pub fn table_id(model: &Model) -> i32 {
+    let digest =
+        u32::from_str_radix(&super::fingerprint::fingerprint([model.schema, model.table])[..8], 16).unwrap_or_default();
+    i32::try_from(digest & 0x7fff_ffff).unwrap_or_default()
 }
 
 /// The capture function's name (unquoted) in the journal schema.
@@ -20,10 +37,11 @@ pub fn capture_function_name(model: &Model) -> String {
     per_table("capture", model.schema, model.table)
 }
 
-/// Installs capture on the model's table: the row-level capture function and trigger,
-/// the TRUNCATE trigger (capturing or refusing it), the optional wake-up trigger, and a
-/// comment carrying the fingerprint on the TRUNCATE trigger (the one trigger every
-/// model has). Idempotent.
+/// Installs capture on the model's table: the capture function and its triggers, the
+/// TRUNCATE trigger (capturing or refusing it), and a comment carrying the fingerprint
+/// on the TRUNCATE trigger (the one trigger every model has). Idempotent, and swaps
+/// triggers in place (`CREATE OR REPLACE TRIGGER`, PostgreSQL 14+), so a re-install
+/// never leaves a moment without capture.
 ///
 /// Needs the journal ([`super::journal_script`]) installed first.
 pub fn install_script(model: &Model, config: &CaptureConfig) -> Script {
@@ -47,7 +65,11 @@ pub fn install_fingerprint(model: &Model, config: &CaptureConfig) -> String {
 
 /// Removes capture from the model's table. Idempotent; leaves the journal alone.
 pub fn uninstall_script(model: &Model) -> Script {
-    let mut script = uninstall_triggers(&qualified_table(model));
+    let table = qualified_table(model);
+    let mut script = Script::new();
+    for trigger in ALL_TRIGGERS {
+        script.push(drop_trigger(trigger, &table));
+    }
     script.push(format!(
         "DROP FUNCTION IF EXISTS {}.{}()",
         quote_ident(JOURNAL_SCHEMA),
@@ -56,41 +78,124 @@ pub fn uninstall_script(model: &Model) -> Script {
     script
 }
 
-/// Everything but the fingerprint comment. `CREATE OR REPLACE TRIGGER` (PostgreSQL 14+)
-/// swaps a trigger in place, so a re-install never leaves a moment without capture.
+/// The triggers [`install_script`] leaves on the table, sorted by name.
+pub fn expected_triggers(model: &Model, config: &CaptureConfig) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = capture_triggers(model, config).into_iter().map(|t| t.name).collect();
+    names.push(TRUNCATE_TRIGGER);
+    names.sort_unstable();
+    names
+}
+
+/// One trigger calling the capture function.
+struct CaptureTrigger {
+    name: &'static str,
+    /// Everything between `CREATE OR REPLACE TRIGGER name` and `EXECUTE FUNCTION`.
+    clause: String,
+}
+
+fn capture_triggers(model: &Model, config: &CaptureConfig) -> Vec<CaptureTrigger> {
+    let table = qualified_table(model);
+    let events = model.events;
+    match config.granularity {
+        Granularity::Row => {
+            let ops: Vec<&str> = [(events.insert, "INSERT"), (events.update, "UPDATE"), (events.delete, "DELETE")]
+                .into_iter()
+                .filter_map(|(on, op)| on.then_some(op))
+                .collect();
+            if ops.is_empty() {
+                return Vec::new();
+            }
+            vec![CaptureTrigger {
+                name: ROW_TRIGGER,
+                clause: format!("AFTER {} ON {table} FOR EACH ROW", ops.join(" OR ")),
+            }]
+        }
+        Granularity::Statement => {
+            let mut triggers = Vec::new();
+            if events.insert {
+                triggers.push(CaptureTrigger {
+                    name: INSERT_TRIGGER,
+                    clause: format!("AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"),
+                });
+            }
+            if events.update {
+                triggers.push(CaptureTrigger {
+                    name: UPDATE_TRIGGER,
+                    clause: format!(
+                        "AFTER UPDATE ON {table} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows \
+                         FOR EACH STATEMENT"
+                    ),
+                });
+                let key = |side: &str| {
+                    let columns: Vec<String> =
+                        model.key.iter().map(|column| format!("{side}.{}", quote_ident(column))).collect();
+                    format!("({})", columns.join(", "))
+                };
+                triggers.push(CaptureTrigger {
+                    name: KEY_MOVE_TRIGGER,
+                    clause: format!(
+                        "AFTER UPDATE ON {table} FOR EACH ROW WHEN ({} IS DISTINCT FROM {})",
+                        key("OLD"),
+                        key("NEW")
+                    ),
+                });
+            }
+            if events.delete {
+                triggers.push(CaptureTrigger {
+                    name: DELETE_TRIGGER,
+                    clause: format!("AFTER DELETE ON {table} REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT"),
+                });
+            }
+            triggers
+        }
+    }
+}
+
+/// Everything but the fingerprint comment.
 fn definition(model: &Model, config: &CaptureConfig) -> Script {
     let table = qualified_table(model);
     let function = format!("{}.{}", quote_ident(JOURNAL_SCHEMA), quote_ident(&capture_function_name(model)));
-    let row_events = row_events(model).join(" OR ");
+    let triggers = capture_triggers(model, config);
     let mut script = Script::new();
-    if row_events.is_empty() {
-        script.push(drop_trigger(CAPTURE_TRIGGER, &table));
-        script.push(drop_trigger(WAKE_TRIGGER, &table));
-    } else {
+    script.push(format!(
+        "INSERT INTO {} (id, schema_name, table_name) VALUES ({}, {}, {}) \
+         ON CONFLICT (schema_name, table_name) DO NOTHING",
+        journal_object("tables"),
+        table_id(model),
+        quote_literal(model.schema),
+        quote_literal(model.table)
+    ));
+    for stale in ALL_TRIGGERS.iter().filter(|name| **name != TRUNCATE_TRIGGER) {
+        if !triggers.iter().any(|t| t.name == *stale) {
+            script.push(drop_trigger(stale, &table));
+        }
+    }
+    if !triggers.is_empty() {
+        let body = match config.granularity {
+            Granularity::Row => row_body(model, config.wakeup),
+            Granularity::Statement => statement_body(model, config.wakeup),
+        };
         script.push(format!(
             "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER \
              SET search_path = pg_catalog, pg_temp AS {}",
-            dollar_quote(&capture_body(model))
+            dollar_quote(&body)
         ));
-        script.push(format!(
-            "CREATE OR REPLACE TRIGGER {} AFTER {row_events} ON {table} FOR EACH ROW EXECUTE FUNCTION {function}()",
-            quote_ident(CAPTURE_TRIGGER),
-        ));
-        script.push(match config.wakeup {
-            Wakeup::Gated => format!(
-                "CREATE OR REPLACE TRIGGER {} AFTER {row_events} ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {}()",
-                quote_ident(WAKE_TRIGGER),
-                journal_object("wake")
-            ),
-            Wakeup::Off => drop_trigger(WAKE_TRIGGER, &table),
-        });
+        for trigger in &triggers {
+            script.push(format!(
+                "CREATE OR REPLACE TRIGGER {} {} EXECUTE FUNCTION {function}()",
+                quote_ident(trigger.name),
+                trigger.clause
+            ));
+        }
     }
     let truncate_mode = if model.events.truncate { "capture" } else { "refuse" };
     script.push(format!(
-        "CREATE OR REPLACE TRIGGER {} BEFORE TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {}({}, {}, {})",
+        "CREATE OR REPLACE TRIGGER {} BEFORE TRUNCATE ON {table} FOR EACH STATEMENT \
+         EXECUTE FUNCTION {}({}, {}, {}, {})",
         quote_ident(TRUNCATE_TRIGGER),
         journal_object("on_truncate"),
         quote_literal(truncate_mode),
+        quote_literal(&table_id(model).to_string()),
         quote_literal(model.schema),
         quote_literal(model.table)
     ));
@@ -101,49 +206,40 @@ fn drop_trigger(trigger: &str, table: &str) -> String {
     format!("DROP TRIGGER IF EXISTS {} ON {table}", quote_ident(trigger))
 }
 
-fn uninstall_triggers(table: &str) -> Script {
-    let mut script = Script::new();
-    for trigger in [CAPTURE_TRIGGER, TRUNCATE_TRIGGER, WAKE_TRIGGER] {
-        script.push(drop_trigger(trigger, table));
-    }
-    script
+/// `jsonb_build_array(r."a", r."b")`: a row's key, comparable and hashable.
+fn key_of(model: &Model, row: &str) -> String {
+    let parts: Vec<String> = model.key.iter().map(|column| format!("{row}.{}", quote_ident(column))).collect();
+    format!("jsonb_build_array({})", parts.join(", "))
 }
 
-/// The triggers [`install_script`] leaves on the table, sorted by name.
-pub fn expected_triggers(model: &Model, config: &CaptureConfig) -> Vec<&'static str> {
-    let mut names = vec![TRUNCATE_TRIGGER];
-    if !row_events(model).is_empty() {
-        names.push(CAPTURE_TRIGGER);
-        if config.wakeup == Wakeup::Gated {
-            names.push(WAKE_TRIGGER);
-        }
-    }
-    names.sort_unstable();
-    names
-}
-
-fn row_events(model: &Model) -> Vec<&'static str> {
-    let events = model.events;
-    [(events.insert, "INSERT"), (events.update, "UPDATE"), (events.delete, "DELETE")]
-        .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
-        .collect()
-}
-
-/// The capture function's body: one journal row per changed row, none for an update
-/// that changed no captured column.
-fn capture_body(model: &Model) -> String {
+/// `old - ARRAY[...]::text[] <> new - ARRAY[...]::text[]`: whether a captured column
+/// changed. With nothing ignored the whole rows are compared, so an UPDATE that changes
+/// nothing emits nothing either.
+fn changed(model: &Model, old: &str, new: &str) -> String {
     let ignored: Vec<String> = model.ignored_columns().map(quote_literal).collect();
-    // `jsonb - text[]` drops the ignored keys before comparing; with nothing ignored the
-    // whole rows are compared, so an UPDATE that changes nothing emits nothing either.
-    let unchanged = if ignored.is_empty() {
-        "old_row = new_row".to_owned()
-    } else {
-        let list = format!("ARRAY[{}]::text[]", ignored.join(", "));
-        format!("old_row - {list} = new_row - {list}")
-    };
-    let key_parts: Vec<String> =
-        model.key.iter().map(|column| format!("coalesce(new_row, old_row) -> {}", quote_literal(column))).collect();
+    if ignored.is_empty() {
+        return format!("{old} <> {new}");
+    }
+    let list = format!("ARRAY[{}]::text[]", ignored.join(", "));
+    format!("{old} - {list} <> {new} - {list}")
+}
+
+/// The gated wake-up, or nothing.
+fn wake(wakeup: Wakeup) -> String {
+    match wakeup {
+        Wakeup::Off => String::new(),
+        // Only the transaction holding this lock notifies: NOTIFY serialises commits.
+        Wakeup::Gated => format!(
+            "    IF pg_try_advisory_xact_lock({}, {}) THEN\n        PERFORM pg_notify({}, '');\n    END IF;\n",
+            WAKEUP_LOCK.0,
+            WAKEUP_LOCK.1,
+            quote_literal(WAKEUP_CHANNEL)
+        ),
+    }
+}
+
+/// Row granularity: one journal row per changed row.
+fn row_body(model: &Model, wakeup: Wakeup) -> String {
     format!(
         "
 DECLARE
@@ -156,17 +252,68 @@ BEGIN
     IF TG_OP <> 'DELETE' THEN
         new_row := to_jsonb(NEW);
     END IF;
-    IF TG_OP = 'UPDATE' AND {unchanged} THEN
+    IF TG_OP = 'UPDATE' AND NOT ({changed}) THEN
         RETURN NULL;
     END IF;
-    INSERT INTO {changes} (schema_name, table_name, op, row_key, old_row, new_row)
-    VALUES ({schema}, {table}, TG_OP, jsonb_build_array({key}), old_row, new_row);
-    RETURN NULL;
+    INSERT INTO {changes} (table_id, op, old_row, new_row)
+    VALUES ({table_id}, left(TG_OP, 1)::\"char\", old_row, new_row);
+{wake}    RETURN NULL;
 END
 ",
+        changed = changed(model, "old_row", "new_row"),
         changes = journal_object("changes"),
-        schema = quote_literal(model.schema),
-        table = quote_literal(model.table),
-        key = key_parts.join(", "),
+        table_id = table_id(model),
+        wake = wake(wakeup),
+    )
+}
+
+/// Statement granularity: one `INSERT ... SELECT` per statement from the transition
+/// tables. UPDATE pairs old and new rows by key; a row whose key changed is captured by
+/// the row-level branch (key-move trigger) and its keys are left out of the pairing.
+fn statement_body(model: &Model, wakeup: Wakeup) -> String {
+    let changes = journal_object("changes");
+    let table_id = table_id(model);
+    let moved = quote_literal(MOVED_KEYS_SETTING);
+    format!(
+        "
+DECLARE
+    moved jsonb;
+BEGIN
+    IF TG_LEVEL = 'ROW' THEN
+        -- An UPDATE that changed the key: paired here, where OLD and NEW are known.
+        INSERT INTO {changes} (table_id, op, old_row, new_row)
+        VALUES ({table_id}, 'U', to_jsonb(OLD), to_jsonb(NEW));
+        PERFORM set_config({moved},
+            (coalesce(nullif(current_setting({moved}, true), ''), '[]')::jsonb
+             || jsonb_build_array({old_key}, {new_key}))::text, true);
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO {changes} (table_id, op, new_row)
+        SELECT {table_id}, 'I', to_jsonb(n) FROM new_rows n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO {changes} (table_id, op, old_row)
+        SELECT {table_id}, 'D', to_jsonb(o) FROM old_rows o;
+    ELSIF TG_OP = 'UPDATE' THEN
+        moved := nullif(current_setting({moved}, true), '')::jsonb;
+        IF moved IS NOT NULL THEN
+            PERFORM set_config({moved}, '', true);
+        END IF;
+        INSERT INTO {changes} (table_id, op, old_row, new_row)
+        SELECT {table_id}, 'U', o.row, n.row
+        FROM (SELECT {o_key} AS key, to_jsonb(o) AS row FROM old_rows o) o
+        JOIN (SELECT {n_key} AS key, to_jsonb(n) AS row FROM new_rows n) n ON n.key = o.key
+        WHERE ({changed})
+          AND (moved IS NULL OR NOT moved @> jsonb_build_array(o.key));
+    END IF;
+{wake}    RETURN NULL;
+END
+",
+        old_key = key_of(model, "OLD"),
+        new_key = key_of(model, "NEW"),
+        o_key = key_of(model, "o"),
+        n_key = key_of(model, "n"),
+        changed = changed(model, "o.row", "n.row"),
+        wake = wake(wakeup),
     )
 }

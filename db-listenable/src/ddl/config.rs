@@ -18,11 +18,26 @@ pub enum Wakeup {
     Gated,
 }
 
+/// Where the capture code runs: once per changed row, or once per statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Granularity {
+    /// One statement-level trigger per operation with transition tables: one
+    /// `INSERT ... SELECT` into the journal per statement, whatever its row count. An
+    /// UPDATE that changes a key is captured by a row-level trigger that only fires for
+    /// such rows. The default (see BENCHMARKS.md for the measurements).
+    #[default]
+    Statement,
+    /// One row-level trigger: a PL/pgSQL call and a journal insert per changed row.
+    Row,
+}
+
 /// Options for the generated capture SQL.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CaptureConfig {
     /// Wake-up mode.
     pub wakeup: Wakeup,
+    /// Row- or statement-level capture.
+    pub granularity: Granularity,
 }
 
 /// The NOTIFY channel the wake-up uses (payload is always empty: rows travel through

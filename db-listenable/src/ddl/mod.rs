@@ -17,11 +17,14 @@ mod script;
 
 pub use capture::{
     COMMENT_PREFIX, capture_function_name, expected_triggers, install_fingerprint, install_script, qualified_table,
-    uninstall_script,
+    table_id, uninstall_script,
 };
-pub use config::{CaptureConfig, WAKEUP_CHANNEL, WAKEUP_LOCK, Wakeup};
+pub use config::{CaptureConfig, Granularity, WAKEUP_CHANNEL, WAKEUP_LOCK, Wakeup};
 pub use fingerprint::fingerprint;
 pub use journal::journal_script;
-pub use name::{CAPTURE_TRIGGER, JOURNAL_SCHEMA, MAX_IDENTIFIER_BYTES, TRUNCATE_TRIGGER, WAKE_TRIGGER, per_table};
+pub use name::{
+    ALL_TRIGGERS, DELETE_TRIGGER, INSERT_TRIGGER, JOURNAL_SCHEMA, KEY_MOVE_TRIGGER, MAX_IDENTIFIER_BYTES, ROW_TRIGGER,
+    TRIGGER_PREFIX, TRUNCATE_TRIGGER, UPDATE_TRIGGER, per_table,
+};
 pub use quote::{quote_ident, quote_literal};
 pub use script::Script;

@@ -8,14 +8,31 @@ pub const MAX_IDENTIFIER_BYTES: usize = 63;
 /// The schema holding the journal and the generated functions.
 pub const JOURNAL_SCHEMA: &str = "db_listenable";
 
-/// The capture trigger's name on every captured table (names are per table).
-pub const CAPTURE_TRIGGER: &str = "db_listenable_capture";
+/// Every trigger we create starts with this; trigger names are per table.
+pub const TRIGGER_PREFIX: &str = "db_listenable_";
 
-/// The TRUNCATE trigger's name (captures or refuses TRUNCATE).
+/// Row-level capture of every captured operation ([`super::Granularity::Row`]).
+pub const ROW_TRIGGER: &str = "db_listenable_row";
+
+/// Statement-level capture of INSERT (transition tables allow one event per trigger).
+pub const INSERT_TRIGGER: &str = "db_listenable_insert";
+
+/// Statement-level capture of UPDATE.
+pub const UPDATE_TRIGGER: &str = "db_listenable_update";
+
+/// Statement-level capture of DELETE.
+pub const DELETE_TRIGGER: &str = "db_listenable_delete";
+
+/// Row-level capture of the rare UPDATE that changes a key, which transition tables
+/// cannot pair (statement granularity only).
+pub const KEY_MOVE_TRIGGER: &str = "db_listenable_key_move";
+
+/// The TRUNCATE trigger (captures or refuses TRUNCATE); carries the fingerprint comment.
 pub const TRUNCATE_TRIGGER: &str = "db_listenable_truncate";
 
-/// The wake-up trigger's name (statement level, optional).
-pub const WAKE_TRIGGER: &str = "db_listenable_wake";
+/// Every trigger name we may create, for uninstalling.
+pub const ALL_TRIGGERS: [&str; 6] =
+    [ROW_TRIGGER, INSERT_TRIGGER, UPDATE_TRIGGER, DELETE_TRIGGER, KEY_MOVE_TRIGGER, TRUNCATE_TRIGGER];
 
 /// The name of a per-table object: `<prefix>_<schema>_<table>_<hash>`, where the hash of
 /// the exact (schema, table) pair keeps names of different tables apart even when the

@@ -41,7 +41,7 @@ async fn drift_is_reported_per_table_until_fixed() {
     assert!(check(&db, &[ITEMS, NOTES]).await.is_clean());
     assert_eq!(check(&db, &[ITEMS]).await.drifts, [Drift::Extra { table: "public.notes".into() }]);
 
-    client.batch_execute("DROP TRIGGER db_listenable_capture ON items").await.expect("manual drop");
+    client.batch_execute("DROP TRIGGER db_listenable_update ON items").await.expect("manual drop");
     let report = check(&db, &[ITEMS, NOTES]).await;
     assert!(
         matches!(&report.drifts[..], [Drift::Outdated { table, reason, .. }] if table == "public.items" && reason.contains("triggers")),
@@ -83,7 +83,7 @@ async fn migrations_are_written_only_when_the_sql_changes_and_apply_cleanly() {
     let second = write_migration(dir.path(), &[ITEMS], &config).expect("write").expect("a second migration");
     assert!(second > first, "versions increase: {second:?} after {first:?}");
     let text = std::fs::read_to_string(&second).expect("read");
-    assert!(text.contains(r#"DROP TRIGGER IF EXISTS "db_listenable_capture" ON "public"."notes""#), "{text}");
+    assert!(text.contains(r#"DROP TRIGGER IF EXISTS "db_listenable_insert" ON "public"."notes""#), "{text}");
     apply().await;
     assert!(check(&db, &[ITEMS]).await.is_clean());
     client

@@ -32,8 +32,15 @@ async fn installing_twice_changes_nothing_and_uninstall_removes_everything() {
     client.batch_execute(&ddl::install_script(&ITEMS, &CaptureConfig::default()).to_string()).await.expect("again");
     assert_eq!(
         trigger_names(&client, "items").await,
-        ["db_listenable_capture", "db_listenable_truncate", "db_listenable_wake"]
+        [
+            "db_listenable_delete",
+            "db_listenable_insert",
+            "db_listenable_key_move",
+            "db_listenable_truncate",
+            "db_listenable_update"
+        ]
     );
+    assert_eq!(trigger_names(&client, "items").await, ddl::expected_triggers(&ITEMS, &CaptureConfig::default()));
     client.batch_execute("INSERT INTO items (id) VALUES (1)").await.expect("insert");
     assert_eq!(journal(&client).await.len(), 1, "one journal row per change, not one per install");
 
@@ -78,8 +85,8 @@ async fn hostile_schema_table_and_column_names_are_captured_exactly() {
     client.batch_execute(&format!("UPDATE {table} SET \"$db_listenable$\" = 1")).await.expect("ignored update");
     let rows = journal(&client).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0].table, HOSTILE.table);
-    assert_eq!(rows[0].key, Some(serde_json::json!([1])));
+    assert_eq!((rows[0].schema.as_str(), rows[0].table.as_str()), (HOSTILE.schema, HOSTILE.table));
+    assert_eq!(rows[0].new.as_ref().expect("new")["Key Col"], 1);
     assert_eq!(rows[0].new.as_ref().expect("new")["select"], "x");
 }
 
@@ -149,9 +156,9 @@ async fn trigger_functions_pin_search_path_and_serve_roles_without_journal_right
 }
 
 #[tokio::test]
-async fn gated_wakeups_notify_with_an_empty_payload_and_off_installs_no_wake_trigger() {
+async fn gated_wakeups_notify_with_an_empty_payload_and_off_never_calls_notify() {
     let (db, client) = journal_db().await;
-    captured(&client, ITEMS_TABLE, &ITEMS, &CaptureConfig { wakeup: Wakeup::Gated }).await;
+    captured(&client, ITEMS_TABLE, &ITEMS, &CaptureConfig { wakeup: Wakeup::Gated, ..CaptureConfig::default() }).await;
     let (listener, mut connection) =
         tokio_postgres::connect(db.url(), tokio_postgres::NoTls).await.expect("listener connection");
     let (sender, mut notifications) = tokio::sync::mpsc::unbounded_channel();
@@ -168,9 +175,19 @@ async fn gated_wakeups_notify_with_an_empty_payload_and_off_installs_no_wake_tri
     let note = tokio::time::timeout(Duration::from_secs(10), notifications.recv()).await.expect("woken in time");
     assert_eq!(note, Some((ddl::WAKEUP_CHANNEL.to_owned(), String::new())));
 
-    client
-        .batch_execute(&ddl::install_script(&ITEMS, &CaptureConfig { wakeup: Wakeup::Off }).to_string())
-        .await
-        .expect("reinstall without wake-ups");
-    assert_eq!(trigger_names(&client, "items").await, ["db_listenable_capture", "db_listenable_truncate"]);
+    let calls_notify = async |client: &tokio_postgres::Client| -> bool {
+        client
+            .query_one(
+                "SELECT prosrc LIKE '%pg_notify%' FROM pg_proc
+                 WHERE pronamespace = 'db_listenable'::regnamespace AND proname = $1",
+                &[&ddl::capture_function_name(&ITEMS)],
+            )
+            .await
+            .expect("function source")
+            .get(0)
+    };
+    assert!(calls_notify(&client).await);
+    let poll_only = CaptureConfig { wakeup: Wakeup::Off, ..CaptureConfig::default() };
+    client.batch_execute(&ddl::install_script(&ITEMS, &poll_only).to_string()).await.expect("reinstall poll-only");
+    assert!(!calls_notify(&client).await, "poll-only capture never notifies");
 }

@@ -50,20 +50,35 @@ pub async fn captured(client: &tokio_postgres::Client, table_sql: &str, model: &
 /// One journal row, as the tests look at it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Captured {
+    pub schema: String,
     pub table: String,
     pub op: String,
-    pub key: Option<Value>,
     pub old: Option<Value>,
     pub new: Option<Value>,
 }
 
-/// Every journal row, in capture order.
+impl Captured {
+    /// The `id` of the row the change is about (new row, or old row for a delete).
+    pub fn id(&self) -> Option<i64> {
+        self.new.as_ref().or(self.old.as_ref()).and_then(|row| row["id"].as_i64())
+    }
+}
+
+/// Every journal row, in capture order, with its table's names and the operation spelled out.
 pub async fn journal(client: &tokio_postgres::Client) -> Vec<Captured> {
     client
-        .query("SELECT table_name, op, row_key, old_row, new_row FROM db_listenable.changes ORDER BY id", &[])
+        .query(
+            "SELECT t.schema_name, t.table_name,
+                    CASE c.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' WHEN 'D' THEN 'DELETE'
+                              WHEN 'T' THEN 'TRUNCATE' END,
+                    c.old_row, c.new_row
+             FROM db_listenable.changes c JOIN db_listenable.tables t ON t.id = c.table_id
+             ORDER BY c.id",
+            &[],
+        )
         .await
         .expect("read journal")
         .iter()
-        .map(|row| Captured { table: row.get(0), op: row.get(1), key: row.get(2), old: row.get(3), new: row.get(4) })
+        .map(|row| Captured { schema: row.get(0), table: row.get(1), op: row.get(2), old: row.get(3), new: row.get(4) })
         .collect()
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use db_listenable::ddl::{self, CaptureConfig, Wakeup};
+use db_listenable::ddl::{self, CaptureConfig, Granularity, Wakeup};
 use db_listenable::{Column, Events, Model};
 
 fn check(name: &str, actual: &str) {
@@ -44,11 +44,11 @@ fn invoice_items_capture_sql() {
 }
 
 #[test]
-fn poll_only_capture_sql_with_truncate() {
+fn row_level_poll_only_capture_sql_with_truncate() {
     let model = Model { events: Events { truncate: true, ..Events::DEFAULT }, ..INVOICE_ITEMS };
     check(
         "invoice_items_poll_only.sql",
-        &ddl::install_script(&model, &CaptureConfig { wakeup: Wakeup::Off }).to_string(),
+        &ddl::install_script(&model, &CaptureConfig { wakeup: Wakeup::Off, granularity: Granularity::Row }).to_string(),
     );
 }
 

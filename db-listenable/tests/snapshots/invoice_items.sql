@@ -1,27 +1,53 @@
+INSERT INTO "db_listenable"."tables" (id, schema_name, table_name) VALUES (1132144556, 'public', 'invoice_items') ON CONFLICT (schema_name, table_name) DO NOTHING;
+
+DROP TRIGGER IF EXISTS "db_listenable_row" ON "public"."invoice_items";
+
 CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $db_listenable$
 DECLARE
-    old_row jsonb;
-    new_row jsonb;
+    moved jsonb;
 BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        old_row := to_jsonb(OLD);
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        new_row := to_jsonb(NEW);
-    END IF;
-    IF TG_OP = 'UPDATE' AND old_row - ARRAY['updated_at']::text[] = new_row - ARRAY['updated_at']::text[] THEN
+    IF TG_LEVEL = 'ROW' THEN
+        -- An UPDATE that changed the key: paired here, where OLD and NEW are known.
+        INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
+        VALUES (1132144556, 'U', to_jsonb(OLD), to_jsonb(NEW));
+        PERFORM set_config('db_listenable.moved_keys',
+            (coalesce(nullif(current_setting('db_listenable.moved_keys', true), ''), '[]')::jsonb
+             || jsonb_build_array(jsonb_build_array(OLD."id"), jsonb_build_array(NEW."id")))::text, true);
         RETURN NULL;
     END IF;
-    INSERT INTO "db_listenable"."changes" (schema_name, table_name, op, row_key, old_row, new_row)
-    VALUES ('public', 'invoice_items', TG_OP, jsonb_build_array(coalesce(new_row, old_row) -> 'id'), old_row, new_row);
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO "db_listenable"."changes" (table_id, op, new_row)
+        SELECT 1132144556, 'I', to_jsonb(n) FROM new_rows n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO "db_listenable"."changes" (table_id, op, old_row)
+        SELECT 1132144556, 'D', to_jsonb(o) FROM old_rows o;
+    ELSIF TG_OP = 'UPDATE' THEN
+        moved := nullif(current_setting('db_listenable.moved_keys', true), '')::jsonb;
+        IF moved IS NOT NULL THEN
+            PERFORM set_config('db_listenable.moved_keys', '', true);
+        END IF;
+        INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
+        SELECT 1132144556, 'U', o.row, n.row
+        FROM (SELECT jsonb_build_array(o."id") AS key, to_jsonb(o) AS row FROM old_rows o) o
+        JOIN (SELECT jsonb_build_array(n."id") AS key, to_jsonb(n) AS row FROM new_rows n) n ON n.key = o.key
+        WHERE (o.row - ARRAY['updated_at']::text[] <> n.row - ARRAY['updated_at']::text[])
+          AND (moved IS NULL OR NOT moved @> jsonb_build_array(o.key));
+    END IF;
+    IF pg_try_advisory_xact_lock(1684171881, 2002873189) THEN
+        PERFORM pg_notify('db_listenable', '');
+    END IF;
     RETURN NULL;
 END
 $db_listenable$;
 
-CREATE OR REPLACE TRIGGER "db_listenable_capture" AFTER INSERT OR UPDATE OR DELETE ON "public"."invoice_items" FOR EACH ROW EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
+CREATE OR REPLACE TRIGGER "db_listenable_insert" AFTER INSERT ON "public"."invoice_items" REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
 
-CREATE OR REPLACE TRIGGER "db_listenable_wake" AFTER INSERT OR UPDATE OR DELETE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."wake"();
+CREATE OR REPLACE TRIGGER "db_listenable_update" AFTER UPDATE ON "public"."invoice_items" REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
 
-CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', 'public', 'invoice_items');
+CREATE OR REPLACE TRIGGER "db_listenable_key_move" AFTER UPDATE ON "public"."invoice_items" FOR EACH ROW WHEN ((OLD."id") IS DISTINCT FROM (NEW."id")) EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 3a7163416296b58a';
+CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoice_items" REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
+
+CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
+
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 02a958c559bda27c';

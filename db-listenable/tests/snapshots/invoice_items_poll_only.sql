@@ -1,3 +1,13 @@
+INSERT INTO "db_listenable"."tables" (id, schema_name, table_name) VALUES (1132144556, 'public', 'invoice_items') ON CONFLICT (schema_name, table_name) DO NOTHING;
+
+DROP TRIGGER IF EXISTS "db_listenable_insert" ON "public"."invoice_items";
+
+DROP TRIGGER IF EXISTS "db_listenable_update" ON "public"."invoice_items";
+
+DROP TRIGGER IF EXISTS "db_listenable_delete" ON "public"."invoice_items";
+
+DROP TRIGGER IF EXISTS "db_listenable_key_move" ON "public"."invoice_items";
+
 CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $db_listenable$
 DECLARE
     old_row jsonb;
@@ -9,19 +19,17 @@ BEGIN
     IF TG_OP <> 'DELETE' THEN
         new_row := to_jsonb(NEW);
     END IF;
-    IF TG_OP = 'UPDATE' AND old_row - ARRAY['updated_at']::text[] = new_row - ARRAY['updated_at']::text[] THEN
+    IF TG_OP = 'UPDATE' AND NOT (old_row - ARRAY['updated_at']::text[] <> new_row - ARRAY['updated_at']::text[]) THEN
         RETURN NULL;
     END IF;
-    INSERT INTO "db_listenable"."changes" (schema_name, table_name, op, row_key, old_row, new_row)
-    VALUES ('public', 'invoice_items', TG_OP, jsonb_build_array(coalesce(new_row, old_row) -> 'id'), old_row, new_row);
+    INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
+    VALUES (1132144556, left(TG_OP, 1)::"char", old_row, new_row);
     RETURN NULL;
 END
 $db_listenable$;
 
-CREATE OR REPLACE TRIGGER "db_listenable_capture" AFTER INSERT OR UPDATE OR DELETE ON "public"."invoice_items" FOR EACH ROW EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
+CREATE OR REPLACE TRIGGER "db_listenable_row" AFTER INSERT OR UPDATE OR DELETE ON "public"."invoice_items" FOR EACH ROW EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
 
-DROP TRIGGER IF EXISTS "db_listenable_wake" ON "public"."invoice_items";
+CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('capture', '1132144556', 'public', 'invoice_items');
 
-CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('capture', 'public', 'invoice_items');
-
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable fa212efb259172bf';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable bb1e8b860d362143';

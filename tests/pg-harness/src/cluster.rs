@@ -86,6 +86,12 @@ impl Cluster {
     /// says. The server stops and the directory is deleted when the value is dropped
     /// or the process ends (also on panic, Ctrl-C or `kill -9`).
     pub fn start_temporary(settings: &Settings) -> Result<Cluster> {
+        Cluster::start_temporary_with(settings, Durability::Ephemeral)
+    }
+
+    /// Like [`Cluster::start_temporary`], with the durability settings chosen: benchmarks
+    /// measure on [`Durability::Durable`], PostgreSQL's defaults, as production runs.
+    pub fn start_temporary_with(settings: &Settings, durability: Durability) -> Result<Cluster> {
         let bins = ServerBinaries::locate(settings)?;
         let user = ServerUser::detect()?;
         let root = tempfile::Builder::new()
@@ -93,7 +99,7 @@ impl Cluster {
             .tempdir()
             .map_err(Error::io("create a temporary directory in", std::env::temp_dir()))?
             .keep();
-        let server = EmbeddedServer::new(bins, user, root, Durability::Ephemeral);
+        let server = EmbeddedServer::new(bins, user, root, durability);
         // The watchdog exists before anything can fail, so every exit path cleans up.
         let supervisor = match server.prepare_root() {
             Ok(()) => Supervisor::spawn(server.root(), server.bins(), user, AfterStop::Delete),

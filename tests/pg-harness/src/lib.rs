@@ -48,4 +48,5 @@ pub use binaries::ServerBinaries;
 pub use cluster::{Cluster, Lifetime};
 pub use database::TestDb;
 pub use error::{Error, Result};
+pub use server::Durability;
 pub use settings::Settings;

@@ -31,7 +31,7 @@ const MAX_SOCKET_DIR_LEN: usize = 90;
 
 /// How the server trades durability for speed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Durability {
+pub enum Durability {
     /// Tests: no `fsync`, no synchronous commit. Data survives a server crash or
     /// restart but not a power loss, which a throw-away cluster never needs.
     Ephemeral,
