@@ -29,6 +29,8 @@
 //! assert_eq!(db_listenable::ddl::qualified_table(&InvoiceItem::MODEL), r#""public"."invoice_items""#);
 //! ```
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod ddl;
 pub mod drift;
 mod error;

@@ -25,6 +25,12 @@ pub enum Command {
     Demo,
     /// Apply the migrations.
     Migrate,
+    /// Generate the capture migration, or check the database against the code.
+    Triggers {
+        /// The action.
+        #[command(subcommand)]
+        command: db_listenable::cli::TriggersCommand,
+    },
     /// Manage the embedded PostgreSQL server.
     Db {
         /// The action.
@@ -57,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied to {}", database.url);
             Ok(())
         }
+        Command::Triggers { command } => crate::triggers::run(command, data_dir).await,
         Command::Db { action } => crate::db_command::run(action, data_dir).await,
     }
 }

@@ -26,6 +26,7 @@ pub mod demo;
 pub mod money;
 pub mod report;
 pub mod seed;
+pub mod triggers;
 
 /// The database name the example uses on the embedded cluster.
 pub const DATABASE_NAME: &str = "invoices";

@@ -100,3 +100,25 @@ async fn db_commands_manage_a_persistent_server_whose_data_survives_restarts() {
     assert!(stdout_of(&invoices(&["--data-dir", dir, "db", "stop"], &[])).contains("was not running"));
     assert!(Path::new(dir).join("data").join("PG_VERSION").is_file(), "data is kept");
 }
+
+#[tokio::test]
+async fn triggers_generate_writes_once_and_check_fails_until_applied() {
+    let db = TestDb::create().await.expect("test database");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let migrations = dir.path().to_str().expect("utf-8 path");
+    let first = stdout_of(&invoices(&["triggers", "generate", migrations], &[]));
+    assert!(first.starts_with("wrote "), "{first}");
+    let again = stdout_of(&invoices(&["triggers", "generate", migrations], &[]));
+    assert!(again.contains("unchanged; no migration written"), "{again}");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1);
+
+    let drifted = invoices(&["triggers", "check"], &[("DATABASE_URL", db.url())]);
+    assert_eq!(drifted.status.code(), Some(1), "drift exits 1");
+    assert!(String::from_utf8_lossy(&drifted.stdout).contains("journal missing"));
+
+    let pool = sqlx::PgPool::connect(db.url()).await.expect("connect");
+    sqlx::migrate::Migrator::new(dir.path()).await.expect("read").run(&pool).await.expect("apply");
+    pool.close().await;
+    let current = stdout_of(&invoices(&["triggers", "check"], &[("DATABASE_URL", db.url())]));
+    assert!(current.contains("capture triggers are current"), "{current}");
+}

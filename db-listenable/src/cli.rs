@@ -1,0 +1,54 @@
+//! `<app> triggers generate <dir>` and `<app> triggers check`, ready to mount in an
+//! application's command line (feature `cli`).
+//!
+//! ```no_run
+//! # async fn demo(pool: sqlx::PgPool) -> Result<(), db_listenable::Error> {
+//! use db_listenable::cli::{TriggersCommand, check, generate};
+//! use db_listenable::ddl::CaptureConfig;
+//!
+//! let config = CaptureConfig::default();
+//! let command = TriggersCommand::Check; // parsed by clap in a real program
+//! match command {
+//!     TriggersCommand::Generate { dir } => println!("{}", generate(&dir, &config)?),
+//!     TriggersCommand::Check => {
+//!         let report = check(&pool, &config).await?;
+//!         print!("{report}");
+//!         if !report.is_clean() {
+//!             std::process::exit(1);
+//!         }
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::ddl::CaptureConfig;
+use crate::drift::DriftReport;
+use crate::error::Result;
+
+/// The `triggers` subcommands.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum TriggersCommand {
+    /// Write a migration for the journal and every registered model, if the SQL changed.
+    Generate {
+        /// The migrations directory (e.g. `migrations`).
+        dir: PathBuf,
+    },
+    /// Compare the database with the code; exits non-zero on any drift.
+    Check,
+}
+
+/// Runs `triggers generate`: returns what a person should read.
+pub fn generate(dir: &Path, config: &CaptureConfig) -> Result<String> {
+    let models = crate::registry::models();
+    Ok(match crate::migrations::write_migration(dir, &models, config)? {
+        Some(path) => format!("wrote {} ({} models)", path.display(), models.len()),
+        None => format!("capture SQL unchanged; no migration written ({} models)", models.len()),
+    })
+}
+
+/// Runs `triggers check` for every registered model.
+pub async fn check(pool: &sqlx::PgPool, config: &CaptureConfig) -> Result<DriftReport> {
+    crate::drift::check_sqlx(pool, &crate::registry::models(), config).await
+}
