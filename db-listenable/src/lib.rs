@@ -9,10 +9,37 @@
 //! to typed processors, with retries and dead letters. Nothing committed is lost while
 //! the listener is down; nothing rolled back is ever seen.
 //!
-//! This crate is being built in steps (see the repository's issues): the trait and the
-//! derive name a model's table today; trigger DDL, the journal, migrations, the drift
-//! check, the registry and the listener/worker pool follow. Identifier quoting for the
-//! generated SQL is in place.
+//! # Guide
+//!
+//! 1. **Describe the model.** `#[derive(DbListenable)]` on the struct that mirrors a
+//!    table gives its [`Model`]: table, key, columns, captured events. The derive also
+//!    registers it, so [`registry::models`] lists every model of the program.
+//! 2. **Install capture.** [`migrations::write_migration`] (or `<app> triggers generate
+//!    <dir>` through [`cli`]) writes a migration with the journal ([`ddl::journal_script`])
+//!    and each model's triggers ([`ddl::install_script`]); apply it with your migration
+//!    tool. A new file is written only when the SQL changed.
+//! 3. **Check drift.** [`drift::check_sqlx`] or [`drift::check_tokio_postgres`] (or
+//!    `<app> triggers check`) compares the triggers in a live database with what the code
+//!    generates, by fingerprint, and names each missing, outdated or extra table.
+//! 4. **Process changes.** The listener and worker pool that read the journal and call
+//!    typed processors are the next step of this crate (see the repository's issues).
+//!
+//! # What the triggers do
+//!
+//! Capture runs at statement level by default: one `INSERT ... SELECT` into
+//! `db_listenable.changes` per statement, from PostgreSQL's transition tables, with the
+//! old and new rows as `jsonb` (so NOTIFY's 8000-byte limit never applies: a 1 MB row is
+//! journalled whole). An UPDATE that changes a key is paired by a row-level trigger that
+//! fires only for such rows. `INSERT ... ON CONFLICT`, `COPY` and `MERGE` are captured;
+//! an UPDATE that changes only ignored columns, or nothing, emits nothing; TRUNCATE is
+//! captured when the model asks for it and refused otherwise, never silently missed.
+//! Everything happens in the writing transaction: a rollback leaves no journal entry.
+//! The optional wake-up is a `pg_notify` with an empty payload, gated so that at most one
+//! transaction at a time pays NOTIFY's commit lock ([`ddl::Wakeup`]).
+//!
+//! Requires PostgreSQL 14 or newer (`CREATE OR REPLACE TRIGGER`).
+//!
+//! # Example
 //!
 //! ```
 //! use db_listenable::DbListenable;
@@ -26,7 +53,8 @@
 //! assert_eq!(InvoiceItem::MODEL.table, "invoice_items");
 //! assert_eq!(InvoiceItem::MODEL.schema, "public");
 //! assert_eq!(InvoiceItem::MODEL.key, ["id"]);
-//! assert_eq!(db_listenable::ddl::qualified_table(&InvoiceItem::MODEL), r#""public"."invoice_items""#);
+//! let sql = db_listenable::ddl::install_script(&InvoiceItem::MODEL, &Default::default());
+//! assert!(sql.to_string().contains(r#"ON "public"."invoice_items""#));
 //! ```
 
 #[cfg(feature = "cli")]

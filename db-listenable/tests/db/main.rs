@@ -50,10 +50,15 @@ pub async fn captured(client: &tokio_postgres::Client, table_sql: &str, model: &
 /// One journal row, as the tests look at it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Captured {
+    /// Schema of the changed table.
     pub schema: String,
+    /// The changed table.
     pub table: String,
+    /// `INSERT`, `UPDATE`, `DELETE` or `TRUNCATE`.
     pub op: String,
+    /// The row before the change.
     pub old: Option<Value>,
+    /// The row after the change.
     pub new: Option<Value>,
 }
 
