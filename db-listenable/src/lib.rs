@@ -14,8 +14,8 @@
 //! 1. **Describe the model.** `#[derive(DbListenable)]` on the struct that mirrors a
 //!    table gives its [`Model`]: table, key, columns, captured events. The derive also
 //!    registers it, so [`registry::models`] lists every model of the program.
-//! 2. **Install capture.** [`migrations::write_migration`] (or `<app> triggers generate
-//!    <dir>` through [`cli`]) writes a migration with the journal ([`ddl::journal_script`])
+//! 2. **Install capture.** [`migrations::write_migration`] (or
+//!    `<app> triggers generate <dir>` through `cli`) writes a migration with the journal ([`ddl::journal_script`])
 //!    and each model's triggers ([`ddl::install_script`]); apply it with your migration
 //!    tool. A new file is written only when the SQL changed.
 //! 3. **Check drift.** [`drift::check_sqlx`] or [`drift::check_tokio_postgres`] (or

@@ -1,0 +1,10 @@
+use db_listenable::DbListenable;
+
+#[derive(DbListenable)]
+struct Invoice {
+    id: i64,
+    #[db_listenable(rename = "total_price_including_every_tax_and_discount_and_every_rounding_rule")]
+    total: i64,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use db_listenable::DbListenable;
+
+#[derive(DbListenable)]
+enum Status {
+    Open,
+    Closed,
+}
+
+fn main() {}

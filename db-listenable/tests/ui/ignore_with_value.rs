@@ -1,0 +1,10 @@
+use db_listenable::DbListenable;
+
+#[derive(DbListenable)]
+struct Invoice {
+    id: i64,
+    #[db_listenable(ignore("always"))]
+    touched_at: i64,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use db_listenable::DbListenable;
+
+#[derive(DbListenable)]
+struct Invoice {
+    #[db_listenable(key = true)]
+    number: i64,
+}
+
+fn main() {}

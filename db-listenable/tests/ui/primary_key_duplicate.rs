@@ -1,0 +1,10 @@
+use db_listenable::DbListenable;
+
+#[derive(DbListenable)]
+#[db_listenable(primary_key("invoice_id", "invoice_id"))]
+struct InvoiceLine {
+    invoice_id: i64,
+    line: i32,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use db_listenable::DbListenable;
+
+#[derive(DbListenable)]
+#[db_listenable(primary_key = "number")]
+struct Invoice {
+    #[db_listenable(rename = "invoice_number")]
+    number: i64,
+}
+
+fn main() {}

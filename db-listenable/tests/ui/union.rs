@@ -1,0 +1,9 @@
+use db_listenable::DbListenable;
+
+#[derive(DbListenable)]
+union Bits {
+    id: i64,
+    bytes: [u8; 8],
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use db_listenable::DbListenable;
+
+#[derive(DbListenable)]
+struct Marker;
+
+fn main() {}
