@@ -1,6 +1,7 @@
 //! db-listenable against a real PostgreSQL (one test binary, modules per topic).
 
 mod capture;
+mod derived;
 mod drift;
 mod install;
 mod quoting;
