@@ -37,8 +37,9 @@ fn model_impl(container: &Container, krate: &Path) -> TokenStream {
     let columns = container.columns().map(|field| {
         let name = &field.column.value;
         let field_name = &field.name;
+        let serde_key = &field.serde_name.value;
         let ignored = field.attrs.ignore.is_some();
-        quote!(#krate::Column { name: #name, field: #field_name, ignored: #ignored })
+        quote!(#krate::Column { name: #name, field: #field_name, serde_key: #serde_key, ignored: #ignored })
     });
     let events = container.events();
     let (insert, update, delete, truncate) = (events.insert, events.update, events.delete, events.truncate);

@@ -210,9 +210,11 @@ use syn::{DeriveInput, parse_macro_input};
 ///   are not in `MODEL.columns` and cannot be part of the key.
 /// - `#[serde(flatten)]` is a compile error: a flattened field's columns cannot be known.
 ///
-/// A `#[db_listenable(rename = "...")]` on a struct that has no serde attribute is taken
-/// as it is; if the struct derives `Deserialize`, give the field the same
-/// `#[serde(rename = "...")]` so serde finds the column.
+/// A `#[db_listenable(rename = "...")]` on a field without a serde rename is taken as it
+/// is: the column has one name, serde knows the field by another. Each column records
+/// both (`Column::name`, `Column::serde_key`), and `Model::row_for_serde` moves the
+/// captured value to the key serde expects before decoding, so no matching
+/// `#[serde(rename)]` is needed.
 ///
 /// ```
 /// # use db_listenable::DbListenable;

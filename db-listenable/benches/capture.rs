@@ -22,9 +22,9 @@ const ITEMS: Model = Model {
     table: "items",
     key: &["id"],
     columns: &[
-        Column { name: "id", field: "id", ignored: false },
-        Column { name: "name", field: "name", ignored: false },
-        Column { name: "qty", field: "qty", ignored: false },
+        Column { name: "id", field: "id", serde_key: "id", ignored: false },
+        Column { name: "name", field: "name", serde_key: "name", ignored: false },
+        Column { name: "qty", field: "qty", serde_key: "qty", ignored: false },
     ],
     events: Events::DEFAULT,
 };

@@ -35,6 +35,10 @@ pub struct Column {
     pub name: &'static str,
     /// The Rust field's name.
     pub field: &'static str,
+    /// The key serde decodes the field from (its name after `#[serde(rename)]` or
+    /// `rename_all`). Differs from [`Column::name`] when `#[db_listenable(rename)]`
+    /// gives the column another name; [`Model::row_for_serde`] bridges the two.
+    pub serde_key: &'static str,
     /// `#[db_listenable(ignore)]`: an update that changes only ignored columns emits nothing.
     pub ignored: bool,
 }
@@ -76,5 +80,20 @@ impl Model {
     /// The names of the ignored columns.
     pub fn ignored_columns(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.columns.iter().filter(|column| column.ignored).map(|column| column.name)
+    }
+
+    /// Turns a captured row (a JSON object keyed by column name, as the journal stores
+    /// it) into the object serde expects for the model: each column whose serde key
+    /// differs from its name is moved to that key. Other values pass through unchanged.
+    pub fn row_for_serde(&self, row: serde_json::Value) -> serde_json::Value {
+        let serde_json::Value::Object(mut object) = row else {
+            return row;
+        };
+        for column in self.columns.iter().filter(|column| column.name != column.serde_key) {
+            if let Some(value) = object.remove(column.name) {
+                object.insert(column.serde_key.to_owned(), value);
+            }
+        }
+        serde_json::Value::Object(object)
     }
 }

@@ -50,7 +50,11 @@ async fn drift_is_reported_per_table_until_fixed() {
 
     client.batch_execute(&ddl::install_script(&ITEMS, &CaptureConfig::default()).to_string()).await.expect("repair");
     const CHANGED: Model = Model {
-        columns: &[crate::col("id"), crate::col("name"), Column { name: "qty", field: "qty", ignored: true }],
+        columns: &[
+            crate::col("id"),
+            crate::col("name"),
+            Column { name: "qty", field: "qty", serde_key: "qty", ignored: true },
+        ],
         ..ITEMS
     };
     let report = check(&db, &[CHANGED, NOTES]).await;

@@ -72,7 +72,7 @@ async fn hostile_schema_table_and_column_names_are_captured_exactly() {
         columns: &[
             crate::col("Key Col"),
             crate::col("select"),
-            Column { name: "$db_listenable$", field: "f", ignored: true },
+            Column { name: "$db_listenable$", field: "f", serde_key: "f", ignored: true },
         ],
         events: Events::DEFAULT,
     };

@@ -21,7 +21,7 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
 
 /// A column that counts.
 pub const fn col(name: &'static str) -> Column {
-    Column { name, field: name, ignored: false }
+    Column { name, field: name, serde_key: name, ignored: false }
 }
 
 /// The model most tests use: `public.items (id, name, qty, updated_at ignored)`.
@@ -30,7 +30,12 @@ pub const ITEMS: Model = Model {
     schema: "public",
     table: "items",
     key: &["id"],
-    columns: &[col("id"), col("name"), col("qty"), Column { name: "updated_at", field: "updated_at", ignored: true }],
+    columns: &[
+        col("id"),
+        col("name"),
+        col("qty"),
+        Column { name: "updated_at", field: "updated_at", serde_key: "updated_at", ignored: true },
+    ],
     events: Events::DEFAULT,
 };
 

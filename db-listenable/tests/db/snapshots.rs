@@ -25,10 +25,10 @@ const INVOICE_ITEMS: Model = Model {
     table: "invoice_items",
     key: &["id"],
     columns: &[
-        Column { name: "id", field: "id", ignored: false },
-        Column { name: "invoice_id", field: "invoice_id", ignored: false },
-        Column { name: "quantity", field: "quantity", ignored: false },
-        Column { name: "updated_at", field: "updated_at", ignored: true },
+        Column { name: "id", field: "id", serde_key: "id", ignored: false },
+        Column { name: "invoice_id", field: "invoice_id", serde_key: "invoice_id", ignored: false },
+        Column { name: "quantity", field: "quantity", serde_key: "quantity", ignored: false },
+        Column { name: "updated_at", field: "updated_at", serde_key: "updated_at", ignored: true },
     ],
     events: Events::DEFAULT,
 };

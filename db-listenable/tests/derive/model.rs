@@ -21,6 +21,7 @@ pub(crate) const ALL: &[Model] = &[
     Message::MODEL,
     Renamed::MODEL,
     RenamedId::MODEL,
+    RenamedOnlyForTheTable::MODEL,
     SerdeRenamed::MODEL,
     CamelCase::MODEL,
     SerdeDeserializeName::MODEL,
@@ -31,7 +32,7 @@ pub(crate) const ALL: &[Model] = &[
 ];
 
 const fn column(name: &'static str, field: &'static str) -> Column {
-    Column { name, field, ignored: false }
+    Column { name, field, serde_key: field, ignored: false }
 }
 
 fn column_names(model: &Model) -> Vec<&'static str> {
@@ -186,6 +187,24 @@ fn rename_sets_the_column_name_and_keeps_the_field_name() {
     assert_eq!(RenamedId::MODEL.key, ["item_id"], "the default key is the `id` field's column");
 }
 
+#[derive(Debug, PartialEq, DbListenable, Deserialize)]
+struct RenamedOnlyForTheTable {
+    id: i64,
+    #[db_listenable(rename = "qty")]
+    quantity: i32,
+}
+
+#[test]
+fn captured_rows_decode_by_column_name_even_when_only_the_table_renames() {
+    // The journal stores `qty`; serde looks for `quantity`.
+    let row = serde_json::json!({ "id": 7, "qty": 3, "not_in_the_struct": true });
+    let decoded: RenamedOnlyForTheTable =
+        serde_json::from_value(RenamedOnlyForTheTable::MODEL.row_for_serde(row)).expect("decodes");
+    assert_eq!(decoded, RenamedOnlyForTheTable { id: 7, quantity: 3 });
+    let serde_renamed = serde_json::json!({ "id": 1, "qty": 2, "price": 3 });
+    assert_eq!(SerdeRenamed::MODEL.row_for_serde(serde_renamed.clone()), serde_renamed, "nothing to move");
+}
+
 #[derive(DbListenable, Deserialize)]
 struct SerdeRenamed {
     id: i64,
@@ -237,9 +256,10 @@ struct Skipped {
 
 #[test]
 fn serde_names_are_column_names() {
+    let serde_renamed = |name, field| Column { name, field, serde_key: name, ignored: false };
     assert_eq!(
         SerdeRenamed::MODEL.columns,
-        [column("id", "id"), column("qty", "quantity"), column("price", "unit_price")]
+        [column("id", "id"), serde_renamed("qty", "quantity"), serde_renamed("price", "unit_price")]
     );
     assert_eq!(column_names(&CamelCase::MODEL), ["id", "customerName", "total", "createdAt"]);
     assert_eq!(column_names(&SerdeDeserializeName::MODEL), ["id", "in", "unit-price"], "the deserialize side counts");
@@ -288,7 +308,7 @@ fn settings_combine_in_one_attribute_or_several() {
         columns: &[
             column("log_id", "id"),
             column("seq", "seq"),
-            Column { name: "seen", field: "seen_by", ignored: true },
+            Column { name: "seen", field: "seen_by", serde_key: "seen_by", ignored: true },
         ],
         events: Events { insert: true, update: true, delete: false, truncate: false },
     };
