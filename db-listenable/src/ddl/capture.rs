@@ -170,6 +170,9 @@ fn definition(model: &Model, config: &CaptureConfig) -> Script {
             script.push(drop_trigger(stale, &table));
         }
     }
+    if config.granularity == Granularity::Statement && model.events.update {
+        script.push(key_check(model));
+    }
     if !triggers.is_empty() {
         let body = match config.granularity {
             Granularity::Row => row_body(model, config.wakeup),
@@ -300,11 +303,11 @@ BEGIN
             PERFORM set_config({moved}, '', true);
         END IF;
         INSERT INTO {changes} (table_id, op, old_row, new_row)
-        SELECT {table_id}, 'U', o.row, n.row
-        FROM (SELECT {o_key} AS key, to_jsonb(o) AS row FROM old_rows o) o
-        JOIN (SELECT {n_key} AS key, to_jsonb(n) AS row FROM new_rows n) n ON n.key = o.key
+        SELECT {table_id}, 'U', pair.old_row, pair.new_row
+        FROM (SELECT to_jsonb(o) AS old_row, to_jsonb(n) AS new_row, {o_key} AS key
+              FROM old_rows o JOIN new_rows n ON {join}) pair
         WHERE ({changed})
-          AND (moved IS NULL OR NOT moved @> jsonb_build_array(o.key));
+          AND (moved IS NULL OR NOT moved @> jsonb_build_array(pair.key));
     END IF;
 {wake}    RETURN NULL;
 END
@@ -312,8 +315,58 @@ END
         old_key = key_of(model, "OLD"),
         new_key = key_of(model, "NEW"),
         o_key = key_of(model, "o"),
-        n_key = key_of(model, "n"),
-        changed = changed(model, "o.row", "n.row"),
+        join = key_join(model),
+        changed = changed(model, "pair.old_row", "pair.new_row"),
         wake = wake(wakeup),
     )
+}
+
+/// `o."a" = n."a" AND o."b" = n."b"`: pairs old and new rows by their typed key columns,
+/// which PostgreSQL hashes far faster than `jsonb` keys (a third of the capture time of
+/// a bulk UPDATE). Correct because [`key_check`] makes installation refuse keys that
+/// are nullable or not unique.
+fn key_join(model: &Model) -> String {
+    let parts: Vec<String> =
+        model.key.iter().map(|column| format!("o.{col} = n.{col}", col = quote_ident(column))).collect();
+    parts.join(" AND ")
+}
+
+/// A `DO` block that refuses to install statement-level UPDATE capture unless the key
+/// columns are NOT NULL and covered by a unique index: only then does pairing old and
+/// new rows by key find each row's own versions.
+fn key_check(model: &Model) -> String {
+    let table = quote_literal(&qualified_table(model));
+    let key: Vec<String> = model.key.iter().map(|column| quote_literal(column)).collect();
+    let key = format!("ARRAY[{}]::text[]", key.join(", "));
+    let body = format!(
+        "
+DECLARE
+    key_columns text[] := {key};
+    nullable text[];
+BEGIN
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO nullable
+    FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = {table}::regclass AND a.attname::text = ANY (key_columns) AND NOT a.attnotnull;
+    IF nullable IS NOT NULL THEN
+        RAISE EXCEPTION 'db-listenable: key column(s) % of % may be NULL', nullable, {table}
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'Make the key columns NOT NULL (a primary key is), or capture with Granularity::Row.';
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_index i
+        WHERE i.indrelid = {table}::regclass AND i.indisunique AND i.indpred IS NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM pg_catalog.unnest(i.indkey::int2[]) AS k(attnum)
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+              WHERE NOT (a.attname::text = ANY (key_columns)))
+          AND NOT (0 = ANY (i.indkey::int2[]))
+    ) THEN
+        RAISE EXCEPTION 'db-listenable: key % of % is not covered by a unique index', key_columns, {table}
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'Declare the primary key (or a unique index) on the key columns, or capture with Granularity::Row.';
+    END IF;
+END
+"
+    );
+    format!("DO {}", dollar_quote(&body))
 }

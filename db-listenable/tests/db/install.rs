@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use db_listenable::ddl::{self, CaptureConfig, Wakeup};
+use db_listenable::ddl::{self, CaptureConfig, Granularity, Wakeup};
 use db_listenable::{Column, Events, Model};
 use futures::StreamExt;
 
@@ -109,7 +109,7 @@ async fn tables_with_63_byte_names_in_two_schemas_get_distinct_functions() {
     for model in [&FIRST, &SECOND] {
         captured(
             &client,
-            &format!("CREATE TABLE {} (id int)", ddl::qualified_table(model)),
+            &format!("CREATE TABLE {} (id int PRIMARY KEY)", ddl::qualified_table(model)),
             model,
             &Default::default(),
         )
@@ -190,4 +190,38 @@ async fn gated_wakeups_notify_with_an_empty_payload_and_off_never_calls_notify()
     let poll_only = CaptureConfig { wakeup: Wakeup::Off, ..CaptureConfig::default() };
     client.batch_execute(&ddl::install_script(&ITEMS, &poll_only).to_string()).await.expect("reinstall poll-only");
     assert!(!calls_notify(&client).await, "poll-only capture never notifies");
+}
+
+#[tokio::test]
+async fn statement_capture_refuses_keys_that_do_not_identify_rows() {
+    let (_db, client) = journal_db().await;
+    client
+        .batch_execute(
+            "CREATE TABLE nullable_key (id int UNIQUE, name text, qty int, updated_at timestamptz);
+             CREATE TABLE duplicate_key (id int NOT NULL, name text, qty int, updated_at timestamptz);
+             CREATE TABLE wider_unique (id int NOT NULL, name text NOT NULL, qty int, updated_at timestamptz,
+                                        UNIQUE (id, name))",
+        )
+        .await
+        .expect("tables");
+    for (table, expected) in [
+        ("nullable_key", "may be NULL"),
+        ("duplicate_key", "is not covered by a unique index"),
+        ("wider_unique", "is not covered by a unique index"),
+    ] {
+        let model = Model { table, ..ITEMS };
+        let err = client
+            .batch_execute(&ddl::install_script(&model, &CaptureConfig::default()).to_string())
+            .await
+            .expect_err("refused");
+        let db_err = err.as_db_error().expect("a server error");
+        assert_eq!(db_err.code().code(), "42P16", "{table}");
+        assert!(db_err.message().contains(expected), "{table}: {}", db_err.message());
+        assert!(db_err.hint().is_some_and(|hint| hint.contains("Granularity::Row")), "{table}");
+        let row_level = CaptureConfig { granularity: Granularity::Row, ..CaptureConfig::default() };
+        client
+            .batch_execute(&ddl::install_script(&model, &row_level).to_string())
+            .await
+            .unwrap_or_else(|err| panic!("row-level capture does not pair rows, so {table} is fine: {err}"));
+    }
 }

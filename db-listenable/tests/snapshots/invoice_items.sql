@@ -2,6 +2,35 @@ INSERT INTO "db_listenable"."tables" (id, schema_name, table_name) VALUES (11321
 
 DROP TRIGGER IF EXISTS "db_listenable_row" ON "public"."invoice_items";
 
+DO $db_listenable$
+DECLARE
+    key_columns text[] := ARRAY['id']::text[];
+    nullable text[];
+BEGIN
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO nullable
+    FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = '"public"."invoice_items"'::regclass AND a.attname::text = ANY (key_columns) AND NOT a.attnotnull;
+    IF nullable IS NOT NULL THEN
+        RAISE EXCEPTION 'db-listenable: key column(s) % of % may be NULL', nullable, '"public"."invoice_items"'
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'Make the key columns NOT NULL (a primary key is), or capture with Granularity::Row.';
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_index i
+        WHERE i.indrelid = '"public"."invoice_items"'::regclass AND i.indisunique AND i.indpred IS NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM pg_catalog.unnest(i.indkey::int2[]) AS k(attnum)
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+              WHERE NOT (a.attname::text = ANY (key_columns)))
+          AND NOT (0 = ANY (i.indkey::int2[]))
+    ) THEN
+        RAISE EXCEPTION 'db-listenable: key % of % is not covered by a unique index', key_columns, '"public"."invoice_items"'
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'Declare the primary key (or a unique index) on the key columns, or capture with Granularity::Row.';
+    END IF;
+END
+$db_listenable$;
+
 CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $db_listenable$
 DECLARE
     moved jsonb;
@@ -27,11 +56,11 @@ BEGIN
             PERFORM set_config('db_listenable.moved_keys', '', true);
         END IF;
         INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
-        SELECT 1132144556, 'U', o.row, n.row
-        FROM (SELECT jsonb_build_array(o."id") AS key, to_jsonb(o) AS row FROM old_rows o) o
-        JOIN (SELECT jsonb_build_array(n."id") AS key, to_jsonb(n) AS row FROM new_rows n) n ON n.key = o.key
-        WHERE (o.row - ARRAY['updated_at']::text[] <> n.row - ARRAY['updated_at']::text[])
-          AND (moved IS NULL OR NOT moved @> jsonb_build_array(o.key));
+        SELECT 1132144556, 'U', pair.old_row, pair.new_row
+        FROM (SELECT to_jsonb(o) AS old_row, to_jsonb(n) AS new_row, jsonb_build_array(o."id") AS key
+              FROM old_rows o JOIN new_rows n ON o."id" = n."id") pair
+        WHERE (pair.old_row - ARRAY['updated_at']::text[] <> pair.new_row - ARRAY['updated_at']::text[])
+          AND (moved IS NULL OR NOT moved @> jsonb_build_array(pair.key));
     END IF;
     IF pg_try_advisory_xact_lock(1684171881, 2002873189) THEN
         PERFORM pg_notify('db_listenable', '');
@@ -50,4 +79,4 @@ CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoi
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 02a958c559bda27c';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable c0df994167b5f78b';
