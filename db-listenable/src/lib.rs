@@ -29,8 +29,10 @@
 //! Capture runs at statement level by default: one `INSERT ... SELECT` into
 //! `db_listenable.changes` per statement, from PostgreSQL's transition tables, with the
 //! old and new rows as `jsonb` (so NOTIFY's 8000-byte limit never applies: a 1 MB row is
-//! journalled whole). An UPDATE that changes a key is paired by a row-level trigger that
-//! fires only for such rows. `INSERT ... ON CONFLICT`, `COPY` and `MERGE` are captured;
+//! journalled whole). UPDATE pairs old and new rows by the model's key, so the key must
+//! identify rows (NOT NULL, covered by a unique index: a primary key does); installation
+//! refuses other keys with a hint to use [`ddl::Granularity::Row`]. An UPDATE that
+//! changes a key is paired by a row-level trigger that fires only for such rows. `INSERT ... ON CONFLICT`, `COPY` and `MERGE` are captured;
 //! an UPDATE that changes only ignored columns, or nothing, emits nothing; TRUNCATE is
 //! captured when the model asks for it and refused otherwise, never silently missed.
 //! Everything happens in the writing transaction: a rollback leaves no journal entry.
