@@ -28,11 +28,18 @@ impl AppDatabase {
             return Ok(AppDatabase { url: url.clone(), cluster });
         }
         let root = data_root(data_dir, settings)?;
-        let cluster = std::thread::scope(|scope| {
-            // Starting a server blocks for a moment; keep the async caller's thread free.
-            scope.spawn(|| Cluster::open_persistent(&root, settings, lifetime)).join()
-        })
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        let owned_settings = settings.clone();
+        // Starting a server blocks for a moment: off the async worker threads.
+        let cluster = tokio::task::spawn_blocking(move || Cluster::open_persistent(&root, &owned_settings, lifetime))
+            .await
+            .map_err(|join| match join.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Only a runtime shutting down cancels a blocking task.
+                Err(cancelled) => Error::Spawn {
+                    program: "pg_ctl (the runtime shut down)".into(),
+                    source: std::io::Error::other(cancelled.to_string()),
+                },
+            })??;
         if !cluster.database_exists(app).await? {
             cluster.create_database(app).await?;
         }
