@@ -32,6 +32,45 @@ pub enum Error {
         source: DriverError,
     },
 
+    /// The journal tables are not in the database: apply the migration that
+    /// [`crate::migrations::write_migration`] writes (it holds [`crate::ddl::journal_script`]).
+    #[error(
+        "the db-listenable journal is not installed (db_listenable.changes / deliveries / unrouted are missing): \
+         apply the migration from `triggers generate`"
+    )]
+    NotInstalled,
+
+    /// The runtime's settings or registrations cannot work.
+    #[error("invalid db-listenable runtime configuration: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The installed capture differs from the code and the drift policy refuses to start.
+    #[error("capture triggers differ from the code; run the migration from `triggers generate`:\n{report}")]
+    Drift {
+        /// Every difference.
+        report: crate::drift::DriftReport,
+    },
+
+    /// Captured tables whose changes no processor consumes, anywhere.
+    #[error(
+        "captured tables have no processor: {}; register one, or accept it with RuntimeBuilder::without_processor",
+        tables.join(", ")
+    )]
+    NoProcessor {
+        /// `schema.table` of each.
+        tables: Vec<String>,
+    },
+
+    /// No subscriber of that name is registered in the database.
+    #[error("no db-listenable subscriber is named `{name}`")]
+    UnknownSubscriber {
+        /// The name asked for.
+        name: String,
+    },
+
     /// An existing migration file written by db-listenable has a header we cannot read.
     #[error("the migration {} has an unreadable db-listenable header: {reason}", path.display())]
     MigrationHeader {

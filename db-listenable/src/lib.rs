@@ -21,8 +21,11 @@
 //! 3. **Check drift.** [`drift::check_sqlx`] or [`drift::check_tokio_postgres`] (or
 //!    `<app> triggers check`) compares the triggers in a live database with what the code
 //!    generates, by fingerprint, and names each missing, outdated or extra table.
-//! 4. **Process changes.** The listener and worker pool that read the journal and call
-//!    typed processors are the next step of this crate (see the repository's issues).
+//! 4. **Process changes.** [`runtime::RuntimeBuilder`] binds typed processors to models
+//!    (compile-time types, several independent processors per model) and starts workers
+//!    that claim committed changes, call the processors, retry failures with backoff and
+//!    dead-letter what keeps failing. It also delivers `changeset` outbox events
+//!    ([`runtime::JournalOutbox`]). See [`runtime`] for how a change travels.
 //!
 //! # What the triggers do
 //!
@@ -67,6 +70,8 @@ mod error;
 pub mod migrations;
 mod model;
 pub mod registry;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 
 pub use error::{DriverError, Error, Result};
 pub use model::{Column, DbListenable, Events, Model};

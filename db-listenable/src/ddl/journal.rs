@@ -14,8 +14,9 @@ pub(crate) fn journal_object(name: &str) -> String {
 ///
 /// The journal is an append-only log, kept narrow because every captured row writes one
 /// entry (see BENCHMARKS.md): the table is a 4-byte id from `db_listenable.tables`, the
-/// operation one byte (`I`, `U`, `D`, `T`), the rows `jsonb`. Delivery state (progress,
-/// attempts, dead letters) belongs to each subscriber, not to the entry.
+/// operation one byte (`I`, `U`, `D`, `T`, and `E` for a changeset's outbox event), the
+/// rows `jsonb`. Delivery state (progress, attempts, dead letters) belongs to each
+/// subscriber, not to the entry: see [`super::delivery`]'s tables, created here too.
 pub fn journal_script() -> Script {
     let schema = quote_ident(JOURNAL_SCHEMA);
     let mut script = Script::new();
@@ -35,7 +36,7 @@ pub fn journal_script() -> Script {
         "CREATE TABLE IF NOT EXISTS {} (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     table_id integer NOT NULL,
-    op \"char\" NOT NULL CHECK (op IN ('I', 'U', 'D', 'T')),
+    op \"char\" NOT NULL CHECK (op IN ('I', 'U', 'D', 'T', 'E')),
     txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     captured_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     old_row jsonb,
@@ -44,6 +45,7 @@ pub fn journal_script() -> Script {
         journal_object("changes")
     ));
     script.push(truncate_function());
+    script.extend(super::delivery::delivery_script());
     script
 }
 

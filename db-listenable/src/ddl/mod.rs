@@ -1,7 +1,7 @@
 //! Generated SQL, built in one place: every identifier and literal is quoted here.
 //!
-//! - [`journal_script`]: the journal (`db_listenable.changes`, `db_listenable.dead_letters`)
-//!   and its shared functions.
+//! - [`journal_script`]: the journal (`db_listenable.changes`), the delivery tables
+//!   ([`delivery`]) and their shared functions.
 //! - [`install_script`] / [`uninstall_script`]: capture on one model's table.
 //!
 //! Every script is idempotent and can be run again; the capture trigger carries a
@@ -9,6 +9,7 @@
 
 mod capture;
 mod config;
+pub mod delivery;
 mod fingerprint;
 mod journal;
 mod name;
@@ -20,6 +21,7 @@ pub use capture::{
     table_id, uninstall_script,
 };
 pub use config::{CaptureConfig, Granularity, WAKEUP_CHANNEL, WAKEUP_LOCK, Wakeup};
+pub use delivery::{ROUTED_CHANNEL, ROUTER_LOCK, topic_id, topic_label};
 pub use fingerprint::fingerprint;
 pub use journal::journal_script;
 pub use name::{

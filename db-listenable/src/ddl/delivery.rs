@@ -1,0 +1,154 @@
+//! Delivery state: who consumes the journal, what each consumer still has to process,
+//! and what it gave up on.
+//!
+//! Capture appends to `db_listenable.changes` and nothing else, so writers pay for one
+//! narrow insert per change. After the commit, a single router (whichever worker holds
+//! [`ROUTER_LOCK`]) moves committed entries out of `changes` into one row per subscriber
+//! in `deliveries`. Moving, rather than reading behind a cursor, is what makes
+//! out-of-order commits harmless: an entry of a transaction still running is invisible
+//! to the router and stays in `changes` until it commits, so no cursor can pass it.
+//!
+//! - `subscribers`: one row per processor (its name is its identity across restarts and
+//!   machines), bound to one table (or outbox topic), with the key columns that order its
+//!   deliveries.
+//! - `deliveries`: what a subscriber has left to do, with its attempt count, the time it
+//!   may run again, and the lease of the worker holding it.
+//! - `dead_letters`: deliveries that failed their last attempt or could not be decoded,
+//!   with the error text and the captured rows, until requeued or discarded.
+//! - `unrouted`: committed entries of a table no subscriber consumes yet, kept (never
+//!   dropped) until one registers for it.
+
+use super::journal::journal_object;
+use super::script::{Script, dollar_quote};
+
+/// The NOTIFY channel on which the router announces freshly routed deliveries, so the
+/// workers of other processes claim them at once instead of at their next poll. One
+/// notification per routing round (up to a batch of entries), never per change.
+pub const ROUTED_CHANNEL: &str = "db_listenable_routed";
+
+/// The advisory lock (`pg_try_advisory_xact_lock(int, int)`) held by the one router of a
+/// database; subscribers take it too while registering, so no entry is routed past a
+/// subscriber that is joining.
+pub const ROUTER_LOCK: (i32, i32) = (0x6462_6c69, 0x726f_7574);
+
+/// The tables and the function of delivery. Idempotent.
+pub(crate) fn delivery_script() -> Script {
+    let mut script = Script::new();
+    script.push(format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+    id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    table_id integer NOT NULL,
+    key_columns text[] NOT NULL,
+    registered_at timestamptz NOT NULL DEFAULT now(),
+    seen_at timestamptz NOT NULL DEFAULT now()
+)",
+        journal_object("subscribers")
+    ));
+    script.push(format!(
+        "CREATE INDEX IF NOT EXISTS subscribers_table_id ON {} (table_id)",
+        journal_object("subscribers")
+    ));
+    let entry_columns = "    table_id integer NOT NULL,
+    op \"char\" NOT NULL,
+    txid xid8 NOT NULL,
+    captured_at timestamptz NOT NULL,
+    old_row jsonb,
+    new_row jsonb";
+    script.push(format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+    subscriber_id integer NOT NULL REFERENCES {} ON DELETE CASCADE,
+    change_id bigint NOT NULL,
+{entry_columns},
+    row_key bigint NOT NULL,
+    attempts integer NOT NULL DEFAULT 0,
+    available_at timestamptz NOT NULL DEFAULT now(),
+    leased_until timestamptz,
+    lease_token bigint,
+    last_error text,
+    PRIMARY KEY (subscriber_id, change_id)
+)",
+        journal_object("deliveries"),
+        journal_object("subscribers")
+    ));
+    // The ordering rule looks for an earlier delivery of the same row: this index answers it.
+    script.push(format!(
+        "CREATE INDEX IF NOT EXISTS deliveries_row_key ON {} (subscriber_id, row_key, change_id)",
+        journal_object("deliveries")
+    ));
+    script.push(format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+    subscriber_id integer NOT NULL REFERENCES {} ON DELETE CASCADE,
+    change_id bigint NOT NULL,
+{entry_columns},
+    row_key bigint NOT NULL,
+    attempts integer NOT NULL,
+    last_error text NOT NULL,
+    dead_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (subscriber_id, change_id)
+)",
+        journal_object("dead_letters"),
+        journal_object("subscribers")
+    ));
+    script.push(format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+    id bigint PRIMARY KEY,
+{entry_columns}
+)",
+        journal_object("unrouted")
+    ));
+    script
+        .push(format!("CREATE INDEX IF NOT EXISTS unrouted_table_id ON {} (table_id, id)", journal_object("unrouted")));
+    script.push(row_key_function());
+    script
+}
+
+/// `row_key(table_id, op, change_id, old_row, new_row, key_columns)`: the 64-bit hash
+/// that groups the deliveries of one row, so they run one at a time in journal order.
+/// A key move belongs to the new key; TRUNCATE, outbox events and subscribers without key
+/// columns get a key of their own (no ordering among them). A collision only makes two
+/// rows wait for each other.
+fn row_key_function() -> String {
+    let body = "
+SELECT hashtextextended(
+    table_id::text || ':' || CASE
+        WHEN op IN ('T', 'E') OR cardinality(key_columns) = 0 THEN 'change:' || change_id::text
+        ELSE (SELECT jsonb_agg(coalesce(new_row, old_row) -> k ORDER BY n)
+              FROM unnest(key_columns) WITH ORDINALITY AS u(k, n))::text
+    END,
+    0)
+";
+    format!(
+        "CREATE OR REPLACE FUNCTION {}(table_id integer, op \"char\", change_id bigint, old_row jsonb, \
+         new_row jsonb, key_columns text[]) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE \
+         SET search_path = pg_catalog, pg_temp AS {}",
+        journal_object("row_key"),
+        dollar_quote(body)
+    )
+}
+
+/// The id under which a changeset catalog's outbox events are journalled (their
+/// "table"): derived from the catalog's name like [`super::table_id`] from a table's, in
+/// a namespace of its own so no table can share it.
+pub fn topic_id(catalog: &str) -> i32 {
+    let digest = u32::from_str_radix(&super::fingerprint::fingerprint(["db_listenable.outbox", catalog])[..8], 16)
+        .unwrap_or_default();
+    i32::try_from(digest & 0x7fff_ffff).unwrap_or_default()
+}
+
+/// The journal entry's name for a topic, as stats and dead letters show it.
+pub fn topic_label(catalog: &str) -> String {
+    format!("outbox:{catalog}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_ids_are_stable_and_distinct() {
+        assert_eq!(topic_id("billing"), topic_id("billing"));
+        assert_ne!(topic_id("billing"), topic_id("planning"));
+        assert!(topic_id("billing") >= 0);
+    }
+}

@@ -1,0 +1,259 @@
+//! Putting a runtime together: processors, outbox catalogs, settings, state.
+
+use std::any::Any;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use sqlx::PgPool;
+use tokio::sync::{Notify, watch};
+
+use super::config::{DriftPolicy, RuntimeConfig};
+use super::handle::Runtime;
+use super::processor::{BatchProcessor, ProcessError, Processor};
+use super::shared::{Counters, Served, Shared};
+use super::store;
+use super::subscriber::{Batched, OutboxCatalog, Single, Subscriber};
+use super::{wakeup, worker};
+use crate::error::{Error, Result};
+use crate::model::DbListenable;
+
+/// Per-subscription options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscribeOptions {
+    /// Process the changes of one row one at a time, in commit order, across all workers
+    /// (the default). The cost: a row's next change waits until the previous one is
+    /// settled, so a batch holds at most one change per row, and a row in retry holds
+    /// its later changes back. Off: changes run in any order and in parallel, for
+    /// processors that do not care (an append-only audit log, a counter of inserts).
+    pub ordered: bool,
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        SubscribeOptions { ordered: true }
+    }
+}
+
+impl SubscribeOptions {
+    /// Changes of a row may run in any order and in parallel.
+    pub fn unordered() -> Self {
+        SubscribeOptions { ordered: false }
+    }
+}
+
+type Dispatch = Arc<dyn Fn(changeset::EventRecord) -> BoxFuture<'static, Result<(), ProcessError>> + Send + Sync>;
+
+/// Builds a [`Runtime`]: register processors, then [`start`](RuntimeBuilder::start).
+///
+/// Each registration is a subscriber named by the application. The name is its
+/// identity in the database (progress, retries, dead letters survive restarts under it),
+/// shared by every process that registers it: workers of all those processes split its
+/// deliveries. Give each independent consumer its own name: two search-index instances
+/// that must each see every change are two names.
+pub struct RuntimeBuilder {
+    pool: PgPool,
+    config: RuntimeConfig,
+    subscribers: Vec<Arc<dyn Subscriber>>,
+    state: Arc<dyn Any + Send + Sync>,
+    without_processor: BTreeSet<String>,
+}
+
+impl RuntimeBuilder {
+    /// A runtime on `pool` with the default settings and no subscribers.
+    pub fn new(pool: PgPool) -> Self {
+        RuntimeBuilder {
+            pool,
+            config: RuntimeConfig::default(),
+            subscribers: Vec::new(),
+            state: Arc::new(()),
+            without_processor: BTreeSet::new(),
+        }
+    }
+
+    /// Replaces the settings.
+    pub fn config(mut self, config: RuntimeConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Application state that processors reach with [`Context::state`](super::Context::state).
+    pub fn state<S: Any + Send + Sync>(mut self, state: S) -> Self {
+        self.state = Arc::new(state);
+        self
+    }
+
+    /// Subscribes `processor` to `T`'s changes under `name`, in per-row order.
+    pub fn processor<T, P>(self, name: impl Into<String>, processor: P) -> Self
+    where
+        T: DbListenable + DeserializeOwned + Send + Sync,
+        P: Processor<T>,
+    {
+        self.processor_with(name, processor, SubscribeOptions::default())
+    }
+
+    /// [`processor`](RuntimeBuilder::processor) with options.
+    pub fn processor_with<T, P>(mut self, name: impl Into<String>, processor: P, options: SubscribeOptions) -> Self
+    where
+        T: DbListenable + DeserializeOwned + Send + Sync,
+        P: Processor<T>,
+    {
+        self.subscribers.push(Arc::new(Single::<T, P>::new(name.into(), processor, options.ordered)));
+        self
+    }
+
+    /// Subscribes a [`BatchProcessor`] to `T`'s changes under `name`, in per-row order.
+    pub fn batch_processor<T, P>(self, name: impl Into<String>, processor: P) -> Self
+    where
+        T: DbListenable + DeserializeOwned + Send + Sync,
+        P: BatchProcessor<T>,
+    {
+        self.batch_processor_with(name, processor, SubscribeOptions::default())
+    }
+
+    /// [`batch_processor`](RuntimeBuilder::batch_processor) with options.
+    pub fn batch_processor_with<T, P>(
+        mut self,
+        name: impl Into<String>,
+        processor: P,
+        options: SubscribeOptions,
+    ) -> Self
+    where
+        T: DbListenable + DeserializeOwned + Send + Sync,
+        P: BatchProcessor<T>,
+    {
+        self.subscribers.push(Arc::new(Batched::<T, P>::new(name.into(), processor, options.ordered)));
+        self
+    }
+
+    /// Dispatches the outbox events of the typed catalog `C` (written by pushes with
+    /// [`JournalOutbox`](super::JournalOutbox)) through `catalog`, as subscriber
+    /// `outbox:<C::NAME>`.
+    pub fn outbox_catalog<C: changeset::Catalog>(mut self, catalog: Arc<C>) -> Self
+    where
+        C::Event: DeserializeOwned,
+    {
+        let dispatch: Dispatch = Arc::new(move |record: changeset::EventRecord| {
+            let catalog = Arc::clone(&catalog);
+            Box::pin(async move {
+                let event: C::Event = record.decode().map_err(|error| {
+                    format!("could not decode event `{}` of catalog `{}`: {error}", record.name, C::NAME)
+                })?;
+                catalog.dispatch(&event).await
+            })
+        });
+        let name = crate::ddl::topic_label(C::NAME);
+        self.subscribers.push(Arc::new(OutboxCatalog::new(name, C::NAME, dispatch)));
+        self
+    }
+
+    /// Dispatches the outbox events of a named catalog (such as
+    /// [`changeset::FnCatalog`]), as subscriber `outbox:<name>`.
+    pub fn named_outbox_catalog(mut self, catalog: Arc<dyn changeset::NamedCatalog>) -> Self {
+        let catalog_name = catalog.name().to_owned();
+        let dispatch: Dispatch = Arc::new(move |record: changeset::EventRecord| {
+            let catalog = Arc::clone(&catalog);
+            Box::pin(async move {
+                let event = changeset::NamedEvent::new(record.name, record.payload);
+                catalog.dispatch(&event).await
+            })
+        });
+        let name = crate::ddl::topic_label(&catalog_name);
+        self.subscribers.push(Arc::new(OutboxCatalog::new(name, &catalog_name, dispatch)));
+        self
+    }
+
+    /// Accepts that `table` (`schema.table`) is captured with no processor anywhere;
+    /// without this, [`start`](RuntimeBuilder::start) refuses such a table by name. Its
+    /// changes are kept until a subscriber registers for it.
+    pub fn without_processor(mut self, table: impl Into<String>) -> Self {
+        self.without_processor.insert(table.into());
+        self
+    }
+
+    /// Checks the database, registers the subscribers and starts the workers (and the
+    /// `LISTEN` task unless wake-ups are off).
+    ///
+    /// # Errors
+    /// [`Error::NotInstalled`] without the journal tables; [`Error::Config`] for settings
+    /// that cannot work (no subscriber, a name used twice, zero workers);
+    /// [`Error::Drift`] when the drift policy refuses; [`Error::NoProcessor`] naming each
+    /// captured table nobody processes; [`Error::Database`] naming the step that failed.
+    pub async fn start(self) -> Result<Runtime> {
+        let RuntimeBuilder { pool, config, subscribers, state, without_processor } = self;
+        validate(&config, &subscribers)?;
+        store::ensure_installed(&pool).await?;
+        check_drift(&pool, &config, &subscribers).await?;
+        let own: Vec<i32> = subscribers.iter().map(|s| s.spec().table_id).collect();
+        let orphans: Vec<String> = store::captured_tables_without_subscriber(&pool, &own)
+            .await?
+            .into_iter()
+            .filter(|table| !without_processor.contains(table))
+            .collect();
+        if !orphans.is_empty() {
+            return Err(Error::NoProcessor { tables: orphans });
+        }
+        let mut served = Vec::with_capacity(subscribers.len());
+        for subscriber in subscribers {
+            let id = store::register(&pool, subscriber.spec()).await?;
+            tracing::info!(subscriber = %subscriber.spec().name, table = %subscriber.spec().label, "subscriber registered");
+            served.push(Served { subscriber, id, counters: Counters::default() });
+        }
+        let shared = Arc::new(Shared { pool, config, served, state, wake: Notify::new() });
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for n in 0..shared.config.workers {
+            tasks.push(tokio::spawn(worker::run(Arc::clone(&shared), n, stopped.clone())));
+        }
+        if shared.config.wakeups {
+            tasks.push(tokio::spawn(wakeup::listen(Arc::clone(&shared), stopped.clone())));
+        }
+        Ok(Runtime::new(shared, stop, tasks))
+    }
+}
+
+fn validate(config: &RuntimeConfig, subscribers: &[Arc<dyn Subscriber>]) -> Result<()> {
+    if subscribers.is_empty() {
+        return Err(Error::Config { reason: "no processor or outbox catalog was registered".into() });
+    }
+    if config.workers == 0 {
+        return Err(Error::Config { reason: "RuntimeConfig::workers is 0: nothing would process changes".into() });
+    }
+    if config.max_attempts == 0 {
+        return Err(Error::Config { reason: "RuntimeConfig::max_attempts is 0: every change would be dead".into() });
+    }
+    let mut names = BTreeSet::new();
+    for subscriber in subscribers {
+        if !names.insert(subscriber.spec().name.as_str()) {
+            return Err(Error::Config {
+                reason: format!("the subscriber name `{}` is registered twice", subscriber.spec().name),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn check_drift(pool: &PgPool, config: &RuntimeConfig, subscribers: &[Arc<dyn Subscriber>]) -> Result<()> {
+    if config.drift == DriftPolicy::Skip {
+        return Ok(());
+    }
+    let mut models: Vec<crate::Model> = subscribers.iter().filter_map(|s| s.spec().model).collect();
+    models.sort_by_key(|m| (m.schema, m.table));
+    models.dedup();
+    let mut report = crate::drift::check_sqlx(pool, &models, &config.capture).await?;
+    // Tables captured for models this runtime does not process are not its business here
+    // (the no-processor check covers them).
+    report.drifts.retain(|drift| !matches!(drift, crate::drift::Drift::Extra { .. }));
+    if report.is_clean() {
+        return Ok(());
+    }
+    match config.drift {
+        DriftPolicy::Refuse => Err(Error::Drift { report }),
+        _ => {
+            tracing::warn!(report = %report, "db-listenable: installed capture differs from the code; starting anyway");
+            Ok(())
+        }
+    }
+}

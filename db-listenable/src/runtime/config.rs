@@ -1,0 +1,102 @@
+//! The runtime's settings.
+
+use std::time::Duration;
+
+use crate::ddl::CaptureConfig;
+
+/// How the runtime claims, retries and waits. `Default` suits most applications.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RuntimeConfig {
+    /// Worker tasks in this process. Each claims batches for every subscriber in turn;
+    /// workers of all processes share the journal.
+    pub workers: usize,
+    /// Deliveries claimed at once per subscriber.
+    pub batch_size: usize,
+    /// Journal entries the router moves to the subscribers per round.
+    pub route_batch_size: usize,
+    /// How often an idle worker looks for work without a wake-up. The poll alone is
+    /// correct; wake-ups only shorten the wait.
+    pub poll_interval: Duration,
+    /// `LISTEN` for wake-ups (the capture triggers' gated NOTIFY and the router's).
+    /// Off: poll only.
+    pub wakeups: bool,
+    /// How long a claim lasts. A worker that dies holding deliveries gives them back
+    /// when its lease ends; a processor slower than this may see its change delivered
+    /// to a second worker, so keep it well above the slowest batch.
+    pub lease: Duration,
+    /// Attempts before a failing delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubled at each failure, up to `max_backoff`,
+    /// with up to 50 % random jitter added.
+    pub initial_backoff: Duration,
+    /// The longest delay between attempts.
+    pub max_backoff: Duration,
+    /// What to do when the installed triggers differ from what the code generates.
+    pub drift: DriftPolicy,
+    /// The capture configuration the triggers were generated with (for the drift check).
+    pub capture: CaptureConfig,
+    /// Reconnection backoff after a database error: starts here, doubles, up to 30 s.
+    pub reconnect_backoff: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            workers: 2,
+            batch_size: 100,
+            route_batch_size: 1000,
+            poll_interval: Duration::from_secs(1),
+            wakeups: true,
+            lease: Duration::from_secs(60),
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(600),
+            drift: DriftPolicy::Refuse,
+            capture: CaptureConfig::default(),
+            reconnect_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// The delay before the attempt after `failed_attempt` (1-based), jitter included.
+    pub(crate) fn backoff(&self, failed_attempt: u32) -> Duration {
+        let doublings = failed_attempt.saturating_sub(1).min(30);
+        let base = self.initial_backoff.saturating_mul(1u32 << doublings).min(self.max_backoff);
+        let jitter = base.mul_f64(rand::random::<f64>() * 0.5);
+        base + jitter
+    }
+}
+
+/// The start-up check of installed triggers against the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriftPolicy {
+    /// Refuse to start when a processed table's capture is missing or outdated: changes
+    /// could be missed or mis-captured. The default.
+    #[default]
+    Refuse,
+    /// Log a warning and start.
+    Warn,
+    /// Do not check.
+    Skip,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_bounded_jitter_and_a_ceiling() {
+        let config = RuntimeConfig {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            ..RuntimeConfig::default()
+        };
+        for (attempt, base_ms) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1000), (40, 1000)] {
+            let delay = config.backoff(attempt);
+            let base = Duration::from_millis(base_ms);
+            assert!(delay >= base && delay <= base.mul_f64(1.5), "attempt {attempt}: {delay:?}");
+        }
+    }
+}

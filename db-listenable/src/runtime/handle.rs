@@ -1,0 +1,115 @@
+//! A running runtime: stats, wake-ups, graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::shared::Shared;
+use super::stats::{self, Stats};
+use crate::error::Result;
+
+/// The workers of one process, started by [`RuntimeBuilder::start`](super::RuntimeBuilder::start).
+///
+/// Stop it with [`shutdown`](Runtime::shutdown) (or [`run_until`](Runtime::run_until)):
+/// workers stop claiming, finish and settle the batch in hand, and return. Dropping it
+/// without shutting down aborts the workers mid-batch: nothing is lost (their leases
+/// run out and the batches are processed again), but work is repeated.
+pub struct Runtime {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Runtime {
+    pub(crate) fn new(shared: Arc<Shared>, stop: watch::Sender<bool>, tasks: Vec<JoinHandle<()>>) -> Self {
+        Runtime { shared, stop, tasks }
+    }
+
+    /// Every subscriber's backlog in the database, with this process's processing rates.
+    ///
+    /// # Errors
+    /// [`Error::Database`](crate::Error::Database) if the counts cannot be read.
+    pub async fn stats(&self) -> Result<Stats> {
+        let mut stats = stats::load(&self.shared.pool).await?;
+        for served in &self.shared.served {
+            if let Some(entry) = stats.subscribers.iter_mut().find(|s| s.name == served.subscriber.spec().name) {
+                entry.processed_here = served.counters.processed.load(Ordering::Relaxed);
+                entry.failed_here = served.counters.failed.load(Ordering::Relaxed);
+                entry.per_second = served.counters.rate();
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Makes idle workers look for work now (tests, or after writing to the journal by
+    /// other means than the capture triggers).
+    pub fn wake(&self) {
+        self.shared.wake.notify_waiters();
+    }
+
+    /// The names of the subscribers this runtime serves.
+    pub fn subscribers(&self) -> Vec<String> {
+        self.shared.served.iter().map(|s| s.subscriber.spec().name.clone()).collect()
+    }
+
+    /// Stops claiming, lets each worker finish and settle its batch, and waits for them.
+    pub async fn shutdown(mut self) {
+        // Receivers may all be gone already (tasks ended); nothing to signal then.
+        let _ = self.stop.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "a db-listenable task ended abnormally");
+            }
+        }
+    }
+
+    /// Runs until `signal` completes (for example [`shutdown_signal`](super::shutdown_signal)),
+    /// then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        tracing::info!("db-listenable: stopping; finishing the batches in hand");
+        self.shutdown().await;
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("subscribers", &self.subscribers()).finish_non_exhaustive()
+    }
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM: what a service stops on.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No signal handling available: never complete rather than stop at once.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

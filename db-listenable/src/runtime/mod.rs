@@ -1,0 +1,73 @@
+//! The runtime: workers that hand every committed change to typed processors, with
+//! retries, dead letters, per-row ordering and a durable outbox (feature `runtime`).
+//!
+//! # How a change travels
+//!
+//! 1. The capture trigger appends it to `db_listenable.changes` in the writing
+//!    transaction (nothing else: writers pay one narrow insert).
+//! 2. After the commit, one router at a time (any worker that wins an advisory lock)
+//!    **moves** committed entries, in journal order, into `db_listenable.deliveries`: one
+//!    row per subscriber of the entry's table. An entry of a transaction still running
+//!    is invisible to the router and simply waits for its commit, so transactions that
+//!    commit out of id order lose nothing (no cursor can pass them). Entries of a table
+//!    no subscriber consumes are kept in `db_listenable.unrouted` and reported.
+//! 3. Workers of every process **claim** batches of a subscriber's deliveries with
+//!    `FOR UPDATE SKIP LOCKED` under a lease, decode the rows with serde, and call the
+//!    processor. By default a delivery is claimable only when no earlier delivery of the
+//!    same row remains, so a row's changes run one at a time, in commit order, across
+//!    all workers and machines.
+//! 4. **Settle**: done deliveries are deleted; failed ones are retried with exponential
+//!    backoff and jitter, then dead-lettered with the error text; undecodable rows are
+//!    dead-lettered at once with the raw JSON. A worker that dies gives its deliveries
+//!    back when the lease runs out.
+//!
+//! Wake-ups come from `LISTEN` (the triggers' gated NOTIFY, and the router's); a periodic
+//! poll makes them optional ([`RuntimeConfig::wakeups`]). Delivery is at least once:
+//! make processors idempotent.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use db_listenable::DbListenable;
+//! use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBuilder, shutdown_signal};
+//!
+//! #[derive(DbListenable, serde::Deserialize)]
+//! struct Message { id: i64, chat_id: i64, body: String }
+//!
+//! struct Log;
+//!
+//! impl Processor<Message> for Log {
+//!     async fn process(&self, _ctx: &Context<'_>, change: &Change<Message>) -> Result<(), ProcessError> {
+//!         println!("{} message {:?}", change.op, change.row().map(|m| m.id));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn run(pool: sqlx::PgPool) -> db_listenable::Result<()> {
+//! let runtime = RuntimeBuilder::new(pool).processor::<Message, _>("message_log", Log).start().await?;
+//! runtime.run_until(shutdown_signal()).await;
+//! # Ok(()) }
+//! ```
+
+mod builder;
+mod change;
+mod config;
+pub mod dead_letters;
+mod handle;
+mod outbox;
+mod processor;
+mod shared;
+mod stats;
+mod store;
+mod subscriber;
+mod wakeup;
+mod worker;
+
+pub use builder::{RuntimeBuilder, SubscribeOptions};
+pub use change::{Change, Op};
+pub use config::{DriftPolicy, RuntimeConfig};
+pub use dead_letters::DeadLetter;
+pub use handle::{Runtime, shutdown_signal};
+pub use outbox::JournalOutbox;
+pub use processor::{BatchProcessor, Context, ProcessError, Processor};
+pub use stats::{Stats, SubscriberStats, load as load_stats};

@@ -1,0 +1,78 @@
+//! The durable outbox: a push's events journalled inside its transaction.
+
+use changeset::{BoxError, BoxFuture, EventRecord, Outbox};
+use serde_json::json;
+
+use crate::ddl::{WAKEUP_CHANNEL, WAKEUP_LOCK, topic_id};
+
+/// The journal as a [`changeset::Outbox`]: each event becomes a journal entry of its
+/// catalog's topic, written in the push transaction (so it commits or rolls back with
+/// the data), and the runtime dispatches it after the commit through the catalog
+/// registered with [`RuntimeBuilder::outbox_catalog`](super::RuntimeBuilder::outbox_catalog)
+/// or [`named_outbox_catalog`](super::RuntimeBuilder::named_outbox_catalog), with retries
+/// and dead letters. A crash between the commit and the dispatch loses nothing.
+///
+/// Events of a catalog no runtime serves are kept (see [`Stats::unconsumed`](super::Stats::unconsumed)).
+///
+/// ```no_run
+/// # async fn example(pool: sqlx::PgPool, changeset: changeset::Changeset<changeset::Sqlx>) -> Result<(), Box<dyn std::error::Error>> {
+/// use changeset::PushOptions;
+/// use db_listenable::runtime::JournalOutbox;
+///
+/// changeset.push_with(&pool, PushOptions::new().outbox(JournalOutbox)).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JournalOutbox;
+
+/// The events as one JSON array of `{topic, event}`, in delivery order.
+fn entries(events: &[EventRecord]) -> Result<serde_json::Value, BoxError> {
+    let mut entries = Vec::with_capacity(events.len());
+    for event in events {
+        entries.push(json!({ "topic": topic_id(&event.catalog), "event": serde_json::to_value(event)? }));
+    }
+    Ok(serde_json::Value::Array(entries))
+}
+
+/// Inserts the entries in array order (identity values follow it), then the gated wake-up.
+const INSERT_SQL: &str = "INSERT INTO db_listenable.changes (table_id, op, new_row)
+     SELECT (e.value ->> 'topic')::integer, 'E', e.value -> 'event'
+     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(value, n)
+     ORDER BY e.n";
+
+fn wakeup_sql() -> String {
+    format!(
+        "SELECT pg_notify('{WAKEUP_CHANNEL}', '') WHERE pg_try_advisory_xact_lock({}, {})",
+        WAKEUP_LOCK.0, WAKEUP_LOCK.1
+    )
+}
+
+impl Outbox<changeset::Sqlx> for JournalOutbox {
+    fn write<'a>(
+        &'a self,
+        conn: &'a mut sqlx::PgConnection,
+        events: &'a [EventRecord],
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(async move {
+            sqlx::query(INSERT_SQL).bind(entries(events)?).execute(&mut *conn).await?;
+            sqlx::query(sqlx::AssertSqlSafe(wakeup_sql())).execute(&mut *conn).await?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(feature = "tokio-postgres")]
+impl Outbox<changeset::TokioPostgres> for JournalOutbox {
+    fn write<'a>(
+        &'a self,
+        conn: &'a mut tokio_postgres::Transaction<'_>,
+        events: &'a [EventRecord],
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(async move {
+            let entries = entries(events)?;
+            conn.execute(INSERT_SQL, &[&entries]).await?;
+            conn.batch_execute(&wakeup_sql()).await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,109 @@
+//! Backlog figures per subscriber, from the database.
+
+use std::time::Duration;
+
+use sqlx::{PgPool, Row};
+
+use crate::error::{Error, Result};
+
+/// The state of the journal and of every subscriber registered in the database.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Stats {
+    /// Committed journal entries not yet routed to subscribers.
+    pub unrouted: i64,
+    /// Entries kept because no subscriber consumes their table: (table, count).
+    pub unconsumed: Vec<(String, i64)>,
+    /// One entry per subscriber, by name.
+    pub subscribers: Vec<SubscriberStats>,
+}
+
+/// One subscriber's backlog.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SubscriberStats {
+    /// The subscriber's name.
+    pub name: String,
+    /// Its table (`schema.table`) or outbox topic (`outbox:<catalog>`).
+    pub table: String,
+    /// Deliveries ready to be claimed now.
+    pub pending: i64,
+    /// Deliveries held by a worker under a live lease.
+    pub in_flight: i64,
+    /// Deliveries that failed and wait for their next attempt.
+    pub retrying: i64,
+    /// Dead letters.
+    pub dead: i64,
+    /// Age of the oldest change not yet processed (pending, retrying or in flight).
+    pub oldest_pending_age: Option<Duration>,
+    /// Changes this process finished since its runtime started (0 when read with [`load`]).
+    pub processed_here: u64,
+    /// Failed attempts in this process since start.
+    pub failed_here: u64,
+    /// Changes per second this process finished over the last minute.
+    pub per_second: f64,
+}
+
+/// Reads the figures of every subscriber registered in the database (without this
+/// process's rates; [`Runtime::stats`](super::Runtime::stats) adds them).
+///
+/// # Errors
+/// [`Error::Database`] if the counts cannot be read.
+pub async fn load(pool: &PgPool) -> Result<Stats> {
+    let action = "read db-listenable stats";
+    let unrouted: i64 = sqlx::query_scalar("SELECT count(*) FROM db_listenable.changes")
+        .fetch_one(pool)
+        .await
+        .map_err(Error::database(action))?;
+    let unconsumed = sqlx::query(
+        "SELECT coalesce(t.schema_name || '.' || t.table_name, 'table id ' || u.table_id), count(*)
+         FROM db_listenable.unrouted u LEFT JOIN db_listenable.tables t ON t.id = u.table_id
+         GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(Error::database(action))?
+    .into_iter()
+    .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1)))
+    .collect();
+    let rows = sqlx::query(
+        "SELECT s.name,
+                coalesce(t.schema_name || '.' || t.table_name, 'topic ' || s.table_id),
+                coalesce(d.pending, 0), coalesce(d.in_flight, 0), coalesce(d.retrying, 0),
+                (SELECT count(*) FROM db_listenable.dead_letters x WHERE x.subscriber_id = s.id),
+                extract(epoch FROM now() - d.oldest)::float8
+         FROM db_listenable.subscribers s
+         LEFT JOIN db_listenable.tables t ON t.id = s.table_id
+         LEFT JOIN LATERAL (
+             SELECT count(*) FILTER (WHERE e.available_at <= now() AND (e.leased_until IS NULL OR e.leased_until < now())) AS pending,
+                    count(*) FILTER (WHERE e.leased_until >= now()) AS in_flight,
+                    count(*) FILTER (WHERE e.available_at > now() AND (e.leased_until IS NULL OR e.leased_until < now())) AS retrying,
+                    min(e.captured_at) AS oldest
+             FROM db_listenable.deliveries e WHERE e.subscriber_id = s.id
+         ) d ON true
+         ORDER BY s.name",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(Error::database(action))?;
+    let subscribers = rows
+        .into_iter()
+        .map(|row| {
+            let name: String = row.get(0);
+            let table: String = row.get(1);
+            let table = match table.strip_prefix("topic ") {
+                Some(_) => name.strip_prefix("outbox:").map_or(table.clone(), crate::ddl::topic_label),
+                None => table,
+            };
+            SubscriberStats {
+                name,
+                table,
+                pending: row.get(2),
+                in_flight: row.get(3),
+                retrying: row.get(4),
+                dead: row.get(5),
+                oldest_pending_age: row.get::<Option<f64>, _>(6).map(|s| Duration::from_secs_f64(s.max(0.0))),
+                ..SubscriberStats::default()
+            }
+        })
+        .collect();
+    Ok(Stats { unrouted, unconsumed, subscribers })
+}

@@ -1,0 +1,295 @@
+//! Every statement the workers run against the delivery tables (see [`crate::ddl::delivery`]).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use sqlx::{PgPool, Row};
+
+use super::subscriber::{Claimed, Spec};
+use crate::ddl::{ROUTED_CHANNEL, ROUTER_LOCK};
+use crate::error::{Error, Result};
+
+/// Fails with [`Error::NotInstalled`] unless the journal and delivery tables exist.
+pub(crate) async fn ensure_installed(pool: &PgPool) -> Result<()> {
+    let present: bool = sqlx::query_scalar(
+        "SELECT to_regclass('db_listenable.changes') IS NOT NULL AND to_regclass('db_listenable.deliveries') IS NOT NULL \
+         AND to_regclass('db_listenable.unrouted') IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(Error::database("look for the db_listenable journal"))?;
+    if present { Ok(()) } else { Err(Error::NotInstalled) }
+}
+
+/// Registers (or refreshes) a subscriber and hands it the kept entries of its table
+/// that no subscriber consumed yet. Returns its id.
+pub(crate) async fn register(pool: &PgPool, spec: &Spec) -> Result<i32> {
+    let action = || format!("register subscriber `{}` for {}", spec.name, spec.label);
+    let mut tx = pool.begin().await.map_err(Error::database(action()))?;
+    // Registration and routing exclude each other: an entry is either routed before this
+    // subscriber exists (and then kept in `unrouted` if nobody took it) or after.
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(ROUTER_LOCK.0)
+        .bind(ROUTER_LOCK.1)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::database(action()))?;
+    let id: i32 = sqlx::query_scalar(
+        "INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET table_id = EXCLUDED.table_id, key_columns = EXCLUDED.key_columns,
+                                           seen_at = now()
+         RETURNING id",
+    )
+    .bind(&spec.name)
+    .bind(spec.table_id)
+    .bind(&spec.key_columns)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(Error::database(action()))?;
+    sqlx::query(
+        "WITH kept AS (DELETE FROM db_listenable.unrouted WHERE table_id = $2 RETURNING *)
+         INSERT INTO db_listenable.deliveries
+             (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key)
+         SELECT $1, k.id, k.table_id, k.op, k.txid, k.captured_at, k.old_row, k.new_row,
+                db_listenable.row_key(k.table_id, k.op, k.id, k.old_row, k.new_row, $3)
+         FROM kept k",
+    )
+    .bind(id)
+    .bind(spec.table_id)
+    .bind(&spec.key_columns)
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::database(action()))?;
+    tx.commit().await.map_err(Error::database(action()))?;
+    Ok(id)
+}
+
+/// What one routing round did.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Routed {
+    /// Journal entries taken out of `changes`.
+    pub moved: i64,
+    /// Deliveries created (an entry makes one per subscriber of its table).
+    pub deliveries: i64,
+    /// Entries kept in `unrouted` because no subscriber consumes their table.
+    pub kept: i64,
+}
+
+/// Moves up to `limit` committed journal entries to their subscribers, if no other
+/// router is at work (`None` then). Entries move in id order, so the deliveries of one
+/// row are created in the order the row changed.
+pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
+    let action = "route journal entries to their subscribers";
+    let mut tx = pool.begin().await.map_err(Error::database(action))?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
+        .bind(ROUTER_LOCK.0)
+        .bind(ROUTER_LOCK.1)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(Error::database(action))?;
+    if !locked {
+        tx.rollback().await.map_err(Error::database(action))?;
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "WITH moved AS (
+             DELETE FROM db_listenable.changes c
+             WHERE c.id IN (SELECT id FROM db_listenable.changes ORDER BY id LIMIT $1)
+             RETURNING c.id, c.table_id, c.op, c.txid, c.captured_at, c.old_row, c.new_row
+         ), routed AS (
+             INSERT INTO db_listenable.deliveries
+                 (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key)
+             SELECT s.id, m.id, m.table_id, m.op, m.txid, m.captured_at, m.old_row, m.new_row,
+                    db_listenable.row_key(m.table_id, m.op, m.id, m.old_row, m.new_row, s.key_columns)
+             FROM moved m JOIN db_listenable.subscribers s ON s.table_id = m.table_id
+             RETURNING 1
+         ), kept AS (
+             INSERT INTO db_listenable.unrouted (id, table_id, op, txid, captured_at, old_row, new_row)
+             SELECT m.id, m.table_id, m.op, m.txid, m.captured_at, m.old_row, m.new_row
+             FROM moved m
+             WHERE NOT EXISTS (SELECT 1 FROM db_listenable.subscribers s WHERE s.table_id = m.table_id)
+             RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM routed), (SELECT count(*) FROM kept)",
+    )
+    .bind(limit)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(Error::database(action))?;
+    let routed = Routed { moved: row.get(0), deliveries: row.get(1), kept: row.get(2) };
+    if routed.deliveries > 0 {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(ROUTED_CHANNEL)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::database(action))?;
+    }
+    tx.commit().await.map_err(Error::database(action))?;
+    Ok(Some(routed))
+}
+
+/// Claims up to `limit` deliveries of a subscriber under a lease identified by `token`.
+///
+/// With `ordered`, a delivery is claimable only when no earlier delivery of the same row
+/// is left (in flight, waiting for a retry, or not yet processed), so the changes of a row
+/// run one at a time in journal order across all workers. The check reads the table as it
+/// was when the statement started, so it can only be too careful, never too eager.
+pub(crate) async fn claim(
+    pool: &PgPool,
+    subscriber_id: i32,
+    ordered: bool,
+    limit: i64,
+    lease: Duration,
+    token: i64,
+) -> Result<Vec<Claimed>> {
+    let rows = sqlx::query(
+        "WITH picked AS (
+             SELECT d.change_id FROM db_listenable.deliveries d
+             WHERE d.subscriber_id = $1
+               AND d.available_at <= now()
+               AND (d.leased_until IS NULL OR d.leased_until < now())
+               AND (NOT $2 OR NOT EXISTS (
+                   SELECT 1 FROM db_listenable.deliveries e
+                   WHERE e.subscriber_id = $1 AND e.row_key = d.row_key AND e.change_id < d.change_id))
+             ORDER BY d.change_id
+             LIMIT $3
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE db_listenable.deliveries d
+         SET attempts = d.attempts + 1,
+             leased_until = now() + $4 * interval '1 millisecond',
+             lease_token = $5
+         FROM picked
+         WHERE d.subscriber_id = $1 AND d.change_id = picked.change_id
+         RETURNING d.change_id, d.op, d.txid::text, extract(epoch FROM d.captured_at)::float8,
+                   d.old_row, d.new_row, d.attempts",
+    )
+    .bind(subscriber_id)
+    .bind(ordered)
+    .bind(limit)
+    .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    .bind(token)
+    .fetch_all(pool)
+    .await
+    .map_err(Error::database("claim deliveries"))?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let txid: String = row.get(2);
+        let epoch: f64 = row.get(3);
+        let attempts: i32 = row.get(6);
+        claimed.push(Claimed {
+            change_id: row.get(0),
+            op: row.get(1),
+            txid: txid.parse().unwrap_or_default(),
+            captured_at: UNIX_EPOCH + Duration::from_secs_f64(epoch.max(0.0)),
+            old_row: row.get(4),
+            new_row: row.get(5),
+            attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+        });
+    }
+    claimed.sort_by_key(|c| c.change_id);
+    Ok(claimed)
+}
+
+/// The fate of a claimed batch, written in one transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Settlement {
+    pub done: Vec<i64>,
+    /// (change id, delay before the next attempt, error).
+    pub retry: Vec<(i64, Duration, String)>,
+    /// (change id, error).
+    pub dead: Vec<(i64, String)>,
+}
+
+/// Removes the done deliveries, schedules the retries and moves the dead ones to
+/// `dead_letters`; only deliveries still held under `token` are touched (a lease that
+/// ran out and was taken by another worker is theirs now). Returns how many rows were
+/// still held.
+pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settlement: &Settlement) -> Result<u64> {
+    let action = "record the outcome of a batch";
+    let mut tx = pool.begin().await.map_err(Error::database(action))?;
+    let mut held = 0;
+    if !settlement.done.is_empty() {
+        held += sqlx::query(
+            "DELETE FROM db_listenable.deliveries
+             WHERE subscriber_id = $1 AND change_id = ANY($2) AND lease_token = $3",
+        )
+        .bind(subscriber_id)
+        .bind(&settlement.done)
+        .bind(token)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::database(action))?
+        .rows_affected();
+    }
+    if !settlement.retry.is_empty() {
+        let ids: Vec<i64> = settlement.retry.iter().map(|r| r.0).collect();
+        let delays: Vec<i64> =
+            settlement.retry.iter().map(|r| i64::try_from(r.1.as_millis()).unwrap_or(i64::MAX)).collect();
+        let errors: Vec<&str> = settlement.retry.iter().map(|r| r.2.as_str()).collect();
+        held += sqlx::query(
+            "UPDATE db_listenable.deliveries d
+             SET leased_until = NULL, lease_token = NULL, last_error = f.error,
+                 available_at = now() + f.delay * interval '1 millisecond'
+             FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS f(change_id, delay, error)
+             WHERE d.subscriber_id = $1 AND d.change_id = f.change_id AND d.lease_token = $5",
+        )
+        .bind(subscriber_id)
+        .bind(&ids)
+        .bind(&delays)
+        .bind(&errors)
+        .bind(token)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::database(action))?
+        .rows_affected();
+    }
+    if !settlement.dead.is_empty() {
+        let ids: Vec<i64> = settlement.dead.iter().map(|r| r.0).collect();
+        let errors: Vec<&str> = settlement.dead.iter().map(|r| r.1.as_str()).collect();
+        held += sqlx::query(
+            "WITH dead AS (
+                 DELETE FROM db_listenable.deliveries d
+                 USING unnest($2::bigint[], $3::text[]) AS f(change_id, error)
+                 WHERE d.subscriber_id = $1 AND d.change_id = f.change_id AND d.lease_token = $4
+                 RETURNING d.*, f.error
+             )
+             INSERT INTO db_listenable.dead_letters
+                 (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, last_error)
+             SELECT subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, error
+             FROM dead
+             ON CONFLICT (subscriber_id, change_id) DO UPDATE
+                 SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, dead_at = now()",
+        )
+        .bind(subscriber_id)
+        .bind(&ids)
+        .bind(&errors)
+        .bind(token)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::database(action))?
+        .rows_affected();
+    }
+    tx.commit().await.map_err(Error::database(action))?;
+    Ok(held)
+}
+
+/// Captured tables (with db-listenable triggers installed) that no subscriber consumes,
+/// registered anywhere or about to be registered here (`own`), as `schema.table`.
+pub(crate) async fn captured_tables_without_subscriber(pool: &PgPool, own: &[i32]) -> Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT t.schema_name || '.' || t.table_name
+         FROM db_listenable.tables t
+         WHERE NOT (t.id = ANY($1))
+           AND NOT EXISTS (SELECT 1 FROM db_listenable.subscribers s WHERE s.table_id = t.id)
+           AND EXISTS (
+               SELECT 1 FROM pg_catalog.pg_trigger tg
+               WHERE tg.tgrelid = to_regclass(quote_ident(t.schema_name) || '.' || quote_ident(t.table_name))
+                 AND tg.tgname = $2)
+         ORDER BY 1",
+    )
+    .bind(own)
+    .bind(crate::ddl::TRUNCATE_TRIGGER)
+    .fetch_all(pool)
+    .await
+    .map_err(Error::database("look for captured tables without a processor"))
+}

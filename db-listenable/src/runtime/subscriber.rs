@@ -1,0 +1,285 @@
+//! Subscribers as the worker sees them: typed processors and outbox catalogs behind
+//! one object-safe trait, fed raw journal rows.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::change::{Change, Op};
+use super::processor::{BatchProcessor, Context, ProcessError, Processor};
+use crate::ddl;
+use crate::model::DbListenable;
+
+/// A delivery as claimed from `db_listenable.deliveries`.
+#[derive(Debug, Clone)]
+pub(crate) struct Claimed {
+    pub change_id: i64,
+    pub op: i8,
+    pub txid: u64,
+    pub captured_at: SystemTime,
+    pub old_row: Option<Value>,
+    pub new_row: Option<Value>,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+}
+
+/// How one delivery ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    Done,
+    /// The processor failed (error or panic): retry, or dead-letter after the last attempt.
+    Failed(String),
+    /// The rows do not decode into the model: dead-letter at once (retrying cannot help).
+    Undecodable(String),
+}
+
+/// What identifies a subscriber and how its deliveries are grouped.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    pub name: String,
+    pub table_id: i32,
+    /// `schema.table` or `outbox:<catalog>`, for logs and errors.
+    pub label: String,
+    /// Columns whose values identify a row; empty: every change stands alone.
+    pub key_columns: Vec<String>,
+    /// The model, for subscribers of a table (the start-up drift check).
+    pub model: Option<crate::model::Model>,
+}
+
+/// A subscriber with its types erased.
+pub(crate) trait Subscriber: Send + Sync + 'static {
+    fn spec(&self) -> &Spec;
+
+    /// Handles a batch (sorted by change id); one outcome per delivery, in order.
+    fn handle<'a>(&'a self, ctx: &'a Context<'a>, batch: &'a [Claimed]) -> BoxFuture<'a, Vec<Outcome>>;
+}
+
+/// Runs `future`, turning a panic into a failure with the panic's message.
+pub(crate) async fn guarded<F>(future: F) -> Result<(), String>
+where
+    F: Future<Output = Result<(), ProcessError>>,
+{
+    match AssertUnwindSafe(future).catch_unwind().await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error_text(&*error)),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic payload".to_owned());
+            Err(format!("processor panicked: {message}"))
+        }
+    }
+}
+
+/// An error and its sources, `: `-separated.
+pub(crate) fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(link) = source {
+        text.push_str(": ");
+        text.push_str(&link.to_string());
+        source = link.source();
+    }
+    text
+}
+
+fn model_spec<T: DbListenable>(name: String, ordered: bool) -> Spec {
+    let model = T::MODEL;
+    Spec {
+        name,
+        table_id: ddl::table_id(&model),
+        label: format!("{}.{}", model.schema, model.table),
+        key_columns: if ordered { model.key.iter().map(|k| (*k).to_owned()).collect() } else { Vec::new() },
+        model: Some(model),
+    }
+}
+
+/// Decodes a claimed delivery into a typed change.
+fn decode<T: DbListenable + DeserializeOwned>(label: &str, claimed: &Claimed) -> Result<Change<T>, String> {
+    let op = Op::from_code(claimed.op)
+        .ok_or_else(|| format!("unknown operation code {} in the journal for {label}", claimed.op))?;
+    let row = |row: &Option<Value>, which: &str| -> Result<Option<T>, String> {
+        match row {
+            None => Ok(None),
+            Some(value) => serde_json::from_value(T::MODEL.row_for_serde(value.clone())).map(Some).map_err(|error| {
+                format!("could not decode the {which} row of {label} into {}: {error}", T::MODEL.rust_name)
+            }),
+        }
+    };
+    Ok(Change {
+        id: claimed.change_id,
+        op,
+        old: row(&claimed.old_row, "old")?,
+        new: row(&claimed.new_row, "new")?,
+        table: label.to_owned(),
+        txid: claimed.txid,
+        captured_at: claimed.captured_at,
+        attempt: claimed.attempt,
+    })
+}
+
+/// A [`Processor`] behind [`Subscriber`].
+pub(crate) struct Single<T, P> {
+    spec: Spec,
+    processor: P,
+    _model: PhantomData<fn() -> T>,
+}
+
+impl<T, P> Single<T, P>
+where
+    T: DbListenable + DeserializeOwned + Send + Sync,
+    P: Processor<T>,
+{
+    pub(crate) fn new(name: String, processor: P, ordered: bool) -> Self {
+        Single { spec: model_spec::<T>(name, ordered), processor, _model: PhantomData }
+    }
+}
+
+impl<T, P> Subscriber for Single<T, P>
+where
+    T: DbListenable + DeserializeOwned + Send + Sync,
+    P: Processor<T>,
+{
+    fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    fn handle<'a>(&'a self, ctx: &'a Context<'a>, batch: &'a [Claimed]) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(async move {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for claimed in batch {
+                let outcome = match decode::<T>(&self.spec.label, claimed) {
+                    Err(error) => Outcome::Undecodable(error),
+                    Ok(change) => match guarded(self.processor.process(ctx, &change)).await {
+                        Ok(()) => Outcome::Done,
+                        Err(error) => Outcome::Failed(error),
+                    },
+                };
+                outcomes.push(outcome);
+            }
+            outcomes
+        })
+    }
+}
+
+/// A [`BatchProcessor`] behind [`Subscriber`].
+pub(crate) struct Batched<T, P> {
+    spec: Spec,
+    processor: P,
+    _model: PhantomData<fn() -> T>,
+}
+
+impl<T, P> Batched<T, P>
+where
+    T: DbListenable + DeserializeOwned + Send + Sync,
+    P: BatchProcessor<T>,
+{
+    pub(crate) fn new(name: String, processor: P, ordered: bool) -> Self {
+        Batched { spec: model_spec::<T>(name, ordered), processor, _model: PhantomData }
+    }
+}
+
+impl<T, P> Subscriber for Batched<T, P>
+where
+    T: DbListenable + DeserializeOwned + Send + Sync,
+    P: BatchProcessor<T>,
+{
+    fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    fn handle<'a>(&'a self, ctx: &'a Context<'a>, batch: &'a [Claimed]) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(async move {
+            let mut outcomes = vec![Outcome::Done; batch.len()];
+            let mut changes = Vec::with_capacity(batch.len());
+            let mut positions = Vec::with_capacity(batch.len());
+            for (position, claimed) in batch.iter().enumerate() {
+                match decode::<T>(&self.spec.label, claimed) {
+                    Ok(change) => {
+                        changes.push(change);
+                        positions.push(position);
+                    }
+                    Err(error) => outcomes[position] = Outcome::Undecodable(error),
+                }
+            }
+            if changes.is_empty() {
+                return outcomes;
+            }
+            // A retried change runs alone, so a change that keeps failing does not take
+            // its batch neighbours down with it again and again.
+            let groups: Vec<(&[Change<T>], &[usize])> = if changes.iter().any(|change| change.attempt > 1) {
+                changes.chunks(1).zip(positions.chunks(1)).collect()
+            } else {
+                vec![(&changes[..], &positions[..])]
+            };
+            for (group, group_positions) in groups {
+                if let Err(error) = guarded(self.processor.process_batch(ctx, group)).await {
+                    for &position in group_positions {
+                        outcomes[position] = Outcome::Failed(error.clone());
+                    }
+                }
+            }
+            outcomes
+        })
+    }
+}
+
+/// A changeset catalog's outbox events behind [`Subscriber`].
+pub(crate) struct OutboxCatalog {
+    spec: Spec,
+    dispatch: Arc<dyn Fn(changeset::EventRecord) -> BoxFuture<'static, Result<(), ProcessError>> + Send + Sync>,
+}
+
+impl OutboxCatalog {
+    pub(crate) fn new(
+        name: String,
+        catalog: &str,
+        dispatch: Arc<dyn Fn(changeset::EventRecord) -> BoxFuture<'static, Result<(), ProcessError>> + Send + Sync>,
+    ) -> Self {
+        let spec = Spec {
+            name,
+            table_id: ddl::topic_id(catalog),
+            label: ddl::topic_label(catalog),
+            key_columns: Vec::new(),
+            model: None,
+        };
+        OutboxCatalog { spec, dispatch }
+    }
+}
+
+impl Subscriber for OutboxCatalog {
+    fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    fn handle<'a>(&'a self, _ctx: &'a Context<'a>, batch: &'a [Claimed]) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(async move {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for claimed in batch {
+                let record =
+                    claimed.new_row.clone().ok_or_else(|| "the outbox entry has no event".to_owned()).and_then(|row| {
+                        serde_json::from_value::<changeset::EventRecord>(row)
+                            .map_err(|error| format!("could not decode the outbox event: {error}"))
+                    });
+                let outcome = match record {
+                    Err(error) => Outcome::Undecodable(error),
+                    Ok(record) => match guarded((self.dispatch)(record)).await {
+                        Ok(()) => Outcome::Done,
+                        Err(error) => Outcome::Failed(error),
+                    },
+                };
+                outcomes.push(outcome);
+            }
+            outcomes
+        })
+    }
+}

@@ -1,0 +1,194 @@
+//! The worker loop: route, claim, process, settle; wait for a wake-up or the poll.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use super::processor::Context;
+use super::shared::{Served, Shared};
+use super::store::{self, Settlement};
+use super::subscriber::{Claimed, Outcome};
+use crate::error::Result;
+
+/// Runs until `shutdown` turns true; the batch in hand is always finished and settled first.
+pub(crate) async fn run(shared: Arc<Shared>, worker: usize, mut shutdown: watch::Receiver<bool>) {
+    let mut next = worker;
+    let mut failures: u32 = 0;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        // Registered before looking for work, so a wake-up that arrives meanwhile is not lost.
+        let notified = shared.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        match round(&shared, &mut next, &shutdown).await {
+            Ok(true) => {
+                failures = 0;
+                // Drain until empty: more may be waiting, wake-up or not.
+                continue;
+            }
+            Ok(false) => failures = 0,
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                let delay = reconnect_delay(shared.config.reconnect_backoff, failures);
+                tracing::warn!(worker, %error, retry_in_ms = delay.as_millis() as u64, "db-listenable worker: database error");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(shared.config.poll_interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    tracing::debug!(worker, "db-listenable worker stopped");
+}
+
+/// `initial * 2^(failures-1)`, at most 30 s.
+pub(crate) fn reconnect_delay(initial: Duration, failures: u32) -> Duration {
+    initial.saturating_mul(1u32 << failures.saturating_sub(1).min(16)).min(Duration::from_secs(30))
+}
+
+/// One pass: route what committed, then one batch per subscriber. True if anything was done.
+async fn round(shared: &Shared, next: &mut usize, shutdown: &watch::Receiver<bool>) -> Result<bool> {
+    let mut worked = false;
+    let route_limit = i64::try_from(shared.config.route_batch_size).unwrap_or(i64::MAX);
+    if let Some(routed) = store::route(&shared.pool, route_limit).await? {
+        if routed.moved > 0 {
+            worked = true;
+            shared.wake.notify_waiters();
+        }
+        if routed.kept > 0 {
+            tracing::warn!(
+                kept = routed.kept,
+                "db-listenable: journal entries of tables no subscriber consumes were kept in db_listenable.unrouted \
+                 (see the runtime's stats); they go to the first subscriber that registers for their table"
+            );
+        }
+    }
+    let count = shared.served.len();
+    for offset in 0..count {
+        if *shutdown.borrow() {
+            break;
+        }
+        let served = &shared.served[(*next + offset) % count];
+        if batch(shared, served).await? {
+            worked = true;
+        }
+    }
+    *next = (*next + 1) % count.max(1);
+    Ok(worked)
+}
+
+/// Claims and processes one batch of `served`. True if there was one.
+async fn batch(shared: &Shared, served: &Served) -> Result<bool> {
+    let config = &shared.config;
+    let spec = served.subscriber.spec();
+    let token: i64 = rand::random();
+    let limit = i64::try_from(config.batch_size.max(1)).unwrap_or(i64::MAX);
+    let ordered = !spec.key_columns.is_empty();
+    let claimed = store::claim(&shared.pool, served.id, ordered, limit, config.lease, token).await?;
+    if claimed.is_empty() {
+        return Ok(false);
+    }
+    let span = tracing::info_span!(
+        "db_listenable.batch",
+        subscriber = %spec.name,
+        table = %spec.label,
+        size = claimed.len(),
+        first_change = claimed[0].change_id,
+    );
+    async {
+        let started = Instant::now();
+        let mut settlement = Settlement::default();
+        // A delivery claimed more often than allowed was held by workers that stopped
+        // before settling it (a crash, or a processor that kills the process): give up on
+        // it instead of letting it take the next worker down too.
+        let (abandoned, live): (Vec<Claimed>, Vec<Claimed>) =
+            claimed.into_iter().partition(|c| c.attempt > config.max_attempts);
+        for c in &abandoned {
+            settlement.dead.push((
+                c.change_id,
+                format!(
+                    "abandoned after {} claims: the workers holding it stopped before finishing (crash or lost connection)",
+                    c.attempt - 1
+                ),
+            ));
+        }
+        if !live.is_empty() {
+            let ctx = Context { pool: &shared.pool, subscriber: &spec.name, state: &*shared.state };
+            let outcomes = served.subscriber.handle(&ctx, &live).await;
+            for (claimed, outcome) in live.iter().zip(outcomes) {
+                classify(shared, served, claimed, outcome, &mut settlement);
+            }
+        }
+        let elapsed = started.elapsed();
+        settle(shared, served, token, &settlement).await?;
+        served.counters.record(settlement.done.len() as u64, settlement.retry.len() as u64, settlement.dead.len() as u64);
+        tracing::debug!(
+            done = settlement.done.len(),
+            retried = settlement.retry.len(),
+            dead = settlement.dead.len(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "batch processed"
+        );
+        Ok(true)
+    }
+    .instrument(span)
+    .await
+}
+
+fn classify(shared: &Shared, served: &Served, claimed: &Claimed, outcome: Outcome, settlement: &mut Settlement) {
+    let spec = served.subscriber.spec();
+    match outcome {
+        Outcome::Done => settlement.done.push(claimed.change_id),
+        Outcome::Undecodable(error) => {
+            tracing::error!(change = claimed.change_id, subscriber = %spec.name, table = %spec.label, %error, "dead-lettered: undecodable row");
+            settlement.dead.push((claimed.change_id, error));
+        }
+        Outcome::Failed(error) if claimed.attempt >= shared.config.max_attempts => {
+            tracing::error!(change = claimed.change_id, subscriber = %spec.name, table = %spec.label, attempt = claimed.attempt, %error, "dead-lettered after the last attempt");
+            settlement.dead.push((claimed.change_id, error));
+        }
+        Outcome::Failed(error) => {
+            let delay = shared.config.backoff(claimed.attempt);
+            tracing::warn!(change = claimed.change_id, subscriber = %spec.name, table = %spec.label, attempt = claimed.attempt, retry_in_ms = delay.as_millis() as u64, %error, "processing failed; will retry");
+            settlement.retry.push((claimed.change_id, delay, error));
+        }
+    }
+}
+
+/// Writes the outcome, retrying a few times: losing it only means the lease runs out and
+/// the batch is processed again, but that is worth avoiding after a short network blip.
+async fn settle(shared: &Shared, served: &Served, token: i64, settlement: &Settlement) -> Result<()> {
+    let mut failures = 0;
+    loop {
+        match store::settle(&shared.pool, served.id, token, settlement).await {
+            Ok(held) => {
+                let expected = (settlement.done.len() + settlement.retry.len() + settlement.dead.len()) as u64;
+                if held < expected {
+                    tracing::warn!(
+                        subscriber = %served.subscriber.spec().name,
+                        lost = expected - held,
+                        "leases ran out before the batch was settled; another worker may process those changes again \
+                         (raise RuntimeConfig::lease above the slowest batch)"
+                    );
+                }
+                return Ok(());
+            }
+            Err(error) if failures < 3 => {
+                failures += 1;
+                tracing::warn!(%error, attempt = failures, "could not record a batch's outcome; retrying");
+                tokio::time::sleep(reconnect_delay(shared.config.reconnect_backoff, failures)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The runtime against a real PostgreSQL: delivery, failure, ordering, outbox.
+
+mod delivery;
+mod failures;
+mod ordering;
+mod outbox;
+mod recovery;
+mod startup;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use db_listenable::DbListenable;
+use db_listenable::ddl::{self, CaptureConfig};
+use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeConfig};
+use serde::Deserialize;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// The model most tests use.
+#[derive(Debug, Clone, PartialEq, DbListenable, Deserialize)]
+#[db_listenable(table = "items")]
+pub struct Item {
+    pub id: i64,
+    pub name: String,
+    pub qty: i32,
+}
+
+pub const ITEMS_TABLE: &str = "CREATE TABLE items (id bigint PRIMARY KEY, name text, qty int NOT NULL DEFAULT 0)";
+
+/// A fresh database with the journal and capture on `items`.
+pub async fn items_db(capture: &CaptureConfig) -> (pg_harness::TestDb, PgPool) {
+    let db = pg_harness::TestDb::create().await.expect("test database");
+    let pool = pool(db.url(), 8).await;
+    install(&pool, ITEMS_TABLE, &Item::MODEL, capture).await;
+    (db, pool)
+}
+
+pub async fn pool(url: &str, max: u32) -> PgPool {
+    PgPoolOptions::new().max_connections(max).connect(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"))
+}
+
+/// Creates the journal (idempotent), `table_sql`, and capture for `model`.
+pub async fn install(pool: &PgPool, table_sql: &str, model: &db_listenable::Model, capture: &CaptureConfig) {
+    let mut script = ddl::journal_script().statements().to_vec();
+    script.push(table_sql.to_owned());
+    script.extend(ddl::install_script(model, capture).statements().iter().cloned());
+    for statement in script {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(pool).await.expect("install");
+    }
+}
+
+/// Settings that make tests quick: short poll, short backoff.
+pub fn fast() -> RuntimeConfig {
+    let mut config = RuntimeConfig::default();
+    config.poll_interval = Duration::from_millis(50);
+    config.initial_backoff = Duration::from_millis(10);
+    config.max_backoff = Duration::from_millis(50);
+    config.reconnect_backoff = Duration::from_millis(20);
+    config
+}
+
+/// Polls `condition` every 20 ms until it holds; panics with `what` after `deadline`.
+pub async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !condition().await {
+        assert!(started.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What a recording processor saw: every delivery, in the order it ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub change: i64,
+    pub op: db_listenable::runtime::Op,
+    pub old: Option<Item>,
+    pub new: Option<Item>,
+    pub attempt: u32,
+}
+
+/// Records every change it is given.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Recorder {
+    pub fn all(&self) -> Vec<Seen> {
+        self.seen.lock().expect("recorder").clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.lock().expect("recorder").len()
+    }
+
+    /// How many times each change id was seen.
+    pub fn counts(&self) -> BTreeMap<i64, usize> {
+        let mut counts = BTreeMap::new();
+        for seen in self.all() {
+            *counts.entry(seen.change).or_default() += 1;
+        }
+        counts
+    }
+}
+
+impl Processor<Item> for Recorder {
+    async fn process(&self, _ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
+        self.seen.lock().expect("recorder").push(Seen {
+            change: change.id,
+            op: change.op,
+            old: change.old.clone(),
+            new: change.new.clone(),
+            attempt: change.attempt,
+        });
+        Ok(())
+    }
+}
+
+/// Inserts items `ids` (name `item <id>`), one statement each, each its own transaction.
+pub async fn insert_items(pool: &PgPool, ids: impl IntoIterator<Item = i64>) {
+    for id in ids {
+        sqlx::query("INSERT INTO items (id, name) VALUES ($1, 'item ' || $1)")
+            .bind(id)
+            .execute(pool)
+            .await
+            .expect("insert item");
+    }
+}
+
+/// Rows left in a delivery table.
+pub async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM db_listenable.{table}")))
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
