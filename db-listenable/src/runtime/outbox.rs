@@ -19,7 +19,7 @@ use crate::ddl::{WAKEUP_CHANNEL, WAKEUP_LOCK, topic_id};
 /// use changeset::PushOptions;
 /// use db_listenable::runtime::JournalOutbox;
 ///
-/// changeset.push_with(&pool, PushOptions::new().outbox(JournalOutbox)).await?;
+/// changeset.push_with(&pool, &PushOptions::new().outbox(JournalOutbox)).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, Default)]

@@ -198,6 +198,8 @@ pub(crate) struct Settlement {
     pub retry: Vec<(i64, Duration, String)>,
     /// (change id, error).
     pub dead: Vec<(i64, String)>,
+    /// Processor failures (errors and panics) among them, retried or dead: for the counters.
+    pub failed_attempts: u64,
 }
 
 /// Removes the done deliveries, schedules the retries and moves the dead ones to

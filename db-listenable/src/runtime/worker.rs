@@ -131,7 +131,7 @@ async fn batch(shared: &Shared, served: &Served) -> Result<bool> {
         }
         let elapsed = started.elapsed();
         settle(shared, served, token, &settlement).await?;
-        served.counters.record(settlement.done.len() as u64, settlement.retry.len() as u64, settlement.dead.len() as u64);
+        served.counters.record(settlement.done.len() as u64, settlement.failed_attempts, settlement.dead.len() as u64);
         tracing::debug!(
             done = settlement.done.len(),
             retried = settlement.retry.len(),
@@ -154,10 +154,12 @@ fn classify(shared: &Shared, served: &Served, claimed: &Claimed, outcome: Outcom
             settlement.dead.push((claimed.change_id, error));
         }
         Outcome::Failed(error) if claimed.attempt >= shared.config.max_attempts => {
+            settlement.failed_attempts += 1;
             tracing::error!(change = claimed.change_id, subscriber = %spec.name, table = %spec.label, attempt = claimed.attempt, %error, "dead-lettered after the last attempt");
             settlement.dead.push((claimed.change_id, error));
         }
         Outcome::Failed(error) => {
+            settlement.failed_attempts += 1;
             let delay = shared.config.backoff(claimed.attempt);
             tracing::warn!(change = claimed.change_id, subscriber = %spec.name, table = %spec.label, attempt = claimed.attempt, retry_in_ms = delay.as_millis() as u64, %error, "processing failed; will retry");
             settlement.retry.push((claimed.change_id, delay, error));

@@ -23,11 +23,15 @@ use sqlx::postgres::PgPoolOptions;
 #[derive(Debug, Clone, PartialEq, DbListenable, Deserialize)]
 #[db_listenable(table = "items")]
 pub struct Item {
+    /// Key.
     pub id: i64,
+    /// Nullable in the table, so a NULL does not decode.
     pub name: String,
+    /// Incremented by the ordering tests.
     pub qty: i32,
 }
 
+/// The `items` table.
 pub const ITEMS_TABLE: &str = "CREATE TABLE items (id bigint PRIMARY KEY, name text, qty int NOT NULL DEFAULT 0)";
 
 /// A fresh database with the journal and capture on `items`.
@@ -38,6 +42,7 @@ pub async fn items_db(capture: &CaptureConfig) -> (pg_harness::TestDb, PgPool) {
     (db, pool)
 }
 
+/// A pool of at most `max` connections to `url`.
 pub async fn pool(url: &str, max: u32) -> PgPool {
     PgPoolOptions::new().max_connections(max).connect(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"))
 }
@@ -78,24 +83,33 @@ where
 /// What a recording processor saw: every delivery, in the order it ran.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
+    /// The journal id.
     pub change: i64,
+    /// The operation.
     pub op: db_listenable::runtime::Op,
+    /// The row before.
     pub old: Option<Item>,
+    /// The row after.
     pub new: Option<Item>,
+    /// The attempt that delivered it.
     pub attempt: u32,
 }
 
 /// Records every change it is given.
 #[derive(Clone, Default)]
 pub struct Recorder {
+    /// Every delivery so far.
     pub seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Recorder {
+    /// Every delivery so far, in order.
     pub fn all(&self) -> Vec<Seen> {
         self.seen.lock().expect("recorder").clone()
     }
 
+    /// How many deliveries so far.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.seen.lock().expect("recorder").len()
     }

@@ -1,1 +1,219 @@
-//! TODO
+//! Nothing is lost when workers die, connections drop or PostgreSQL restarts; shutdown
+//! finishes the batch in hand.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use db_listenable::DbListenable;
+use db_listenable::ddl::CaptureConfig;
+use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBuilder};
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::Notify;
+
+use crate::{Item, Recorder, count, fast, insert_items, install, items_db, wait_for};
+
+/// Records, and blocks forever on the item named `stuck` while `block` is set (a worker
+/// that hangs or is about to die mid-batch).
+#[derive(Clone, Default)]
+struct Stuck {
+    recorder: Recorder,
+    block: Arc<AtomicBool>,
+    entered: Arc<Notify>,
+}
+
+impl Processor<Item> for Stuck {
+    async fn process(&self, ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
+        self.recorder.process(ctx, change).await?;
+        if self.block.load(Ordering::SeqCst) && change.row().is_some_and(|i| i.name == "stuck") {
+            self.entered.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_batch_loses_nothing_and_the_batch_is_processed_again() {
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    let stuck = Stuck::default();
+    stuck.block.store(true, Ordering::SeqCst);
+    let mut config = fast();
+    config.workers = 1;
+    config.batch_size = 10;
+    config.lease = Duration::from_secs(1);
+    sqlx::query("INSERT INTO items (id, name) SELECT g, CASE WHEN g = 3 THEN 'stuck' ELSE 'ok' END FROM generate_series(1, 5) g")
+        .execute(&pool)
+        .await
+        .expect("insert");
+    let entered = stuck.entered.notified();
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(config.clone())
+        .processor::<Item, _>("s", stuck.clone())
+        .start()
+        .await
+        .expect("start");
+    entered.await;
+    // The worker dies holding the batch: its task is dropped mid-processing.
+    drop(runtime);
+    assert_eq!(stuck.recorder.len(), 3, "items 1..3 were handed over before the hang");
+    assert_eq!(count(&pool, "deliveries").await, 5, "nothing was settled");
+
+    stuck.block.store(false, Ordering::SeqCst);
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(config)
+        .processor::<Item, _>("s", stuck.clone())
+        .start()
+        .await
+        .expect("restart");
+    wait_for("the batch after the lease ran out", Duration::from_secs(15), || async {
+        count(&pool, "deliveries").await == 0
+    })
+    .await;
+    runtime.shutdown().await;
+    let counts = stuck.recorder.counts();
+    assert_eq!(counts.len(), 5, "every change processed");
+    let second: Vec<u32> = stuck.recorder.all().iter().skip(3).map(|s| s.attempt).collect();
+    assert_eq!(second, [2, 2, 2, 2, 2], "the whole batch came back as a second attempt");
+}
+
+/// Kills every other session of the database (the runtime's pool and LISTEN connection)
+/// the first time it runs, then records.
+#[derive(Clone, Default)]
+struct Killer {
+    recorder: Recorder,
+    killed: Arc<AtomicBool>,
+}
+
+impl Processor<Item> for Killer {
+    async fn process(&self, ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
+        if !self.killed.swap(true, Ordering::SeqCst) {
+            let url = ctx.state::<String>().ok_or("no url in state")?;
+            let admin = PgPoolOptions::new().max_connections(1).connect(url).await?;
+            sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                .execute(&admin)
+                .await?;
+            admin.close().await;
+        }
+        self.recorder.process(ctx, change).await
+    }
+}
+
+#[tokio::test]
+async fn killed_connections_lose_nothing() {
+    let (db, pool) = items_db(&CaptureConfig::default()).await;
+    let killer = Killer::default();
+    let runtime = RuntimeBuilder::new(crate::pool(db.url(), 4).await)
+        .config(fast())
+        .state(db.url().to_owned())
+        .processor::<Item, _>("k", killer.clone())
+        .start()
+        .await
+        .expect("start");
+    insert_items(&pool, 1..=5).await;
+    wait_for("the connections to be killed", Duration::from_secs(10), || async {
+        killer.killed.load(Ordering::SeqCst)
+    })
+    .await;
+    let pool = crate::pool(db.url(), 2).await;
+    insert_items(&pool, 6..=10).await;
+    wait_for("all ten after the kill", Duration::from_secs(20), || async { killer.recorder.counts().len() == 10 })
+        .await;
+    wait_for("all settled", Duration::from_secs(20), || async { count(&pool, "deliveries").await == 0 }).await;
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_restarted_under_load_loses_nothing() {
+    let settings = pg_harness::Settings::from_env();
+    let cluster = Arc::new(pg_harness::Cluster::start_temporary(&settings).expect("private cluster"));
+    cluster.create_database("restart").await.expect("database");
+    let url = cluster.url("restart");
+    let connect = || PgPoolOptions::new().max_connections(4).acquire_timeout(Duration::from_secs(2)).connect_lazy(&url);
+    let pool = connect().expect("pool");
+    install(&pool, crate::ITEMS_TABLE, &Item::MODEL, &CaptureConfig::default()).await;
+    let recorder = Recorder::default();
+    let runtime = RuntimeBuilder::new(connect().expect("pool"))
+        .config(fast())
+        .processor::<Item, _>("r", recorder.clone())
+        .start()
+        .await
+        .expect("start");
+
+    // A writer that keeps inserting, one transaction per row, retrying through the outage.
+    let writer = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            for id in 1..=400i64 {
+                while sqlx::query("INSERT INTO items (id, name) VALUES ($1, 'x') ON CONFLICT DO NOTHING")
+                    .bind(id)
+                    .execute(&pool)
+                    .await
+                    .is_err()
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        })
+    };
+    wait_for("load before the restart", Duration::from_secs(20), || async { recorder.len() >= 100 }).await;
+    let restart = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || {
+        restart.stop().expect("stop");
+        restart.start().expect("start");
+    })
+    .await
+    .expect("restart");
+    writer.await.expect("writer");
+    let committed: BTreeSet<i64> =
+        sqlx::query_scalar("SELECT id FROM items").fetch_all(&pool).await.expect("committed").into_iter().collect();
+    assert_eq!(committed.len(), 400);
+    let seen = || -> BTreeSet<i64> { recorder.all().iter().filter_map(|s| s.new.as_ref().map(|i| i.id)).collect() };
+    wait_for("every committed insert", Duration::from_secs(30), || async { seen() == committed }).await;
+    runtime.shutdown().await;
+}
+
+/// Takes its time over each change.
+#[derive(Clone, Default)]
+struct Slow {
+    recorder: Recorder,
+    entered: Arc<Notify>,
+}
+
+impl Processor<Item> for Slow {
+    async fn process(&self, ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
+        self.entered.notify_one();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.recorder.process(ctx, change).await
+    }
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_and_settles_the_batch_in_hand() {
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    let slow = Slow::default();
+    let mut config = fast();
+    config.workers = 1;
+    config.batch_size = 5;
+    sqlx::query("INSERT INTO items (id, name) SELECT g, 'x' FROM generate_series(1, 20) g")
+        .execute(&pool)
+        .await
+        .expect("insert");
+    let entered = slow.entered.notified();
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(config)
+        .processor::<Item, _>("slow", slow.clone())
+        .start()
+        .await
+        .expect("start");
+    entered.await;
+    runtime.shutdown().await;
+    assert_eq!(slow.recorder.len(), 5, "the batch in hand was finished, no other was started");
+    assert_eq!(count(&pool, "deliveries").await, 15, "its five were settled");
+    let leased: i64 = sqlx::query_scalar("SELECT count(*) FROM db_listenable.deliveries WHERE lease_token IS NOT NULL")
+        .fetch_one(&pool)
+        .await
+        .expect("leased");
+    assert_eq!(leased, 0, "no delivery is left claimed");
+}

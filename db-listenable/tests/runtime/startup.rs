@@ -1,1 +1,165 @@
-//! TODO
+//! What the runtime checks before it starts, and what it keeps for later.
+
+use std::time::Duration;
+
+use db_listenable::ddl::{self, CaptureConfig, Granularity};
+use db_listenable::runtime::{DriftPolicy, RuntimeBuilder, load_stats};
+use db_listenable::{DbListenable, Error};
+use serde::Deserialize;
+
+use crate::{Item, Recorder, count, fast, insert_items, install, items_db, pool, wait_for};
+
+#[derive(Debug, DbListenable, Deserialize)]
+#[db_listenable(table = "others")]
+struct Other {
+    #[allow(dead_code)]
+    id: i64,
+}
+
+const OTHERS_TABLE: &str = "CREATE TABLE others (id bigint PRIMARY KEY)";
+
+#[tokio::test]
+async fn a_captured_table_without_a_processor_is_refused_by_name_unless_accepted() {
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    install(&pool, OTHERS_TABLE, &Other::MODEL, &CaptureConfig::default()).await;
+    let refused =
+        RuntimeBuilder::new(pool.clone()).config(fast()).processor::<Item, _>("r", Recorder::default()).start().await;
+    match refused {
+        Err(Error::NoProcessor { tables }) => assert_eq!(tables, ["public.others"]),
+        other => panic!("expected NoProcessor, got {other:?}"),
+    }
+    let message = RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Item, _>("r", Recorder::default())
+        .start()
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(message.contains("public.others") && message.contains("without_processor"), "{message}");
+
+    // Accepted: its changes are kept, reported, and handed to the first subscriber that comes.
+    let recorder = Recorder::default();
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Item, _>("r", recorder.clone())
+        .without_processor("public.others")
+        .start()
+        .await
+        .expect("start");
+    sqlx::query("INSERT INTO others VALUES (1), (2)").execute(&pool).await.expect("insert others");
+    insert_items(&pool, [1]).await;
+    wait_for("the item", Duration::from_secs(10), || async { recorder.len() == 1 }).await;
+    wait_for("others kept", Duration::from_secs(10), || async { count(&pool, "unrouted").await == 2 }).await;
+    let stats = runtime.stats().await.expect("stats");
+    assert_eq!(stats.unconsumed, [("public.others".to_owned(), 2)]);
+    runtime.shutdown().await;
+
+    // Once a subscriber for `others` exists, the kept changes are its.
+    struct Ids(std::sync::Arc<std::sync::Mutex<Vec<i64>>>);
+    impl db_listenable::runtime::Processor<Other> for Ids {
+        async fn process(
+            &self,
+            _ctx: &db_listenable::runtime::Context<'_>,
+            change: &db_listenable::runtime::Change<Other>,
+        ) -> Result<(), db_listenable::runtime::ProcessError> {
+            self.0.lock().expect("ids").push(change.row().map_or(0, |o| o.id));
+            Ok(())
+        }
+    }
+    let ids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Item, _>("r", Recorder::default())
+        .processor::<Other, _>("others", Ids(ids.clone()))
+        .start()
+        .await
+        .expect("start with a processor for others");
+    wait_for("the kept changes", Duration::from_secs(10), || async { ids.lock().expect("ids").len() == 2 }).await;
+    runtime.shutdown().await;
+    assert_eq!(*ids.lock().expect("ids"), [1, 2]);
+    assert_eq!(count(&pool, "unrouted").await, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_table_in_the_journal_is_kept_and_reported_never_dropped() {
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    // An entry from a table this program knows nothing about (another service's model).
+    sqlx::query("INSERT INTO db_listenable.changes (table_id, op, new_row) VALUES (424242, 'I', '{\"id\": 1}')")
+        .execute(&pool)
+        .await
+        .expect("foreign entry");
+    let recorder = Recorder::default();
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Item, _>("r", recorder.clone())
+        .start()
+        .await
+        .expect("start");
+    insert_items(&pool, [1]).await;
+    wait_for("the item", Duration::from_secs(10), || async { recorder.len() == 1 }).await;
+    runtime.shutdown().await;
+    let stats = load_stats(&pool).await.expect("stats");
+    assert_eq!(stats.unconsumed, [("table id 424242".to_owned(), 1)]);
+    let kept: serde_json::Value =
+        sqlx::query_scalar("SELECT new_row FROM db_listenable.unrouted WHERE table_id = 424242")
+            .fetch_one(&pool)
+            .await
+            .expect("kept");
+    assert_eq!(kept, serde_json::json!({"id": 1}));
+}
+
+#[tokio::test]
+async fn drift_refuses_to_start_or_warns_as_configured() {
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    // The runtime expects row-level capture; statement-level is installed.
+    let mut config = fast();
+    config.capture = CaptureConfig { granularity: Granularity::Row, ..CaptureConfig::default() };
+    let refused = RuntimeBuilder::new(pool.clone())
+        .config(config.clone())
+        .processor::<Item, _>("r", Recorder::default())
+        .start()
+        .await
+        .expect_err("refused");
+    assert!(matches!(refused, Error::Drift { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("outdated: public.items (Item)"), "{refused}");
+    config.drift = DriftPolicy::Warn;
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(config)
+        .processor::<Item, _>("r", Recorder::default())
+        .start()
+        .await
+        .expect("warn only");
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_database_without_the_journal_or_bad_settings_fail_with_a_named_reason() {
+    let db = pg_harness::TestDb::create().await.expect("db");
+    let pool = pool(db.url(), 2).await;
+    let error = RuntimeBuilder::new(pool.clone())
+        .processor::<Item, _>("r", Recorder::default())
+        .start()
+        .await
+        .expect_err("no journal");
+    assert!(matches!(error, Error::NotInstalled), "{error:?}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl::journal_script().to_string())).execute(&pool).await.expect("journal");
+
+    let none = RuntimeBuilder::new(pool.clone()).start().await.expect_err("no subscribers");
+    assert!(none.to_string().contains("no processor"), "{none}");
+    let twice = RuntimeBuilder::new(pool.clone())
+        .processor::<Item, _>("same", Recorder::default())
+        .processor::<Item, _>("same", Recorder::default())
+        .start()
+        .await
+        .expect_err("duplicate");
+    assert!(twice.to_string().contains("`same` is registered twice"), "{twice}");
+    let mut config = fast();
+    config.workers = 0;
+    let idle = RuntimeBuilder::new(pool)
+        .config(config)
+        .processor::<Item, _>("r", Recorder::default())
+        .start()
+        .await
+        .expect_err("no workers");
+    assert!(idle.to_string().contains("workers is 0"), "{idle}");
+}

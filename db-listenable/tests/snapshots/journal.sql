@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS "db_listenable"."tables" (
 CREATE TABLE IF NOT EXISTS "db_listenable"."changes" (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     table_id integer NOT NULL,
-    op "char" NOT NULL CHECK (op IN ('I', 'U', 'D', 'T')),
+    op "char" NOT NULL CHECK (op IN ('I', 'U', 'D', 'T', 'E')),
     txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     captured_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     old_row jsonb,
@@ -27,4 +27,73 @@ BEGIN
         USING ERRCODE = 'feature_not_supported',
               HINT = 'Delete the rows with DELETE, or add truncate to the model''s events(...) to capture it.';
 END
+$db_listenable$;
+
+CREATE TABLE IF NOT EXISTS "db_listenable"."subscribers" (
+    id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    table_id integer NOT NULL,
+    key_columns text[] NOT NULL,
+    registered_at timestamptz NOT NULL DEFAULT now(),
+    seen_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS subscribers_table_id ON "db_listenable"."subscribers" (table_id);
+
+CREATE TABLE IF NOT EXISTS "db_listenable"."deliveries" (
+    subscriber_id integer NOT NULL REFERENCES "db_listenable"."subscribers" ON DELETE CASCADE,
+    change_id bigint NOT NULL,
+    table_id integer NOT NULL,
+    op "char" NOT NULL,
+    txid xid8 NOT NULL,
+    captured_at timestamptz NOT NULL,
+    old_row jsonb,
+    new_row jsonb,
+    row_key bigint NOT NULL,
+    attempts integer NOT NULL DEFAULT 0,
+    available_at timestamptz NOT NULL DEFAULT now(),
+    leased_until timestamptz,
+    lease_token bigint,
+    last_error text,
+    PRIMARY KEY (subscriber_id, change_id)
+);
+
+CREATE INDEX IF NOT EXISTS deliveries_row_key ON "db_listenable"."deliveries" (subscriber_id, row_key, change_id);
+
+CREATE TABLE IF NOT EXISTS "db_listenable"."dead_letters" (
+    subscriber_id integer NOT NULL REFERENCES "db_listenable"."subscribers" ON DELETE CASCADE,
+    change_id bigint NOT NULL,
+    table_id integer NOT NULL,
+    op "char" NOT NULL,
+    txid xid8 NOT NULL,
+    captured_at timestamptz NOT NULL,
+    old_row jsonb,
+    new_row jsonb,
+    row_key bigint NOT NULL,
+    attempts integer NOT NULL,
+    last_error text NOT NULL,
+    dead_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (subscriber_id, change_id)
+);
+
+CREATE TABLE IF NOT EXISTS "db_listenable"."unrouted" (
+    id bigint PRIMARY KEY,
+    table_id integer NOT NULL,
+    op "char" NOT NULL,
+    txid xid8 NOT NULL,
+    captured_at timestamptz NOT NULL,
+    old_row jsonb,
+    new_row jsonb
+);
+
+CREATE INDEX IF NOT EXISTS unrouted_table_id ON "db_listenable"."unrouted" (table_id, id);
+
+CREATE OR REPLACE FUNCTION "db_listenable"."row_key"(table_id integer, op "char", change_id bigint, old_row jsonb, new_row jsonb, key_columns text[]) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $db_listenable$
+SELECT hashtextextended(
+    table_id::text || ':' || CASE
+        WHEN op IN ('T', 'E') OR cardinality(key_columns) = 0 THEN 'change:' || change_id::text
+        ELSE (SELECT jsonb_agg(coalesce(new_row, old_row) -> k ORDER BY n)
+              FROM unnest(key_columns) WITH ORDINALITY AS u(k, n))::text
+    END,
+    0)
 $db_listenable$;

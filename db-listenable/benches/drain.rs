@@ -1,0 +1,634 @@
+//! What working through a backlog costs the runtime, and why a change is routed to its
+//! subscribers after commit instead of being fanned out by the capture trigger.
+//!
+//! 1. **Drain throughput.** A subscriber is registered, then `items` takes N committed
+//!    changes while no runtime runs (as when the service was down). A runtime with a
+//!    no-op processor is started and timed until the processor has seen all N: routing,
+//!    claiming, decoding and settling included. Workers 1, 2, 4 x batch size 1, 100,
+//!    1000, each cell on a fresh database, plus one row with a no-op `BatchProcessor`.
+//! 2. **Memory.** Peak resident memory of this process (Linux `VmHWM`, reset through
+//!    `/proc/self/clear_refs` just before the drain) while 2 workers drain a backlog of
+//!    1,000,000 changes in batches of 1000. The target is at most 100 MB.
+//! 3. **Capture fan-out.** pgbench single-row inserts at 8 clients into a table without
+//!    triggers, and with a row trigger that writes 1, 2 or 3 journal rows per insert:
+//!    what fanning out at capture (one journal row per subscriber, written by the writer)
+//!    would cost writers, against our design (one journal row; the runtime routes it to
+//!    the subscribers after commit). Modes alternate within a round so drift of the
+//!    machine hits all of them alike.
+//!
+//! Runs on a private cluster with PostgreSQL's durable defaults, like the capture bench.
+//! Prints tables; not a test.
+//!
+//! `cargo bench -p db-listenable --bench drain`. Knobs (environment):
+//! - `DRAIN_BENCH_QUICK=1`: every size and duration shrunk, for a smoke run (each knob
+//!   below still wins when set).
+//! - `DRAIN_BENCH_BACKLOG`: changes per drain cell (default 100,000; quick 10,000). Batch
+//!   size 1 drains a tenth of it.
+//! - `DRAIN_BENCH_MEMORY_BACKLOG`: changes for the memory run (default 1,000,000; quick
+//!   100,000; 0 skips it).
+//! - `DRAIN_BENCH_SECONDS`, `DRAIN_BENCH_ROUNDS`: length of each pgbench run (default 5;
+//!   quick 1) and alternating rounds (default 3; quick 1) of the fan-out comparison.
+//! - `DRAIN_BENCH_PARTS`: which parts run, comma-separated (`drain,memory,fanout`, the default).
+//! - `DRAIN_BENCH_DURABILITY=ephemeral`: the test cluster's settings (`fsync=off`).
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use db_listenable::DbListenable;
+use db_listenable::ddl::{self, CaptureConfig};
+use db_listenable::runtime::{BatchProcessor, Change, Context, ProcessError, Processor, RuntimeBuilder, RuntimeConfig};
+use pg_harness::{Cluster, Durability, TestDb};
+use serde::Deserialize;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::Notify;
+
+/// The captured table, shaped like the runtime tests' `items`.
+#[derive(Debug, DbListenable, Deserialize)]
+#[db_listenable(table = "items")]
+#[expect(dead_code, reason = "decoded by the runtime (part of what is measured), never read by the no-op processor")]
+struct Item {
+    id: i64,
+    name: String,
+    qty: i32,
+}
+
+const ITEMS_TABLE: &str = "CREATE TABLE items (id bigint PRIMARY KEY, name text, qty int NOT NULL DEFAULT 0)";
+
+/// The subscriber every drain registers (one per fresh database).
+const SUBSCRIBER: &str = "drain_bench";
+
+/// Rows per `INSERT ... SELECT` while building a backlog: statement capture writes the
+/// whole chunk's journal entries in one statement, and the chunk bounds the transition
+/// table a single statement holds.
+const FILL_CHUNK: u64 = 100_000;
+
+/// How often idle workers poll: short, so a worker that found nothing (another holds
+/// the router lock, or the next batch is not routed yet) is back quickly.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Concurrent writers in the fan-out comparison.
+const FAN_OUT_CLIENTS: u32 = 8;
+
+#[tokio::main]
+async fn main() {
+    let knobs = Knobs::from_env();
+    let settings = pg_harness::Settings::from_env();
+    let cluster =
+        Arc::new(Cluster::start_temporary_with(&settings, knobs.durability).expect("a private PostgreSQL cluster"));
+    knobs.print();
+    if knobs.parts.drain {
+        drain_matrix(&cluster, knobs.backlog).await;
+    }
+    if knobs.parts.memory && knobs.memory_backlog > 0 {
+        memory(&cluster, knobs.memory_backlog).await;
+    }
+    if knobs.parts.fan_out {
+        let pgbench = pg_harness::ServerBinaries::locate(&settings).expect("PostgreSQL binaries").program("pgbench");
+        fan_out(&cluster, &pgbench, knobs.seconds, knobs.rounds).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Knobs
+
+/// What to run and how big, from the environment (see the crate documentation).
+#[derive(Debug)]
+struct Knobs {
+    quick: bool,
+    durability: Durability,
+    /// Changes per drain cell (a tenth of it at batch size 1).
+    backlog: u64,
+    /// Changes drained while memory is watched; 0 skips the part.
+    memory_backlog: u64,
+    /// Length of each pgbench run of the fan-out comparison.
+    seconds: u64,
+    /// Alternating rounds of the fan-out comparison.
+    rounds: usize,
+    parts: Parts,
+}
+
+/// The parts of the bench that run.
+#[derive(Debug)]
+struct Parts {
+    drain: bool,
+    memory: bool,
+    fan_out: bool,
+}
+
+impl Knobs {
+    fn from_env() -> Self {
+        let quick = std::env::var("DRAIN_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let pick = |full: u64, small: u64| if quick { small } else { full };
+        let parts = std::env::var("DRAIN_BENCH_PARTS").unwrap_or_else(|_| "drain,memory,fanout".to_owned());
+        let has = |part: &str| parts.split(',').any(|p| p.trim() == part);
+        Knobs {
+            quick,
+            durability: match std::env::var("DRAIN_BENCH_DURABILITY").as_deref() {
+                Ok("ephemeral") => Durability::Ephemeral,
+                _ => Durability::Durable,
+            },
+            backlog: env_number("DRAIN_BENCH_BACKLOG", pick(100_000, 10_000)),
+            memory_backlog: env_number("DRAIN_BENCH_MEMORY_BACKLOG", pick(1_000_000, 100_000)),
+            seconds: env_number("DRAIN_BENCH_SECONDS", pick(5, 1)),
+            rounds: usize::try_from(env_number("DRAIN_BENCH_ROUNDS", pick(3, 1)))
+                .expect("DRAIN_BENCH_ROUNDS fits usize"),
+            parts: Parts { drain: has("drain"), memory: has("memory"), fan_out: has("fanout") },
+        }
+    }
+
+    fn print(&self) {
+        let mode =
+            if self.quick { "QUICK run (DRAIN_BENCH_QUICK): small sizes, figures are noisy" } else { "full run" };
+        println!("drain bench: {mode}; {:?} cluster", self.durability);
+        println!(
+            "parts: {:?}; drain backlog {}, memory backlog {}, fan-out {} s x {} round(s)",
+            self.parts,
+            thousands(self.backlog as f64),
+            thousands(self.memory_backlog as f64),
+            self.seconds,
+            self.rounds
+        );
+    }
+}
+
+/// A non-negative number from the environment, `default` when unset or unparsable.
+fn env_number(key: &str, default: u64) -> u64 {
+    std::env::var(key).ok().and_then(|value| value.trim().replace('_', "").parse().ok()).unwrap_or(default)
+}
+
+// ---------------------------------------------------------------------------------------
+// The processor under test
+
+/// How many changes the processor has seen, and a signal once it has seen the backlog.
+struct Progress {
+    seen: AtomicU64,
+    target: u64,
+    done: Notify,
+}
+
+impl Progress {
+    fn new(target: u64) -> Arc<Self> {
+        Arc::new(Progress { seen: AtomicU64::new(0), target, done: Notify::new() })
+    }
+
+    fn record(&self, changes: u64) {
+        let before = self.seen.fetch_add(changes, Ordering::Relaxed);
+        // Signalled once, by whichever call crosses the target; `notify_one` keeps the
+        // permit if nobody waits yet, so a drain that ends early is not missed.
+        if before < self.target && before + changes >= self.target {
+            self.done.notify_one();
+        }
+    }
+
+    fn seen(&self) -> u64 {
+        self.seen.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts and returns: the figures are the runtime's own cost, not a processor's.
+#[derive(Clone)]
+struct NoOp(Arc<Progress>);
+
+impl Processor<Item> for NoOp {
+    async fn process(&self, _ctx: &Context<'_>, _change: &Change<Item>) -> Result<(), ProcessError> {
+        self.0.record(1);
+        Ok(())
+    }
+}
+
+impl BatchProcessor<Item> for NoOp {
+    async fn process_batch(&self, _ctx: &Context<'_>, changes: &[Change<Item>]) -> Result<(), ProcessError> {
+        self.0.record(changes.len() as u64);
+        Ok(())
+    }
+}
+
+/// Which processor trait the subscriber implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Single,
+    Batch,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Single => "Processor",
+            Kind::Batch => "BatchProcessor",
+        }
+    }
+}
+
+/// A runtime serving [`SUBSCRIBER`] with `processor` (ordered, the default).
+fn runtime(pool: &PgPool, kind: Kind, config: RuntimeConfig, processor: NoOp) -> RuntimeBuilder {
+    let builder = RuntimeBuilder::new(pool.clone()).config(config);
+    match kind {
+        Kind::Single => builder.processor::<Item, _>(SUBSCRIBER, processor),
+        Kind::Batch => builder.batch_processor::<Item, _>(SUBSCRIBER, processor),
+    }
+}
+
+fn runtime_config(workers: usize, batch_size: usize) -> RuntimeConfig {
+    let mut config = RuntimeConfig::default();
+    config.workers = workers;
+    config.batch_size = batch_size;
+    config.poll_interval = POLL_INTERVAL;
+    config
+}
+
+// ---------------------------------------------------------------------------------------
+// Backlog and drain
+
+/// A fresh database whose `items` table took `changes` committed changes after
+/// [`SUBSCRIBER`] registered and while no runtime ran: all of them wait in the journal,
+/// not yet routed.
+struct Backlog {
+    pool: PgPool,
+    changes: u64,
+    // Declared last: dropped (the database with it) after the pool is closed.
+    _db: TestDb,
+}
+
+impl Backlog {
+    async fn build(cluster: &Arc<Cluster>, kind: Kind, workers: usize, changes: u64) -> Self {
+        let db = TestDb::create_in(Arc::clone(cluster)).await.expect("a fresh database");
+        // A connection per worker, the LISTEN connection, and one for the bench's own counts.
+        let connections = u32::try_from(workers + 2).expect("a small pool");
+        let pool = PgPoolOptions::new().max_connections(connections).connect(db.url()).await.expect("connect");
+        install(&pool).await;
+        register(&pool, kind).await;
+        fill(&pool, changes).await;
+        prepare_for_timing(&pool).await;
+        Backlog { pool, changes, _db: db }
+    }
+
+    async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+/// The journal, the `items` table and its capture (the defaults: statement granularity,
+/// gated wake-up), as the runtime tests install them.
+async fn install(pool: &PgPool) {
+    let mut script = ddl::journal_script().statements().to_vec();
+    script.push(ITEMS_TABLE.to_owned());
+    script.extend(ddl::install_script(&Item::MODEL, &CaptureConfig::default()).statements().iter().cloned());
+    for statement in script {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(pool).await.expect("install capture");
+    }
+}
+
+/// Registers the subscriber by starting and stopping a runtime, so the backlog written
+/// next is routed to it by the measured runtime (instead of being kept as unrouted and
+/// handed over in one statement at registration, which is not the path of a service
+/// that was down).
+async fn register(pool: &PgPool, kind: Kind) {
+    runtime(pool, kind, runtime_config(1, 1), NoOp(Progress::new(u64::MAX)))
+        .start()
+        .await
+        .expect("start a runtime to register the subscriber")
+        .shutdown()
+        .await;
+}
+
+/// Writes `changes` inserts into `items` in chunks of [`FILL_CHUNK`] rows.
+async fn fill(pool: &PgPool, changes: u64) {
+    let mut written = 0;
+    while written < changes {
+        let last = (written + FILL_CHUNK).min(changes);
+        sqlx::query(
+            "INSERT INTO items (id, name) SELECT g, 'item ' || g FROM generate_series($1::bigint, $2::bigint) g",
+        )
+        .bind(sql_int(written + 1))
+        .bind(sql_int(last))
+        .execute(pool)
+        .await
+        .expect("build the backlog");
+        written = last;
+    }
+    assert_eq!(count(pool, "changes").await, changes, "one journal entry per inserted row");
+}
+
+/// Leaves the database as a backlog that built up over time would be: the journal
+/// vacuumed and analysed (autovacuum's job, not the drain's) and its pages written by a
+/// checkpoint now rather than during the measured drain.
+async fn prepare_for_timing(pool: &PgPool) {
+    for statement in ["VACUUM (ANALYZE) db_listenable.changes", "CHECKPOINT"] {
+        sqlx::raw_sql(statement).execute(pool).await.expect("vacuum and checkpoint before timing");
+    }
+}
+
+/// Starts a runtime on the backlog and returns the time until the processor had seen
+/// every change (start-up included: a restarted service pays it too). Afterwards checks
+/// that each change was seen once and nothing is left behind.
+async fn drain(backlog: &Backlog, kind: Kind, workers: usize, batch_size: usize) -> Duration {
+    let progress = Progress::new(backlog.changes);
+    let started = Instant::now();
+    let runtime = runtime(&backlog.pool, kind, runtime_config(workers, batch_size), NoOp(Arc::clone(&progress)))
+        .start()
+        .await
+        .expect("start the runtime");
+    // Generous: a stuck drain should fail the bench, not hang it.
+    let limit = Duration::from_secs(120 + backlog.changes / 20);
+    if tokio::time::timeout(limit, progress.done.notified()).await.is_err() {
+        panic!("the drain did not finish in {limit:?}: {} of {} changes seen", progress.seen(), backlog.changes);
+    }
+    let elapsed = started.elapsed();
+    runtime.shutdown().await;
+    assert_eq!(progress.seen(), backlog.changes, "each change processed once (a lease ran out?)");
+    for table in ["changes", "deliveries", "unrouted", "dead_letters"] {
+        assert_eq!(count(&backlog.pool, table).await, 0, "db_listenable.{table} is empty after the drain");
+    }
+    elapsed
+}
+
+/// One measurement of the drain matrix.
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    kind: Kind,
+    workers: usize,
+    batch_size: usize,
+    backlog: u64,
+    /// The backlog was shrunk for this cell (batch size 1).
+    shrunk: bool,
+}
+
+/// Workers 1, 2, 4 x batch size 1, 100, 1000 with a [`Processor`], then a
+/// [`BatchProcessor`] at 2 workers and batch size 1000.
+fn cells(backlog: u64) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for workers in [1, 2, 4] {
+        for batch_size in [1, 100, 1000] {
+            // A batch of one is a claim and a settle per change: a tenth of the backlog
+            // keeps the cell's run time near the others'.
+            let shrunk = batch_size == 1;
+            let backlog = if shrunk { (backlog / 10).max(1) } else { backlog };
+            cells.push(Cell { kind: Kind::Single, workers, batch_size, backlog, shrunk });
+        }
+    }
+    cells.push(Cell { kind: Kind::Batch, workers: 2, batch_size: 1000, backlog, shrunk: false });
+    cells
+}
+
+/// Part 1: prints a row per cell as it is measured.
+async fn drain_matrix(cluster: &Arc<Cluster>, backlog: u64) {
+    println!(
+        "\ndrain throughput: no-op processor, ordered subscription (the default), route batch {}, poll {} ms",
+        RuntimeConfig::default().route_batch_size,
+        POLL_INTERVAL.as_millis()
+    );
+    println!(
+        "{:<16} {:>7} {:>6} {:>10} {:>9} {:>11}",
+        "processor", "workers", "batch", "backlog", "seconds", "changes/s"
+    );
+    for cell in cells(backlog) {
+        let prepared = Backlog::build(cluster, cell.kind, cell.workers, cell.backlog).await;
+        let elapsed = drain(&prepared, cell.kind, cell.workers, cell.batch_size).await;
+        prepared.close().await;
+        println!(
+            "{:<16} {:>7} {:>6} {:>10} {:>9.2} {:>11}",
+            cell.kind.label(),
+            cell.workers,
+            cell.batch_size,
+            format!("{}{}", thousands(cell.backlog as f64), if cell.shrunk { "*" } else { "" }),
+            elapsed.as_secs_f64(),
+            thousands(cell.backlog as f64 / elapsed.as_secs_f64())
+        );
+    }
+    println!("* batch size 1 drains a tenth of the backlog (one claim and one settle per change)");
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory
+
+/// Part 2: peak resident memory of this process while 2 workers drain `changes` in
+/// batches of 1000. The backlog is built (server-side) before the peak is reset, so the
+/// figure is the runtime's alone, plus what the process already held.
+async fn memory(cluster: &Arc<Cluster>, changes: u64) {
+    const WORKERS: usize = 2;
+    const BATCH_SIZE: usize = 1000;
+    const TARGET_MB: f64 = 100.0;
+    println!("\nmemory: {} changes, {WORKERS} workers, batch {BATCH_SIZE}, no-op processor", thousands(changes as f64));
+    let backlog = Backlog::build(cluster, Kind::Single, WORKERS, changes).await;
+    let before = proc_status("VmRSS");
+    if let Err(error) = reset_peak() {
+        println!("could not reset the peak through /proc/self/clear_refs ({error}): the peak below may be older");
+    }
+    let elapsed = drain(&backlog, Kind::Single, WORKERS, BATCH_SIZE).await;
+    let peak = proc_status("VmHWM");
+    let after = proc_status("VmRSS");
+    backlog.close().await;
+    let verdict = match peak {
+        Some(bytes) if megabytes(bytes) <= TARGET_MB => "within target",
+        Some(_) => "OVER TARGET",
+        None => "unknown",
+    };
+    println!("{:<34} {:>12}", "resident before the drain", show_megabytes(before));
+    println!(
+        "{:<34} {:>12}   (target <= {TARGET_MB} MB: {verdict})",
+        "peak while draining (VmHWM)",
+        show_megabytes(peak)
+    );
+    println!("{:<34} {:>12}", "resident after the drain", show_megabytes(after));
+    println!(
+        "{:<34} {:>12}   ({:.1} s)",
+        "drain rate",
+        format!("{}/s", thousands(changes as f64 / elapsed.as_secs_f64())),
+        elapsed.as_secs_f64()
+    );
+}
+
+/// Resets this process's peak resident size (`VmHWM`) to its current one (Linux 4.0+).
+fn reset_peak() -> std::io::Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5")
+}
+
+/// A `kB` field of `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes; `None` off Linux.
+fn proc_status(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Decimal megabytes (10^6 bytes), the unit of the target.
+fn megabytes(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn show_megabytes(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "n/a".to_owned(), |bytes| format!("{:.1} MB", megabytes(bytes)))
+}
+
+// ---------------------------------------------------------------------------------------
+// Capture fan-out
+
+/// How the writer's trigger journals an insert in the fan-out comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FanOut {
+    /// No trigger: the limit.
+    NoTriggers,
+    /// A row trigger writing this many journal rows per insert: 1 is our design's cost
+    /// to writers, 2 and 3 what fanning out at capture would cost with that many
+    /// subscribers of the table.
+    Rows(u32),
+}
+
+const FAN_OUT_MODES: [FanOut; 4] = [FanOut::NoTriggers, FanOut::Rows(1), FanOut::Rows(2), FanOut::Rows(3)];
+
+impl FanOut {
+    fn label(self) -> String {
+        match self {
+            FanOut::NoTriggers => "(a) no triggers (the limit)".to_owned(),
+            FanOut::Rows(1) => "(b) 1 journal row (our design)".to_owned(),
+            FanOut::Rows(rows) => {
+                let letter = char::from(b'a' + u8::try_from(rows).expect("a few rows"));
+                format!("({letter}) {rows} journal rows (fan-out, {rows} subscribers)")
+            }
+        }
+    }
+}
+
+/// Hand-written, not generated by `ddl`: the comparison is between numbers of journal
+/// rows, so every mode shares one function and one journal and only the row count
+/// differs. The journal has our journal's columns, defaults and primary key. A real
+/// fan-out journal would also carry a subscriber id; a 4-byte column fits in the
+/// alignment padding after `table_id`, so leaving it out does not flatter fan-out. The
+/// row's `jsonb` is built once per insert, as a fan-out design would, so the extra cost
+/// measured is the extra journal rows (heap, index, WAL) alone.
+const FAN_OUT_JOURNAL: &str = "
+CREATE TABLE fanout_journal (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    table_id integer NOT NULL,
+    op \"char\" NOT NULL,
+    txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    captured_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    old_row jsonb,
+    new_row jsonb
+);
+CREATE FUNCTION fanout_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    captured jsonb := to_jsonb(NEW);
+BEGIN
+    INSERT INTO fanout_journal (table_id, op, new_row)
+    SELECT 1, 'I', captured FROM generate_series(1, TG_ARGV[0]::integer);
+    RETURN NULL;
+END $$;";
+
+/// Part 3: alternates the modes `rounds` times and prints the median of each.
+async fn fan_out(cluster: &Arc<Cluster>, pgbench: &std::path::Path, seconds: u64, rounds: usize) {
+    let db = TestDb::create_in(Arc::clone(cluster)).await.expect("a fresh database");
+    let pool = PgPoolOptions::new().max_connections(1).connect(db.url()).await.expect("connect");
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); FAN_OUT_MODES.len()];
+    for _ in 0..rounds {
+        for (mode, samples) in FAN_OUT_MODES.iter().zip(&mut samples) {
+            set_up_fan_out(&pool, *mode).await;
+            samples.push(pgbench_inserts(pgbench, db.url(), FAN_OUT_CLIENTS, seconds));
+        }
+    }
+    pool.close().await;
+    println!(
+        "\ncapture fan-out: single-row INSERT, {FAN_OUT_CLIENTS} clients, {seconds} s pgbench runs, \
+         {rounds} alternating round(s), median"
+    );
+    println!("{:<44} {:>10} {:>8} {:>8} {:>17}", "journal rows per insert", "inserts/s", "vs (a)", "vs (b)", "range");
+    let limit = median(&samples[0]);
+    let ours = median(&samples[1]);
+    for (mode, samples) in FAN_OUT_MODES.iter().zip(&samples) {
+        let value = median(samples);
+        let (low, high) = range(samples);
+        println!(
+            "{:<44} {:>10} {:>7.2}x {:>7.2}x {:>17}",
+            mode.label(),
+            thousands(value),
+            value / limit,
+            value / ours,
+            format!("{}-{}", thousands(low), thousands(high))
+        );
+    }
+}
+
+/// A fresh `items` table with `mode`'s trigger, and a checkpoint so that no run starts
+/// in the middle of one left by the previous run.
+async fn set_up_fan_out(pool: &PgPool, mode: FanOut) {
+    let reset = "DROP TABLE IF EXISTS items, fanout_journal; DROP FUNCTION IF EXISTS fanout_capture();
+                 CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL, qty int NOT NULL DEFAULT 0)";
+    sqlx::raw_sql(reset).execute(pool).await.expect("reset the fan-out tables");
+    if let FanOut::Rows(rows) = mode {
+        let trigger = format!(
+            "{FAN_OUT_JOURNAL}
+             CREATE TRIGGER fanout_capture AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION fanout_capture('{rows}')"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(trigger)).execute(pool).await.expect("install the fan-out trigger");
+    }
+    sqlx::raw_sql("CHECKPOINT").execute(pool).await.expect("checkpoint");
+}
+
+/// Transactions per second of single-row inserts into `items` with `clients` connections.
+fn pgbench_inserts(pgbench: &std::path::Path, url: &str, clients: u32, seconds: u64) -> f64 {
+    let script = std::env::temp_dir().join(format!("drain-bench-{}.sql", std::process::id()));
+    std::fs::write(&script, "INSERT INTO items (name) VALUES ('bench item');\n").expect("write the pgbench script");
+    let output = Command::new(pgbench)
+        .args(["-n", "-f"])
+        .arg(&script)
+        .args(["-c", &clients.to_string(), "-j", &clients.min(2).to_string(), "-T", &seconds.to_string()])
+        .arg(url)
+        .output()
+        .expect("run pgbench");
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+        .unwrap_or_else(|| panic!("no tps in pgbench output:\n{text}\n{}", String::from_utf8_lossy(&output.stderr)))
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+/// Rows in `db_listenable.<table>`.
+async fn count(pool: &PgPool, table: &str) -> u64 {
+    let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM db_listenable.{table}")))
+        .fetch_one(pool)
+        .await
+        .expect("count journal rows");
+    u64::try_from(rows).expect("a count is never negative")
+}
+
+fn sql_int(n: u64) -> i64 {
+    i64::try_from(n).expect("a backlog size fits bigint")
+}
+
+fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) { (sorted[mid - 1] + sorted[mid]) / 2.0 } else { sorted[mid] }
+}
+
+fn range(samples: &[f64]) -> (f64, f64) {
+    samples.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), &x| (low.min(x), high.max(x)))
+}
+
+/// `x` rounded to a whole number with thousands separators: `12,345`.
+fn thousands(x: f64) -> String {
+    let digits = format!("{:.0}", x.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
