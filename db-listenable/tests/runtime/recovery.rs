@@ -217,3 +217,74 @@ async fn graceful_shutdown_finishes_and_settles_the_batch_in_hand() {
         .expect("leased");
     assert_eq!(leased, 0, "no delivery is left claimed");
 }
+
+/// Set in the child process of the SIGTERM test: the database to serve.
+const SIGTERM_CHILD_URL: &str = "DB_LISTENABLE_SIGTERM_CHILD_URL";
+
+/// Child half of the test below: serves a slow processor until SIGTERM or Ctrl-C, as a
+/// service's main function would. Does nothing outside that test.
+#[tokio::test]
+#[ignore = "run by sigterm_stops_a_serving_process_cleanly_after_its_batch"]
+async fn child_serves_until_sigterm() {
+    let Ok(url) = std::env::var(SIGTERM_CHILD_URL) else { return };
+    let mut config = fast();
+    config.workers = 1;
+    config.batch_size = 3;
+    let runtime = RuntimeBuilder::new(crate::pool(&url, 3).await)
+        .config(config)
+        .processor::<Item, _>("service", Slow::default())
+        .start()
+        .await
+        .expect("start");
+    println!("READY");
+    runtime.run_until(db_listenable::runtime::shutdown_signal()).await;
+    println!("STOPPED");
+}
+
+#[tokio::test]
+async fn sigterm_stops_a_serving_process_cleanly_after_its_batch() {
+    use std::io::{BufRead, BufReader};
+
+    let (db, pool) = items_db(&CaptureConfig::default()).await;
+    let exe = std::env::current_exe().expect("this test binary");
+    let mut child = std::process::Command::new(exe)
+        .args(["--exact", "recovery::child_serves_until_sigterm", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(SIGTERM_CHILD_URL, db.url())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let ready = tokio::task::spawn_blocking(move || {
+        let found = lines.by_ref().map_while(Result::ok).any(|line| line.contains("READY"));
+        (found, lines)
+    });
+    let (found, lines) = ready.await.expect("read child");
+    assert!(found, "the child never became ready");
+    insert_items(&pool, 1..=9).await;
+    wait_for("a batch in hand", Duration::from_secs(10), || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM db_listenable.deliveries WHERE lease_token IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .expect("leased")
+            > 0
+    })
+    .await;
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let (status, rest) = tokio::task::spawn_blocking(move || {
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        (child.wait().expect("wait child"), rest)
+    })
+    .await
+    .expect("child exit");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(rest.iter().any(|line| line.contains("STOPPED")), "{rest:?}");
+    let leased: i64 = sqlx::query_scalar("SELECT count(*) FROM db_listenable.deliveries WHERE lease_token IS NOT NULL")
+        .fetch_one(&pool)
+        .await
+        .expect("leased");
+    assert_eq!(leased, 0, "the batch in hand was settled before exiting");
+    // Whatever was not finished waits, routed or not, for the next run.
+    let left = count(&pool, "deliveries").await + count(&pool, "changes").await;
+    assert!(left > 0 && left < 9, "the process stopped after its batch, leaving the rest: {left}");
+}
