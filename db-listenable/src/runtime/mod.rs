@@ -71,3 +71,4 @@ pub use handle::{Runtime, shutdown_signal};
 pub use outbox::JournalOutbox;
 pub use processor::{BatchProcessor, Context, ProcessError, Processor};
 pub use stats::{Stats, SubscriberStats, load as load_stats};
+pub use store::ensure_installed;

@@ -9,7 +9,10 @@ use crate::ddl::{ROUTED_CHANNEL, ROUTER_LOCK};
 use crate::error::{Error, Result};
 
 /// Fails with [`Error::NotInstalled`] unless the journal and delivery tables exist.
-pub(crate) async fn ensure_installed(pool: &PgPool) -> Result<()> {
+///
+/// # Errors
+/// [`Error::NotInstalled`], or [`Error::Database`] if the check itself fails.
+pub async fn ensure_installed(pool: &PgPool) -> Result<()> {
     let present: bool = sqlx::query_scalar(
         "SELECT to_regclass('db_listenable.changes') IS NOT NULL AND to_regclass('db_listenable.deliveries') IS NOT NULL \
          AND to_regclass('db_listenable.unrouted') IS NOT NULL",

@@ -1,5 +1,7 @@
 //! The runtime against a real PostgreSQL: delivery, failure, ordering, outbox.
 
+#[cfg(feature = "cli")]
+mod cli;
 mod delivery;
 mod failures;
 mod ordering;

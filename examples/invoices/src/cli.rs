@@ -31,6 +31,12 @@ pub enum Command {
         #[command(subcommand)]
         command: db_listenable::cli::TriggersCommand,
     },
+    /// List, requeue or discard the changes processors gave up on.
+    DeadLetters {
+        /// The action.
+        #[command(subcommand)]
+        command: db_listenable::cli::DeadLettersCommand,
+    },
     /// Manage the embedded PostgreSQL server.
     Db {
         /// The action.
@@ -64,6 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Triggers { command } => crate::triggers::run(command, data_dir).await,
+        Command::DeadLetters { command } => crate::dead_letters::run(command, data_dir).await,
         Command::Db { action } => crate::db_command::run(action, data_dir).await,
     }
 }

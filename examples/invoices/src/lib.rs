@@ -22,6 +22,7 @@
 pub mod cli;
 pub mod database;
 pub mod db_command;
+pub mod dead_letters;
 pub mod demo;
 pub mod money;
 pub mod report;

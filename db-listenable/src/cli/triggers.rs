@@ -1,5 +1,4 @@
-//! `<app> triggers generate <dir>` and `<app> triggers check`, ready to mount in an
-//! application's command line (feature `cli`).
+//! `<app> triggers generate <dir>` and `<app> triggers check`.
 //!
 //! ```no_run
 //! # async fn demo(pool: sqlx::PgPool) -> Result<(), db_listenable::Error> {
