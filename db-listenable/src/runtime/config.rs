@@ -21,10 +21,14 @@ pub struct RuntimeConfig {
     /// `LISTEN` for wake-ups (the capture triggers' gated NOTIFY and the router's).
     /// Off: poll only.
     pub wakeups: bool,
-    /// How long a claim lasts. A worker that dies holding deliveries gives them back
-    /// when its lease ends; a processor slower than this may see its change delivered
-    /// to a second worker, so keep it well above the slowest batch.
+    /// How long a claim lasts without renewal. The worker renews it every third of this
+    /// while its processor runs, so a slow batch keeps its deliveries; a worker that dies
+    /// (or loses its connection for longer) gives them back when the lease ends, and
+    /// another worker processes them again.
     pub lease: Duration,
+    /// The longest a processor may take over one batch; past it the batch fails (and is
+    /// retried), so a hung processor cannot hold its deliveries forever.
+    pub processing_timeout: Duration,
     /// Attempts before a failing delivery is dead-lettered.
     pub max_attempts: u32,
     /// Delay before the second attempt; doubled at each failure, up to `max_backoff`,
@@ -48,7 +52,8 @@ impl Default for RuntimeConfig {
             route_batch_size: 1000,
             poll_interval: Duration::from_secs(1),
             wakeups: true,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(30),
+            processing_timeout: Duration::from_secs(300),
             max_attempts: 10,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(600),

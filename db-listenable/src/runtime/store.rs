@@ -193,6 +193,21 @@ pub(crate) async fn claim(
     Ok(claimed)
 }
 
+/// Extends the lease of the deliveries held under `token`. Returns how many are still held.
+pub(crate) async fn renew(pool: &PgPool, subscriber_id: i32, token: i64, lease: Duration) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE db_listenable.deliveries SET leased_until = now() + $3 * interval '1 millisecond'
+         WHERE subscriber_id = $1 AND lease_token = $2",
+    )
+    .bind(subscriber_id)
+    .bind(token)
+    .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    .execute(pool)
+    .await
+    .map_err(Error::database("renew a lease"))?
+    .rows_affected())
+}
+
 /// The fate of a claimed batch, written in one transaction.
 #[derive(Debug, Default)]
 pub(crate) struct Settlement {

@@ -124,7 +124,7 @@ async fn batch(shared: &Shared, served: &Served) -> Result<bool> {
         }
         if !live.is_empty() {
             let ctx = Context { pool: &shared.pool, subscriber: &spec.name, state: &*shared.state };
-            let outcomes = served.subscriber.handle(&ctx, &live).await;
+            let outcomes = handle_leased(shared, served, token, &ctx, &live).await;
             for (claimed, outcome) in live.iter().zip(outcomes) {
                 classify(shared, served, claimed, outcome, &mut settlement);
             }
@@ -143,6 +143,34 @@ async fn batch(shared: &Shared, served: &Served) -> Result<bool> {
     }
     .instrument(span)
     .await
+}
+
+/// Runs the subscriber on `live`, renewing the batch's lease meanwhile, within the
+/// processing timeout (past it, every change of the batch fails).
+async fn handle_leased(
+    shared: &Shared,
+    served: &Served,
+    token: i64,
+    ctx: &Context<'_>,
+    live: &[Claimed],
+) -> Vec<Outcome> {
+    let config = &shared.config;
+    let renew = async {
+        loop {
+            tokio::time::sleep(config.lease / 3).await;
+            if let Err(error) = store::renew(&shared.pool, served.id, token, config.lease).await {
+                tracing::warn!(%error, "could not renew a lease; the batch may be processed again elsewhere");
+            }
+        }
+    };
+    let work = tokio::time::timeout(config.processing_timeout, served.subscriber.handle(ctx, live));
+    tokio::select! {
+        done = work => done.unwrap_or_else(|_| {
+            let error = format!("processing timed out after {:?} (RuntimeConfig::processing_timeout)", config.processing_timeout);
+            vec![Outcome::Failed(error); live.len()]
+        }),
+        () = renew => unreachable!("the renewal loop never ends"),
+    }
 }
 
 fn classify(shared: &Shared, served: &Served, claimed: &Claimed, outcome: Outcome, settlement: &mut Settlement) {

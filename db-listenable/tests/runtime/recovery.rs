@@ -288,3 +288,66 @@ async fn sigterm_stops_a_serving_process_cleanly_after_its_batch() {
     let left = count(&pool, "deliveries").await + count(&pool, "changes").await;
     assert!(left > 0 && left < 9, "the process stopped after its batch, leaving the rest: {left}");
 }
+
+/// Takes `delay` over each change, recording it.
+#[derive(Clone)]
+struct Sluggish {
+    recorder: Recorder,
+    delay: Duration,
+}
+
+impl Processor<Item> for Sluggish {
+    async fn process(&self, ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
+        tokio::time::sleep(self.delay).await;
+        self.recorder.process(ctx, change).await
+    }
+}
+
+#[tokio::test]
+async fn a_batch_slower_than_the_lease_keeps_it_by_renewal_and_runs_once() {
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    let sluggish = Sluggish { recorder: Recorder::default(), delay: Duration::from_millis(400) };
+    let mut config = fast();
+    config.workers = 3;
+    config.batch_size = 3;
+    config.lease = Duration::from_millis(300);
+    sqlx::query("INSERT INTO items (id, name) SELECT g, 'x' FROM generate_series(1, 3) g")
+        .execute(&pool)
+        .await
+        .expect("insert");
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(config)
+        .processor::<Item, _>("slow", sluggish.clone())
+        .start()
+        .await
+        .expect("start");
+    wait_for("the batch", Duration::from_secs(20), || async {
+        count(&pool, "deliveries").await == 0 && sluggish.recorder.len() >= 3
+    })
+    .await;
+    runtime.shutdown().await;
+    // 1.2 s of work under a 0.3 s lease, with two idle workers polling: renewal kept it.
+    assert_eq!(sluggish.recorder.len(), 3);
+    assert!(sluggish.recorder.all().iter().all(|s| s.attempt == 1));
+}
+
+#[tokio::test]
+async fn a_hung_processor_times_out_and_its_batch_is_retried_then_dead_lettered() {
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    let hung = Sluggish { recorder: Recorder::default(), delay: Duration::from_secs(3600) };
+    let mut config = fast();
+    config.processing_timeout = Duration::from_millis(200);
+    config.max_attempts = 2;
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(config)
+        .processor::<Item, _>("hung", hung)
+        .start()
+        .await
+        .expect("start");
+    insert_items(&pool, [1]).await;
+    wait_for("the dead letter", Duration::from_secs(10), || async { count(&pool, "dead_letters").await == 1 }).await;
+    runtime.shutdown().await;
+    let dead = db_listenable::runtime::dead_letters::list(&pool, None, 1).await.expect("list");
+    assert_eq!(dead[0].attempts, 2);
+    assert!(dead[0].last_error.starts_with("processing timed out after 200ms"), "{}", dead[0].last_error);
+}
