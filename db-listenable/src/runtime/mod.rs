@@ -21,6 +21,10 @@
 //!    dead-lettered at once with the raw JSON. A worker that dies gives its deliveries
 //!    back when the lease runs out.
 //!
+//! Ordering covers the changes of one row (same table and key; a key move belongs to
+//! its new key). TRUNCATE entries and outbox events stand alone: they are not ordered
+//! with the row changes around them.
+//!
 //! Wake-ups come from `LISTEN` (the triggers' gated NOTIFY, and the router's); a periodic
 //! poll makes them optional ([`RuntimeConfig::wakeups`]). Delivery is at least once:
 //! make processors idempotent.

@@ -11,6 +11,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::change::{Change, Op};
 use super::processor::{BatchProcessor, Context, ProcessError, Processor};
@@ -78,6 +79,21 @@ where
             Err(format!("processor panicked: {message}"))
         }
     }
+}
+
+/// The span of one change: table, operation, attempt (the batch span names the subscriber).
+fn change_span<T>(change: &Change<T>) -> tracing::Span {
+    tracing::debug_span!("db_listenable.change", change = change.id, table = %change.table, op = %change.op, attempt = change.attempt)
+}
+
+/// Runs `work` in `span` and logs its latency and result there.
+async fn traced(span: tracing::Span, work: impl Future<Output = Result<(), String>>) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let result = work.instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(latency_ms = started.elapsed().as_secs_f64() * 1000.0, ok = result.is_ok(), "change processed")
+    });
+    result
 }
 
 /// An error and its sources, `: `-separated.
@@ -159,10 +175,13 @@ where
             for claimed in batch {
                 let outcome = match decode::<T>(&self.spec.label, claimed) {
                     Err(error) => Outcome::Undecodable(error),
-                    Ok(change) => match guarded(self.processor.process(ctx, &change)).await {
-                        Ok(()) => Outcome::Done,
-                        Err(error) => Outcome::Failed(error),
-                    },
+                    Ok(change) => {
+                        let span = change_span(&change);
+                        match traced(span, guarded(self.processor.process(ctx, &change))).await {
+                            Ok(()) => Outcome::Done,
+                            Err(error) => Outcome::Failed(error),
+                        }
+                    }
                 };
                 outcomes.push(outcome);
             }
