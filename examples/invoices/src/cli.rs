@@ -21,10 +21,24 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the demo: start the database, migrate, add an invoice, print the invoices.
+    /// Run the demo: invoices, a listener, direct SQL edits, totals corrected (the default).
     Demo,
     /// Apply the migrations.
     Migrate,
+    /// Add sample customers, products and invoices (through the invoicing changeset).
+    Seed {
+        /// How many invoices to create.
+        #[arg(long, default_value_t = 3)]
+        invoices: u32,
+    },
+    /// Run the listener: keep totals true and deliver outbox events until Ctrl-C / SIGTERM.
+    Listen,
+    /// Recompute every total from its items; exit 1 listing each mismatch.
+    Check {
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate the capture migration, or check the database against the code.
     Triggers {
         /// The action.
@@ -69,6 +83,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied to {}", database.url);
             Ok(())
         }
+        Command::Seed { invoices } => crate::seed::run(invoices, data_dir).await,
+        Command::Listen => crate::listener::listen(data_dir).await,
+        Command::Check { json } => crate::check::run(json, data_dir).await,
         Command::Triggers { command } => crate::triggers::run(command, data_dir).await,
         Command::DeadLetters { command } => crate::dead_letters::run(command, data_dir).await,
         Command::Db { action } => crate::db_command::run(action, data_dir).await,

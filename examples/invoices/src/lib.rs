@@ -19,14 +19,19 @@
 //! # Ok(()) }
 //! ```
 
+pub mod check;
 pub mod cli;
 pub mod database;
 pub mod db_command;
 pub mod dead_letters;
 pub mod demo;
+pub mod invoicing;
+pub mod listener;
+pub mod model;
 pub mod money;
 pub mod report;
 pub mod seed;
+pub mod totals;
 pub mod triggers;
 
 /// The database name the example uses on the embedded cluster.

@@ -1,6 +1,10 @@
 //! Sample data: a few customers and products, and invoices made of them.
 
+use std::sync::Arc;
+
 use sqlx::PgPool;
+
+use crate::invoicing::{NewItem, Notifications, push_invoice};
 
 /// Customers the demo bills: (name, email).
 const USERS: [(&str, &str); 3] =
@@ -42,41 +46,49 @@ pub async fn ensure_catalog(pool: &PgPool) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Creates one invoice with a few items in one transaction, its total computed from
-/// the items. Each call bills the next customer, with a different mix of products.
-pub async fn create_sample_invoice(pool: &PgPool) -> sqlx::Result<CreatedInvoice> {
+/// Creates one invoice with a few items through the invoicing changeset (one
+/// transaction, `invoice_created` through the durable outbox). Each call bills the next
+/// customer, with a different mix of products.
+pub async fn create_sample_invoice(pool: &PgPool) -> anyhow::Result<CreatedInvoice> {
     ensure_catalog(pool).await?;
-    let mut tx = pool.begin().await?;
-    let (id, number): (i64, String) = sqlx::query_as(
-        "INSERT INTO invoices (id, number, user_id)
-         SELECT n, format('INV-%s', lpad(n::text, 4, '0')),
-                (SELECT id FROM users ORDER BY id OFFSET (n - 1) % (SELECT count(*) FROM users) LIMIT 1)
-         FROM nextval('invoices_id_seq') AS n
-         RETURNING id, number",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices").fetch_one(pool).await?;
+    let user_id: i64 =
+        sqlx::query_scalar("SELECT id FROM users ORDER BY id OFFSET $1 % (SELECT count(*) FROM users) LIMIT 1")
+            .bind(existing)
+            .fetch_one(pool)
+            .await?;
+    let products: Vec<i64> = sqlx::query_scalar("SELECT id FROM products ORDER BY id").fetch_all(pool).await?;
     // Two or three products, starting at a different one for each invoice.
-    sqlx::query(
-        "INSERT INTO invoice_items (invoice_id, product_id, quantity, unit_price_cents)
-         SELECT $1, p.id, 1 + (p.id + $1) % 3, p.unit_price_cents
-         FROM products p
-         WHERE (p.id + $1) % 4 <> 0",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
+    let items: Vec<NewItem> = products
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (*i as i64 + existing) % 4 != 3)
+        .map(|(i, &product_id)| NewItem { product_id, quantity: 1 + ((i as i64 + existing) % 3) as i32 })
+        .collect();
+    let catalog = Arc::new(Notifications::new(pool.clone()));
+    let (id, number) = push_invoice(pool, &catalog, user_id, &items).await?;
     let (items, total_price_cents): (i64, i64) = sqlx::query_as(
-        "UPDATE invoices i
-         SET total_price_cents = s.total
-         FROM (SELECT count(*) AS items, coalesce(sum(quantity * unit_price_cents), 0)::bigint AS total
-               FROM invoice_items WHERE invoice_id = $1) s
-         WHERE i.id = $1
-         RETURNING s.items, i.total_price_cents",
+        "SELECT (SELECT count(*) FROM invoice_items WHERE invoice_id = $1), total_price_cents FROM invoices WHERE id = $1",
     )
     .bind(id)
-    .fetch_one(&mut *tx)
+    .fetch_one(pool)
     .await?;
-    tx.commit().await?;
     Ok(CreatedInvoice { id, number, items, total_price_cents })
+}
+
+/// `invoices seed`: migrates, then creates `count` sample invoices and prints them.
+pub async fn run(count: u32, data_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let db = crate::database::open(data_dir, pg_harness::Lifetime::StopWhenDropped).await?;
+    crate::migrate(&db.pool).await?;
+    for _ in 0..count {
+        let invoice = create_sample_invoice(&db.pool).await?;
+        println!(
+            "created {} with {} items, total {}",
+            invoice.number,
+            invoice.items,
+            crate::money::format_cents(invoice.total_price_cents)
+        );
+    }
+    db.pool.close().await;
+    Ok(())
 }

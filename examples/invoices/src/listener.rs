@@ -1,0 +1,40 @@
+//! The runtime of the example: the totals processor and the outbox's catalog.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use db_listenable::runtime::{RuntimeBuilder, RuntimeConfig, SubscribeOptions};
+use sqlx::PgPool;
+
+use crate::invoicing::Notifications;
+use crate::model::InvoiceItem;
+use crate::totals::{InvoiceTotals, SUBSCRIBER};
+
+/// The settings the example runs with: quick polling, so a demo never waits long
+/// even with wake-ups lost.
+pub fn config() -> RuntimeConfig {
+    let mut config = RuntimeConfig::default();
+    config.poll_interval = Duration::from_millis(200);
+    config
+}
+
+/// The example's runtime, ready to start: invoice totals, and the invoicing outbox.
+pub fn runtime(pool: &PgPool, config: RuntimeConfig) -> RuntimeBuilder {
+    RuntimeBuilder::new(pool.clone())
+        .config(config)
+        .batch_processor_with::<InvoiceItem, _>(SUBSCRIBER, InvoiceTotals, SubscribeOptions::unordered())
+        .outbox_catalog(Arc::new(Notifications::new(pool.clone())))
+}
+
+/// `invoices listen`: processes changes until Ctrl-C or SIGTERM, then finishes the batch
+/// in hand and returns.
+pub async fn listen(data_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let db = crate::database::open(data_dir, pg_harness::Lifetime::StopWhenDropped).await?;
+    crate::migrate(&db.pool).await?;
+    let runtime = runtime(&db.pool, config()).start().await?;
+    println!("listening for changes to invoice_items on {} (Ctrl-C to stop)", db.url);
+    runtime.run_until(db_listenable::runtime::shutdown_signal()).await;
+    println!("stopped");
+    db.pool.close().await;
+    Ok(())
+}
