@@ -6,6 +6,8 @@
 //!    no-op processor is started and timed until the processor has seen all N: routing,
 //!    claiming, decoding and settling included. Workers 1, 2, 4 x batch size 1, 100,
 //!    1000, each cell on a fresh database, plus one row with a no-op `BatchProcessor`.
+//!    Reports changes per second and the WAL written per change (what a durable server
+//!    pays for routing, claiming and settling).
 //! 2. **Memory.** Peak resident memory of this process (Linux `VmHWM`, reset through
 //!    `/proc/self/clear_refs` just before the drain) while 2 workers drain a backlog of
 //!    1,000,000 changes in batches of 1000. The target is at most 100 MB.
@@ -119,6 +121,7 @@ struct Parts {
 }
 
 impl Knobs {
+    /// Reads the `DRAIN_BENCH_*` variables.
     fn from_env() -> Self {
         let quick = std::env::var("DRAIN_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
         let pick = |full: u64, small: u64| if quick { small } else { full };
@@ -139,18 +142,30 @@ impl Knobs {
         }
     }
 
+    /// The run's header line.
     fn print(&self) {
         let mode =
             if self.quick { "QUICK run (DRAIN_BENCH_QUICK): small sizes, figures are noisy" } else { "full run" };
         println!("drain bench: {mode}; {:?} cluster", self.durability);
         println!(
-            "parts: {:?}; drain backlog {}, memory backlog {}, fan-out {} s x {} round(s)",
-            self.parts,
+            "parts: {}; drain backlog {}, memory backlog {}, fan-out {} s x {} round(s)",
+            self.parts.names(),
             thousands(self.backlog as f64),
             thousands(self.memory_backlog as f64),
             self.seconds,
             self.rounds
         );
+    }
+}
+
+impl Parts {
+    /// The parts that run, as `DRAIN_BENCH_PARTS` spells them.
+    fn names(&self) -> String {
+        let names: Vec<&str> = [(self.drain, "drain"), (self.memory, "memory"), (self.fan_out, "fanout")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+        if names.is_empty() { "none".to_owned() } else { names.join(",") }
     }
 }
 
@@ -170,10 +185,12 @@ struct Progress {
 }
 
 impl Progress {
+    /// Waits for `target` changes.
     fn new(target: u64) -> Arc<Self> {
         Arc::new(Progress { seen: AtomicU64::new(0), target, done: Notify::new() })
     }
 
+    /// Counts `changes` more as seen.
     fn record(&self, changes: u64) {
         let before = self.seen.fetch_add(changes, Ordering::Relaxed);
         // Signalled once, by whichever call crosses the target; `notify_one` keeps the
@@ -183,6 +200,7 @@ impl Progress {
         }
     }
 
+    /// Changes seen so far.
     fn seen(&self) -> u64 {
         self.seen.load(Ordering::Relaxed)
     }
@@ -214,6 +232,7 @@ enum Kind {
 }
 
 impl Kind {
+    /// The trait's name, for the table.
     fn label(self) -> &'static str {
         match self {
             Kind::Single => "Processor",
@@ -231,6 +250,7 @@ fn runtime(pool: &PgPool, kind: Kind, config: RuntimeConfig, processor: NoOp) ->
     }
 }
 
+/// The defaults, with the cell's workers and batch size and a short poll.
 fn runtime_config(workers: usize, batch_size: usize) -> RuntimeConfig {
     let mut config = RuntimeConfig::default();
     config.workers = workers;
@@ -248,11 +268,12 @@ fn runtime_config(workers: usize, batch_size: usize) -> RuntimeConfig {
 struct Backlog {
     pool: PgPool,
     changes: u64,
-    // Declared last: dropped (the database with it) after the pool is closed.
+    // Declared last: dropped after the pool, so the database goes once nothing uses it.
     _db: TestDb,
 }
 
 impl Backlog {
+    /// Creates the database, installs capture, registers the subscriber and writes the backlog.
     async fn build(cluster: &Arc<Cluster>, kind: Kind, workers: usize, changes: u64) -> Self {
         let db = TestDb::create_in(Arc::clone(cluster)).await.expect("a fresh database");
         // A connection per worker, the LISTEN connection, and one for the bench's own counts.
@@ -265,6 +286,7 @@ impl Backlog {
         Backlog { pool, changes, _db: db }
     }
 
+    /// Closes the pool; the database is dropped with `self`.
     async fn close(self) {
         self.pool.close().await;
     }
@@ -321,11 +343,34 @@ async fn prepare_for_timing(pool: &PgPool) {
     }
 }
 
-/// Starts a runtime on the backlog and returns the time until the processor had seen
-/// every change (start-up included: a restarted service pays it too). Afterwards checks
-/// that each change was seen once and nothing is left behind.
-async fn drain(backlog: &Backlog, kind: Kind, workers: usize, batch_size: usize) -> Duration {
+/// What one drain took.
+#[derive(Debug, Clone, Copy)]
+struct Drained {
+    /// From the runtime's start until the processor had seen every change.
+    elapsed: Duration,
+    /// WAL the cluster wrote meanwhile (the bench's cluster serves nothing else), which
+    /// is what a durable server pays for routing, claiming and settling.
+    wal_bytes: u64,
+}
+
+impl Drained {
+    /// Changes per second, `changes` being the backlog drained.
+    fn per_second(&self, changes: u64) -> f64 {
+        changes as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// WAL bytes per change drained.
+    fn wal_per_change(&self, changes: u64) -> f64 {
+        self.wal_bytes as f64 / changes.max(1) as f64
+    }
+}
+
+/// Starts a runtime on the backlog and times it until the processor has seen every
+/// change (start-up included: a restarted service pays it too). Afterwards checks that
+/// each change was seen once and nothing is left behind.
+async fn drain(backlog: &Backlog, kind: Kind, workers: usize, batch_size: usize) -> Drained {
     let progress = Progress::new(backlog.changes);
+    let wal_before = wal_position(&backlog.pool).await;
     let started = Instant::now();
     let runtime = runtime(&backlog.pool, kind, runtime_config(workers, batch_size), NoOp(Arc::clone(&progress)))
         .start()
@@ -337,12 +382,23 @@ async fn drain(backlog: &Backlog, kind: Kind, workers: usize, batch_size: usize)
         panic!("the drain did not finish in {limit:?}: {} of {} changes seen", progress.seen(), backlog.changes);
     }
     let elapsed = started.elapsed();
+    // Stopped before reading the WAL position, so the last settlements are counted.
     runtime.shutdown().await;
+    let wal_bytes = wal_position(&backlog.pool).await.saturating_sub(wal_before);
     assert_eq!(progress.seen(), backlog.changes, "each change processed once (a lease ran out?)");
     for table in ["changes", "deliveries", "unrouted", "dead_letters"] {
         assert_eq!(count(&backlog.pool, table).await, 0, "db_listenable.{table} is empty after the drain");
     }
-    elapsed
+    Drained { elapsed, wal_bytes }
+}
+
+/// The cluster's current WAL insert position, in bytes.
+async fn wal_position(pool: &PgPool) -> u64 {
+    let position: i64 = sqlx::query_scalar("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint")
+        .fetch_one(pool)
+        .await
+        .expect("read the WAL position");
+    u64::try_from(position).expect("a WAL position is never negative")
 }
 
 /// One measurement of the drain matrix.
@@ -381,24 +437,26 @@ async fn drain_matrix(cluster: &Arc<Cluster>, backlog: u64) {
         POLL_INTERVAL.as_millis()
     );
     println!(
-        "{:<16} {:>7} {:>6} {:>10} {:>9} {:>11}",
-        "processor", "workers", "batch", "backlog", "seconds", "changes/s"
+        "{:<16} {:>7} {:>6} {:>10} {:>9} {:>11} {:>12}",
+        "processor", "workers", "batch", "backlog", "seconds", "changes/s", "WAL/change"
     );
     for cell in cells(backlog) {
         let prepared = Backlog::build(cluster, cell.kind, cell.workers, cell.backlog).await;
-        let elapsed = drain(&prepared, cell.kind, cell.workers, cell.batch_size).await;
+        let drained = drain(&prepared, cell.kind, cell.workers, cell.batch_size).await;
         prepared.close().await;
         println!(
-            "{:<16} {:>7} {:>6} {:>10} {:>9.2} {:>11}",
+            "{:<16} {:>7} {:>6} {:>10} {:>9.2} {:>11} {:>12}",
             cell.kind.label(),
             cell.workers,
             cell.batch_size,
             format!("{}{}", thousands(cell.backlog as f64), if cell.shrunk { "*" } else { "" }),
-            elapsed.as_secs_f64(),
-            thousands(cell.backlog as f64 / elapsed.as_secs_f64())
+            drained.elapsed.as_secs_f64(),
+            thousands(drained.per_second(cell.backlog)),
+            format!("{} B", thousands(drained.wal_per_change(cell.backlog)))
         );
     }
     println!("* batch size 1 drains a tenth of the backlog (one claim and one settle per change)");
+    println!("WAL/change: WAL the cluster wrote during the drain, divided by the changes drained");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -417,7 +475,7 @@ async fn memory(cluster: &Arc<Cluster>, changes: u64) {
     if let Err(error) = reset_peak() {
         println!("could not reset the peak through /proc/self/clear_refs ({error}): the peak below may be older");
     }
-    let elapsed = drain(&backlog, Kind::Single, WORKERS, BATCH_SIZE).await;
+    let drained = drain(&backlog, Kind::Single, WORKERS, BATCH_SIZE).await;
     let peak = proc_status("VmHWM");
     let after = proc_status("VmRSS");
     backlog.close().await;
@@ -434,10 +492,11 @@ async fn memory(cluster: &Arc<Cluster>, changes: u64) {
     );
     println!("{:<34} {:>12}", "resident after the drain", show_megabytes(after));
     println!(
-        "{:<34} {:>12}   ({:.1} s)",
+        "{:<34} {:>12}   ({:.1} s, {} B of WAL per change)",
         "drain rate",
-        format!("{}/s", thousands(changes as f64 / elapsed.as_secs_f64())),
-        elapsed.as_secs_f64()
+        format!("{}/s", thousands(drained.per_second(changes))),
+        drained.elapsed.as_secs_f64(),
+        thousands(drained.wal_per_change(changes))
     );
 }
 
@@ -465,6 +524,7 @@ fn megabytes(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
+/// `12.3 MB`, or `n/a` when the figure could not be read.
 fn show_megabytes(bytes: Option<u64>) -> String {
     bytes.map_or_else(|| "n/a".to_owned(), |bytes| format!("{:.1} MB", megabytes(bytes)))
 }
@@ -486,6 +546,7 @@ enum FanOut {
 const FAN_OUT_MODES: [FanOut; 4] = [FanOut::NoTriggers, FanOut::Rows(1), FanOut::Rows(2), FanOut::Rows(3)];
 
 impl FanOut {
+    /// The row's label, lettered as in BENCHMARKS.md.
     fn label(self) -> String {
         match self {
             FanOut::NoTriggers => "(a) no triggers (the limit)".to_owned(),
@@ -504,7 +565,11 @@ impl FanOut {
 /// fan-out journal would also carry a subscriber id; a 4-byte column fits in the
 /// alignment padding after `table_id`, so leaving it out does not flatter fan-out. The
 /// row's `jsonb` is built once per insert, as a fan-out design would, so the extra cost
-/// measured is the extra journal rows (heap, index, WAL) alone.
+/// measured is the extra journal rows (heap, index, WAL) alone. The row count is a
+/// trigger argument, where a real fan-out trigger would look its table's subscribers up
+/// (or be regenerated whenever they change): (c) and (d) are a lower bound of its cost.
+/// Our capture is statement-level by default; for single-row statements it costs the
+/// same as a row trigger (BENCHMARKS.md, capture overhead), so (b) stands for it.
 const FAN_OUT_JOURNAL: &str = "
 CREATE TABLE fanout_journal (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -605,10 +670,12 @@ async fn count(pool: &PgPool, table: &str) -> u64 {
     u64::try_from(rows).expect("a count is never negative")
 }
 
+/// A size as PostgreSQL's `bigint`.
 fn sql_int(n: u64) -> i64 {
     i64::try_from(n).expect("a backlog size fits bigint")
 }
 
+/// The median of `samples` (never empty).
 fn median(samples: &[f64]) -> f64 {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -616,6 +683,7 @@ fn median(samples: &[f64]) -> f64 {
     if sorted.len().is_multiple_of(2) { (sorted[mid - 1] + sorted[mid]) / 2.0 } else { sorted[mid] }
 }
 
+/// The lowest and highest of `samples`.
 fn range(samples: &[f64]) -> (f64, f64) {
     samples.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), &x| (low.min(x), high.max(x)))
 }

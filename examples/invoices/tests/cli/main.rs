@@ -30,11 +30,14 @@ fn stdout_of(output: &Output) -> String {
 async fn demo_on_database_url_adds_an_invoice_and_prints_real_rows() {
     let db = TestDb::create().await.expect("test database");
     let first = stdout_of(&invoices(&[], &[("DATABASE_URL", db.url())]));
-    assert!(first.contains("Created INV-0001 with"), "{first}");
+    assert!(first.contains("Created INV-0001 with") && first.contains("Created INV-0002 with"), "{first}");
+    assert!(first.contains("out of date"), "the direct edits left totals wrong at first: {first}");
+    assert!(first.contains("Corrected by the listener"), "{first}");
+    assert!(first.contains("Outbox: `invoice_created` delivered"), "{first}");
     assert!(first.contains("Ada Lovelace"), "{first}");
     assert!(first.contains(&format!("psql '{}'", db.url())), "{first}");
     let second = stdout_of(&invoices(&["demo"], &[("DATABASE_URL", db.url())]));
-    assert!(second.contains("INV-0001") && second.contains("INV-0002"), "{second}");
+    assert!(second.contains("Created INV-0003 with") && second.contains("INV-0002"), "{second}");
 
     let pool = sqlx::PgPool::connect(db.url()).await.expect("connect");
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(
@@ -44,12 +47,14 @@ async fn demo_on_database_url_adds_an_invoice_and_prints_real_rows() {
     .fetch_all(&pool)
     .await
     .expect("read invoices");
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3);
     for (number, total, sum) in &rows {
         assert!(*total > 0, "{number} has items");
         assert_eq!(total, sum, "{number}: the stored total is the sum of its items");
         assert!(first.contains(number) || second.contains(number));
     }
+    let notified: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications").fetch_one(&pool).await.expect("count");
+    assert_eq!(notified, 3, "one notification per invoice, delivered through the outbox");
     pool.close().await;
 }
 
@@ -96,7 +101,7 @@ async fn db_commands_manage_a_persistent_server_whose_data_survives_restarts() {
     // stops the server when it exits.
     let again = stdout_of(&invoices(&["--data-dir", dir], &[]));
     assert!(again.contains("(started for this run)"), "{again}");
-    assert!(again.contains("INV-0001") && again.contains("INV-0002"), "{again}");
+    assert!(again.contains("Created INV-0003") && again.contains("INV-0002"), "{again}");
     assert!(stdout_of(&invoices(&["--data-dir", dir, "db", "stop"], &[])).contains("was not running"));
     assert!(Path::new(dir).join("data").join("PG_VERSION").is_file(), "data is kept");
 }
@@ -116,9 +121,27 @@ async fn triggers_generate_writes_once_and_check_fails_until_applied() {
     assert_eq!(drifted.status.code(), Some(1), "drift exits 1");
     assert!(String::from_utf8_lossy(&drifted.stdout).contains("journal missing"));
 
+    // The app's schema, then the generated capture migration on top of it.
     let pool = sqlx::PgPool::connect(db.url()).await.expect("connect");
+    for schema in
+        [include_str!("../../migrations/0001_invoices.sql"), include_str!("../../migrations/0002_notifications.sql")]
+    {
+        sqlx::raw_sql(schema).execute(&pool).await.expect("schema");
+    }
     sqlx::migrate::Migrator::new(dir.path()).await.expect("read").run(&pool).await.expect("apply");
     pool.close().await;
     let current = stdout_of(&invoices(&["triggers", "check"], &[("DATABASE_URL", db.url())]));
     assert!(current.contains("capture triggers are current"), "{current}");
+}
+
+#[test]
+fn the_checked_in_capture_migration_is_current() {
+    // `triggers generate` on the example's own migrations writes nothing: the committed
+    // capture SQL is what the code generates today.
+    let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let output = stdout_of(&invoices(&["triggers", "generate", migrations], &[]));
+    assert!(
+        output.contains("unchanged; no migration written"),
+        "regenerate with `cargo run -p invoices -- triggers generate examples/invoices/migrations`: {output}"
+    );
 }
