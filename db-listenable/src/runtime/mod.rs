@@ -75,4 +75,4 @@ pub use handle::{Runtime, shutdown_signal};
 pub use outbox::JournalOutbox;
 pub use processor::{BatchProcessor, Context, ProcessError, Processor};
 pub use stats::{Stats, SubscriberStats, load as load_stats};
-pub use store::ensure_installed;
+pub use store::{ensure_installed, remove_subscriber};

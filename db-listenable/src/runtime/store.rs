@@ -80,23 +80,22 @@ pub(crate) struct Routed {
 /// Moves up to `limit` committed journal entries to their subscribers, if no other
 /// router is at work (`None` then). Entries move in id order, so the deliveries of one
 /// row are created in the order the row changed.
+///
+/// One statement, in its own transaction: the advisory lock is tried once (an
+/// uncorrelated sub-select, so a router that loses does not scan the journal) and
+/// released at its end. The wake-up for other processes' workers is sent after it
+/// committed, and only when something was routed.
 pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
     let action = "route journal entries to their subscribers";
-    let mut tx = pool.begin().await.map_err(Error::database(action))?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
-        .bind(ROUTER_LOCK.0)
-        .bind(ROUTER_LOCK.1)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(Error::database(action))?;
-    if !locked {
-        tx.rollback().await.map_err(Error::database(action))?;
-        return Ok(None);
-    }
     let row = sqlx::query(
-        "WITH moved AS (
+        "WITH lock AS (
+             SELECT pg_try_advisory_xact_lock($2, $3) AS held
+         ), moved AS (
              DELETE FROM db_listenable.changes c
-             WHERE c.id IN (SELECT id FROM db_listenable.changes ORDER BY id LIMIT $1)
+             WHERE c.id = ANY(ARRAY(
+                 SELECT id FROM db_listenable.changes
+                 WHERE (SELECT held FROM lock)
+                 ORDER BY id LIMIT $1))
              RETURNING c.id, c.table_id, c.op, c.txid, c.captured_at, c.old_row, c.new_row
          ), routed AS (
              INSERT INTO db_listenable.deliveries
@@ -112,21 +111,26 @@ pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
              WHERE NOT EXISTS (SELECT 1 FROM db_listenable.subscribers s WHERE s.table_id = m.table_id)
              RETURNING 1
          )
-         SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM routed), (SELECT count(*) FROM kept)",
+         SELECT (SELECT held FROM lock), (SELECT count(*) FROM moved), (SELECT count(*) FROM routed),
+                (SELECT count(*) FROM kept)",
     )
     .bind(limit)
-    .fetch_one(&mut *tx)
+    .bind(ROUTER_LOCK.0)
+    .bind(ROUTER_LOCK.1)
+    .fetch_one(pool)
     .await
     .map_err(Error::database(action))?;
-    let routed = Routed { moved: row.get(0), deliveries: row.get(1), kept: row.get(2) };
+    if !row.get::<bool, _>(0) {
+        return Ok(None);
+    }
+    let routed = Routed { moved: row.get(1), deliveries: row.get(2), kept: row.get(3) };
     if routed.deliveries > 0 {
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(ROUTED_CHANNEL)
-            .execute(&mut *tx)
+            .execute(pool)
             .await
             .map_err(Error::database(action))?;
     }
-    tx.commit().await.map_err(Error::database(action))?;
     Ok(Some(routed))
 }
 
@@ -136,6 +140,10 @@ pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
 /// is left (in flight, waiting for a retry, or not yet processed), so the changes of a row
 /// run one at a time in journal order across all workers. The check reads the table as it
 /// was when the statement started, so it can only be too careful, never too eager.
+///
+/// The pick is an `ANY(ARRAY(...))` sub-select ordered like the primary key, so it stays
+/// one index-ordered scan that stops after `limit` rows; as a join, the planner read every
+/// pending delivery and sorted them, which grew with the backlog.
 pub(crate) async fn claim(
     pool: &PgPool,
     subscriber_id: i32,
@@ -145,24 +153,21 @@ pub(crate) async fn claim(
     token: i64,
 ) -> Result<Vec<Claimed>> {
     let rows = sqlx::query(
-        "WITH picked AS (
-             SELECT d.change_id FROM db_listenable.deliveries d
-             WHERE d.subscriber_id = $1
-               AND d.available_at <= now()
-               AND (d.leased_until IS NULL OR d.leased_until < now())
-               AND (NOT $2 OR NOT EXISTS (
-                   SELECT 1 FROM db_listenable.deliveries e
-                   WHERE e.subscriber_id = $1 AND e.row_key = d.row_key AND e.change_id < d.change_id))
-             ORDER BY d.change_id
-             LIMIT $3
-             FOR UPDATE SKIP LOCKED
-         )
-         UPDATE db_listenable.deliveries d
+        "UPDATE db_listenable.deliveries d
          SET attempts = d.attempts + 1,
              leased_until = now() + $4 * interval '1 millisecond',
              lease_token = $5
-         FROM picked
-         WHERE d.subscriber_id = $1 AND d.change_id = picked.change_id
+         WHERE d.subscriber_id = $1 AND d.change_id = ANY(ARRAY(
+             SELECT p.change_id FROM db_listenable.deliveries p
+             WHERE p.subscriber_id = $1
+               AND p.available_at <= now()
+               AND (p.leased_until IS NULL OR p.leased_until < now())
+               AND (NOT $2 OR NOT EXISTS (
+                   SELECT 1 FROM db_listenable.deliveries e
+                   WHERE e.subscriber_id = $1 AND e.row_key = p.row_key AND e.change_id < p.change_id))
+             ORDER BY p.subscriber_id, p.change_id
+             LIMIT $3
+             FOR UPDATE SKIP LOCKED))
          RETURNING d.change_id, d.op, d.txid::text, extract(epoch FROM d.captured_at)::float8,
                    d.old_row, d.new_row, d.attempts",
     )
@@ -221,76 +226,77 @@ pub(crate) struct Settlement {
 }
 
 /// Removes the done deliveries, schedules the retries and moves the dead ones to
-/// `dead_letters`; only deliveries still held under `token` are touched (a lease that
-/// ran out and was taken by another worker is theirs now). Returns how many rows were
-/// still held.
+/// `dead_letters`, in one statement (one round trip, one commit); only deliveries still
+/// held under `token` are touched (a lease that ran out and was taken by another worker
+/// is theirs now). Returns how many rows were still held.
 pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settlement: &Settlement) -> Result<u64> {
-    let action = "record the outcome of a batch";
-    let mut tx = pool.begin().await.map_err(Error::database(action))?;
-    let mut held = 0;
-    if !settlement.done.is_empty() {
-        held += sqlx::query(
-            "DELETE FROM db_listenable.deliveries
-             WHERE subscriber_id = $1 AND change_id = ANY($2) AND lease_token = $3",
-        )
-        .bind(subscriber_id)
-        .bind(&settlement.done)
-        .bind(token)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::database(action))?
-        .rows_affected();
-    }
-    if !settlement.retry.is_empty() {
-        let ids: Vec<i64> = settlement.retry.iter().map(|r| r.0).collect();
-        let delays: Vec<i64> =
-            settlement.retry.iter().map(|r| i64::try_from(r.1.as_millis()).unwrap_or(i64::MAX)).collect();
-        let errors: Vec<&str> = settlement.retry.iter().map(|r| r.2.as_str()).collect();
-        held += sqlx::query(
-            "UPDATE db_listenable.deliveries d
+    let retry_ids: Vec<i64> = settlement.retry.iter().map(|r| r.0).collect();
+    let retry_delays: Vec<i64> =
+        settlement.retry.iter().map(|r| i64::try_from(r.1.as_millis()).unwrap_or(i64::MAX)).collect();
+    let retry_errors: Vec<&str> = settlement.retry.iter().map(|r| r.2.as_str()).collect();
+    let dead_ids: Vec<i64> = settlement.dead.iter().map(|r| r.0).collect();
+    let dead_errors: Vec<&str> = settlement.dead.iter().map(|r| r.1.as_str()).collect();
+    // The three sets are disjoint, so no row is modified twice by the statement.
+    let held: i64 = sqlx::query_scalar(
+        "WITH done AS (
+             DELETE FROM db_listenable.deliveries
+             WHERE subscriber_id = $1 AND lease_token = $2 AND change_id = ANY($3)
+             RETURNING 1
+         ), retried AS (
+             UPDATE db_listenable.deliveries d
              SET leased_until = NULL, lease_token = NULL, last_error = f.error,
                  available_at = now() + f.delay * interval '1 millisecond'
-             FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS f(change_id, delay, error)
-             WHERE d.subscriber_id = $1 AND d.change_id = f.change_id AND d.lease_token = $5",
-        )
-        .bind(subscriber_id)
-        .bind(&ids)
-        .bind(&delays)
-        .bind(&errors)
-        .bind(token)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::database(action))?
-        .rows_affected();
-    }
-    if !settlement.dead.is_empty() {
-        let ids: Vec<i64> = settlement.dead.iter().map(|r| r.0).collect();
-        let errors: Vec<&str> = settlement.dead.iter().map(|r| r.1.as_str()).collect();
-        held += sqlx::query(
-            "WITH dead AS (
-                 DELETE FROM db_listenable.deliveries d
-                 USING unnest($2::bigint[], $3::text[]) AS f(change_id, error)
-                 WHERE d.subscriber_id = $1 AND d.change_id = f.change_id AND d.lease_token = $4
-                 RETURNING d.*, f.error
-             )
+             FROM unnest($4::bigint[], $5::bigint[], $6::text[]) AS f(change_id, delay, error)
+             WHERE d.subscriber_id = $1 AND d.lease_token = $2 AND d.change_id = f.change_id
+             RETURNING 1
+         ), dead AS (
+             DELETE FROM db_listenable.deliveries d
+             USING unnest($7::bigint[], $8::text[]) AS f(change_id, error)
+             WHERE d.subscriber_id = $1 AND d.lease_token = $2 AND d.change_id = f.change_id
+             RETURNING d.*, f.error
+         ), buried AS (
              INSERT INTO db_listenable.dead_letters
                  (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, last_error)
              SELECT subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, error
              FROM dead
              ON CONFLICT (subscriber_id, change_id) DO UPDATE
-                 SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, dead_at = now()",
-        )
-        .bind(subscriber_id)
-        .bind(&ids)
-        .bind(&errors)
-        .bind(token)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::database(action))?
-        .rows_affected();
-    }
-    tx.commit().await.map_err(Error::database(action))?;
-    Ok(held)
+                 SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, dead_at = now()
+             RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM done) + (SELECT count(*) FROM retried) + (SELECT count(*) FROM buried)",
+    )
+    .bind(subscriber_id)
+    .bind(token)
+    .bind(&settlement.done)
+    .bind(&retry_ids)
+    .bind(&retry_delays)
+    .bind(&retry_errors)
+    .bind(&dead_ids)
+    .bind(&dead_errors)
+    .fetch_one(pool)
+    .await
+    .map_err(Error::database("record the outcome of a batch"))?;
+    Ok(u64::try_from(held).unwrap_or_default())
+}
+
+/// Removes a subscriber for good: its registration, pending deliveries and dead letters.
+/// For a consumer that is gone (a decommissioned search-index instance), whose deliveries
+/// would otherwise pile up. Returns whether it existed.
+///
+/// # Errors
+/// [`Error::Database`] if the rows cannot be deleted.
+pub async fn remove_subscriber(pool: &PgPool, name: &str) -> Result<bool> {
+    let action = format!("remove subscriber `{name}`");
+    let removed: Option<i32> = sqlx::query_scalar(
+        "WITH gone AS (DELETE FROM db_listenable.subscribers WHERE name = $1 RETURNING id),
+              deliveries AS (DELETE FROM db_listenable.deliveries WHERE subscriber_id IN (SELECT id FROM gone))
+         SELECT id FROM gone",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await
+    .map_err(Error::database(action))?;
+    Ok(removed.is_some())
 }
 
 /// Captured tables (with db-listenable triggers installed) that no subscriber consumes,

@@ -163,3 +163,31 @@ async fn a_database_without_the_journal_or_bad_settings_fail_with_a_named_reason
         .expect_err("no workers");
     assert!(idle.to_string().contains("workers is 0"), "{idle}");
 }
+
+#[tokio::test]
+async fn a_removed_subscriber_takes_its_deliveries_and_dead_letters_with_it() {
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Item, _>("gone", Recorder::default())
+        .start()
+        .await
+        .expect("start")
+        .shutdown()
+        .await;
+    insert_items(&pool, 1..=3).await;
+    let stays = Recorder::default();
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Item, _>("stays", stays.clone())
+        .start()
+        .await
+        .expect("start");
+    wait_for("the routed changes", Duration::from_secs(10), || async { stays.len() == 3 }).await;
+    runtime.shutdown().await;
+    assert_eq!(count(&pool, "deliveries").await, 3, "the stopped subscriber still has its copies");
+    assert!(db_listenable::runtime::remove_subscriber(&pool, "gone").await.expect("remove"));
+    assert_eq!(count(&pool, "deliveries").await, 0);
+    assert_eq!(count(&pool, "subscribers").await, 1);
+    assert!(!db_listenable::runtime::remove_subscriber(&pool, "gone").await.expect("remove again"));
+}

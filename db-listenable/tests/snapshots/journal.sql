@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS "db_listenable"."subscribers" (
 CREATE INDEX IF NOT EXISTS subscribers_table_id ON "db_listenable"."subscribers" (table_id);
 
 CREATE TABLE IF NOT EXISTS "db_listenable"."deliveries" (
-    subscriber_id integer NOT NULL REFERENCES "db_listenable"."subscribers" ON DELETE CASCADE,
+    subscriber_id integer NOT NULL,
     change_id bigint NOT NULL,
     table_id integer NOT NULL,
     op "char" NOT NULL,
@@ -88,12 +88,12 @@ CREATE TABLE IF NOT EXISTS "db_listenable"."unrouted" (
 
 CREATE INDEX IF NOT EXISTS unrouted_table_id ON "db_listenable"."unrouted" (table_id, id);
 
-CREATE OR REPLACE FUNCTION "db_listenable"."row_key"(table_id integer, op "char", change_id bigint, old_row jsonb, new_row jsonb, key_columns text[]) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $db_listenable$
-SELECT hashtextextended(
+CREATE OR REPLACE FUNCTION "db_listenable"."row_key"(table_id integer, op "char", change_id bigint, old_row jsonb, new_row jsonb, key_columns text[]) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $db_listenable$
+SELECT pg_catalog.hashtextextended(
     table_id::text || ':' || CASE
-        WHEN op IN ('T', 'E') OR cardinality(key_columns) = 0 THEN 'change:' || change_id::text
-        ELSE (SELECT jsonb_agg(coalesce(new_row, old_row) -> k ORDER BY n)
-              FROM unnest(key_columns) WITH ORDINALITY AS u(k, n))::text
+        WHEN op IN ('T', 'E') OR pg_catalog.cardinality(key_columns) = 0 THEN 'change:' || change_id::text
+        ELSE (SELECT pg_catalog.jsonb_agg(COALESCE(new_row, old_row) -> k ORDER BY n)
+              FROM pg_catalog.unnest(key_columns) WITH ORDINALITY AS u(k, n))::text
     END,
     0)
 $db_listenable$;
