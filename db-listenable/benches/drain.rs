@@ -40,7 +40,9 @@ use std::time::{Duration, Instant};
 
 use db_listenable::DbListenable;
 use db_listenable::ddl::{self, CaptureConfig};
-use db_listenable::runtime::{BatchProcessor, Change, Context, ProcessError, Processor, RuntimeBuilder, RuntimeConfig};
+use db_listenable::runtime::{
+    BatchProcessor, Change, Context, ProcessError, Processor, RuntimeBuilder, RuntimeConfig, SubscribeOptions,
+};
 use pg_harness::{Cluster, Durability, TestDb};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -228,6 +230,8 @@ impl BatchProcessor<Item> for NoOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Single,
+    /// A `Processor` subscribed without per-row ordering: what ordering costs.
+    Unordered,
     Batch,
 }
 
@@ -236,6 +240,7 @@ impl Kind {
     fn label(self) -> &'static str {
         match self {
             Kind::Single => "Processor",
+            Kind::Unordered => "Proc. unordered",
             Kind::Batch => "BatchProcessor",
         }
     }
@@ -246,6 +251,7 @@ fn runtime(pool: &PgPool, kind: Kind, config: RuntimeConfig, processor: NoOp) ->
     let builder = RuntimeBuilder::new(pool.clone()).config(config);
     match kind {
         Kind::Single => builder.processor::<Item, _>(SUBSCRIBER, processor),
+        Kind::Unordered => builder.processor_with::<Item, _>(SUBSCRIBER, processor, SubscribeOptions::unordered()),
         Kind::Batch => builder.batch_processor::<Item, _>(SUBSCRIBER, processor),
     }
 }
@@ -413,7 +419,8 @@ struct Cell {
 }
 
 /// Workers 1, 2, 4 x batch size 1, 100, 1000 with a [`Processor`], then a
-/// [`BatchProcessor`] at 2 workers and batch size 1000.
+/// [`Processor`] without ordering at 2 workers (batch 100 and 1000: the price of ordering),
+/// and a [`BatchProcessor`] at 2 workers and batch size 1000.
 fn cells(backlog: u64) -> Vec<Cell> {
     let mut cells = Vec::new();
     for workers in [1, 2, 4] {
@@ -424,6 +431,9 @@ fn cells(backlog: u64) -> Vec<Cell> {
             let backlog = if shrunk { (backlog / 10).max(1) } else { backlog };
             cells.push(Cell { kind: Kind::Single, workers, batch_size, backlog, shrunk });
         }
+    }
+    for batch_size in [100, 1000] {
+        cells.push(Cell { kind: Kind::Unordered, workers: 2, batch_size, backlog, shrunk: false });
     }
     cells.push(Cell { kind: Kind::Batch, workers: 2, batch_size: 1000, backlog, shrunk: false });
     cells
