@@ -29,6 +29,31 @@
 //! poll makes them optional ([`RuntimeConfig::wakeups`]). Delivery is at least once:
 //! make processors idempotent.
 //!
+//! # Why one journal, routed after commit
+//!
+//! The alternatives were fan-out at capture (one journal row per subscriber, written by
+//! the trigger) and one log read through a cursor per subscriber (PgQ-style snapshot
+//! bookkeeping). Measured (BENCHMARKS.md), extra journal rows at capture cost single-row
+//! writers little (1-2 % each, durable), so writer throughput did not decide it. These did:
+//!
+//! - **Subscribers come and go.** A chat server instance registers its own search-index
+//!   subscriber at start. With fan-out at capture, every writing statement must look up
+//!   the subscriber list, and a subscriber that registers while writers run must lock
+//!   them out or miss changes. Routing takes that lock away from writers: registration
+//!   only excludes the router.
+//! - **Capture does not depend on consumers.** The trigger SQL is generated from the
+//!   model alone; entries of tables nobody consumes yet are kept and adopted by the first
+//!   subscriber, instead of being written for nobody or lost.
+//! - **Bulk statements stay one pass.** A 100,000-row UPDATE writes its rows into the
+//!   journal once, whatever the number of subscribers; the copies are made later, in
+//!   batches, by the runtime.
+//! - **A cursor needs per-row state anyway.** Out-of-order commits force snapshot
+//!   bookkeeping (and an index on `txid` that every writer pays for), and leases,
+//!   attempts and per-row ordering with `SKIP LOCKED` still need a row per delivery.
+//!
+//! The price is paid by the drain, not the writers: each change is deleted from the
+//! journal and written once per subscriber into `deliveries`.
+//!
 //! # Example
 //!
 //! ```no_run
