@@ -89,27 +89,39 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-/// Completes on Ctrl-C or, on Unix, SIGTERM: what a service stops on.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No signal handling available: never complete rather than stop at once.
-            std::future::pending::<()>().await;
-        }
-    };
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM: what a service stops on.
+///
+/// The handlers are installed when this function is called, not when the future is first
+/// polled: call it before announcing readiness, so a signal sent right after the
+/// announcement stops the service cleanly instead of killing it. A handler that cannot
+/// be installed is left out (the other still works).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        async fn received(stream: Option<Signal>) {
+            match stream {
+                Some(mut stream) => {
+                    stream.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+        let terminate = signal(SignalKind::terminate()).ok();
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            tokio::select! {
+                () = received(terminate) => {}
+                () = received(interrupt) => {}
+            }
+        }
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+    {
+        async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 }

@@ -236,8 +236,9 @@ async fn child_serves_until_sigterm() {
         .start()
         .await
         .expect("start");
+    let stop = db_listenable::runtime::shutdown_signal();
     println!("READY");
-    runtime.run_until(db_listenable::runtime::shutdown_signal()).await;
+    runtime.run_until(stop).await;
     println!("STOPPED");
 }
 

@@ -1,5 +1,6 @@
 //! The command line.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,12 @@ pub enum Command {
     },
     /// Run the listener: keep totals true and deliver outbox events until Ctrl-C / SIGTERM.
     Listen,
+    /// Serve the JSON HTTP API, with the listener, until Ctrl-C / SIGTERM.
+    Serve {
+        /// The address to listen on (`ip:port`; port 0 picks a free one).
+        #[arg(long, value_name = "IP:PORT", default_value = crate::serve::DEFAULT_ADDR)]
+        addr: SocketAddr,
+    },
     /// Recompute every total from its items; exit 1 listing each mismatch.
     Check {
         /// Print one JSON document instead of text.
@@ -85,6 +92,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Seed { invoices } => crate::seed::run(invoices, data_dir).await,
         Command::Listen => crate::listener::listen(data_dir).await,
+        Command::Serve { addr } => crate::serve::run(addr, data_dir).await,
         Command::Check { json } => crate::check::run(json, data_dir).await,
         Command::Triggers { command } => crate::triggers::run(command, data_dir).await,
         Command::DeadLetters { command } => crate::dead_letters::run(command, data_dir).await,

@@ -78,7 +78,8 @@ pub fn create_invoice(catalog: &Arc<Notifications>, user_id: i64, items: &[NewIt
     changeset.add_db_operation(
         Statement::new(
             "INSERT INTO invoices (id, number, user_id)
-             SELECT n, format('INV-%s', lpad(n::text, 4, '0')), $1 FROM nextval('invoices_id_seq') AS n
+             SELECT n, format('INV-%s', lpad(n::text, greatest(4, length(n::text)), '0')), $1
+             FROM nextval('invoices_id_seq') AS n
              RETURNING id",
         )
         .bind(user_id)
@@ -87,8 +88,10 @@ pub fn create_invoice(catalog: &Arc<Notifications>, user_id: i64, items: &[NewIt
     for item in items {
         changeset.add_db_operation(
             Statement::new(
+                // An unknown product leaves the price NULL, which the NOT NULL column
+                // refuses: the whole push rolls back rather than drop the line silently.
                 "INSERT INTO invoice_items (invoice_id, product_id, quantity, unit_price_cents)
-                 SELECT $1, p.id, $3, p.unit_price_cents FROM products p WHERE p.id = $2",
+                 VALUES ($1, $2, $3, (SELECT unit_price_cents FROM products WHERE id = $2))",
             )
             .bind_slot(&invoice_id)
             .bind(item.product_id)

@@ -32,8 +32,10 @@ pub async fn listen(data_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
     let db = crate::database::open(data_dir, pg_harness::Lifetime::StopWhenDropped).await?;
     crate::migrate(&db.pool).await?;
     let runtime = runtime(&db.pool, config()).start().await?;
+    // Handlers installed before announcing readiness: a SIGTERM right after it stops cleanly.
+    let stop = db_listenable::runtime::shutdown_signal();
     println!("listening for changes to invoice_items on {} (Ctrl-C to stop)", db.url);
-    runtime.run_until(db_listenable::runtime::shutdown_signal()).await;
+    runtime.run_until(stop).await;
     println!("stopped");
     db.pool.close().await;
     Ok(())

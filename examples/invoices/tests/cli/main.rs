@@ -1,10 +1,20 @@
 //! The `invoices` binary, run as a user runs it, against real PostgreSQL.
 
+// Shared with the api tests, which use all of it.
+#[allow(dead_code)]
+#[path = "../support/http.rs"]
+mod http;
+
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use pg_harness::TestDb;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 fn invoices(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_invoices"));
@@ -144,4 +154,115 @@ fn the_checked_in_capture_migration_is_current() {
         output.contains("unchanged; no migration written"),
         "regenerate with `cargo run -p invoices -- triggers generate examples/invoices/migrations`: {output}"
     );
+}
+
+/// A port nothing listens on right now (the OS's pick for an ephemeral bind).
+fn free_port() -> u16 {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    socket.local_addr().expect("address").port()
+}
+
+/// A long-running command (`serve`, `listen`) on `db_url`: started, awaited until a stdout
+/// line contains `ready`, then driven by `while_running`, then stopped with SIGTERM.
+/// Asserts it exits 0 having printed `stopped`; returns the ready line.
+async fn run_then_sigterm<F, Fut>(args: &[&str], ready: &str, db_url: &str, while_running: F) -> String
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_invoices"))
+        .args(args)
+        .env_remove("PG_HARNESS_DIR")
+        .env("DATABASE_URL", db_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start invoices");
+    let mut stderr = child.stderr.take().expect("stderr");
+    // Drained as it comes, so a chatty process never blocks on a full pipe.
+    let stderr = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = stdout.next_line().await.expect("read stdout") {
+            if line.contains(ready) {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await
+    .expect("ready within a minute");
+    let Some(line) = line else {
+        panic!("invoices {args:?} exited before it was ready: {}", stderr.await.unwrap_or_default());
+    };
+    while_running().await;
+    let pid = Pid::from_raw(i32::try_from(child.id().expect("running")).expect("pid fits"));
+    kill(pid, Signal::SIGTERM).expect("send SIGTERM");
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("it stops within a minute")
+        .expect("wait for it");
+    let mut rest = Vec::new();
+    while let Some(line) = stdout.next_line().await.expect("read stdout") {
+        rest.push(line);
+    }
+    let stderr = stderr.await.expect("stderr reader");
+    assert!(status.success(), "invoices {args:?} exited with {status}:\n{}\n{stderr}", rest.join("\n"));
+    assert!(rest.iter().any(|line| line == "stopped"), "{rest:?}\n{stderr}");
+    line
+}
+
+#[tokio::test]
+async fn serve_answers_http_and_exits_0_on_sigterm() {
+    let db = TestDb::create().await.expect("test database");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("address");
+    let ready = run_then_sigterm(&["serve", "--addr", &addr.to_string()], "listening on http://", db.url(), || async {
+        let listed = http::get(addr, "/invoices").await;
+        assert_eq!(listed.status, 200, "{}", listed.body);
+        assert_eq!(listed.json(), serde_json::json!([]), "a fresh database has no invoices");
+    })
+    .await;
+    assert!(ready.contains(&format!("listening on http://{addr}")), "{ready}");
+}
+
+#[tokio::test]
+async fn seed_listen_and_check_keep_and_verify_totals() {
+    let db = TestDb::create().await.expect("test database");
+    let env = [("DATABASE_URL", db.url())];
+    let seeded = stdout_of(&invoices(&["seed", "--invoices", "2"], &env));
+    assert_eq!(seeded.matches("created INV-").count(), 2, "{seeded}");
+    let clean = stdout_of(&invoices(&["check"], &env));
+    assert!(clean.contains("2 invoices checked: every total matches its items"), "{clean}");
+
+    // An edit behind the app's back while nothing listens: check sees it and exits 1.
+    let pool = sqlx::PgPool::connect(db.url()).await.expect("connect");
+    sqlx::query("UPDATE invoice_items SET quantity = quantity + 5 WHERE invoice_id = 1")
+        .execute(&pool)
+        .await
+        .expect("direct edit");
+    let drifted = invoices(&["check"], &env);
+    assert_eq!(drifted.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&drifted.stdout);
+    assert!(text.contains("INV-0001: stored") && text.contains("1 of 2 invoices have a wrong total"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&invoices(&["check", "--json"], &env).stdout).expect("check --json prints JSON");
+    assert_eq!(json["checked"], 2);
+    assert_eq!(json["mismatches"][0]["number"], "INV-0001");
+    assert_eq!(stdout_of(&invoices(&["dead-letters", "list"], &env)), "no dead letters\n");
+
+    // The listener catches up on the edit made while it was down, then stops on SIGTERM.
+    run_then_sigterm(&["listen"], "listening", db.url(), || async {
+        let started = std::time::Instant::now();
+        while invoices(&["check"], &env).status.code() != Some(0) {
+            assert!(started.elapsed() < Duration::from_secs(30), "the listener never corrected INV-0001");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    pool.close().await;
 }

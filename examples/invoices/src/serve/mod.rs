@@ -1,0 +1,139 @@
+//! `invoices serve`: a small JSON HTTP API over the invoices, running next to the listener.
+//!
+//! The API is deliberately naive about totals, which is the point of the example:
+//! `POST /invoices` goes through the invoicing changeset (the total is right at commit and
+//! `invoice_created` leaves through the durable outbox), while `POST /invoices/{number}/items`
+//! is a plain `INSERT` that leaves the total alone. The listener running in the same
+//! process corrects it from the captured change, as it would after a `psql` edit.
+//!
+//! | Route | |
+//! |---|---|
+//! | `GET /invoices` | every invoice: number, customer, item count, stored total, items sum |
+//! | `POST /invoices` | `{"user_id", "items": [{"product_id", "quantity"}]}`: 201 with the invoice |
+//! | `GET /invoices/{number}` | the invoice with its items |
+//! | `POST /invoices/{number}/items` | `{"product_id", "quantity"}`: 201 with the item |
+//! | `GET /status` | the runtime's subscribers, unrouted changes and the first dead letters |
+//!
+//! Errors are `{"error": "..."}`: 400 for malformed JSON, 422 for a request that cannot be
+//! applied (no items, a quantity below 1, an unknown user or product), 404 for an unknown
+//! invoice or route.
+
+mod error;
+mod extract;
+mod invoices;
+mod queries;
+mod status;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::{get, post};
+use db_listenable::runtime::{Runtime, Stats};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::RwLock;
+
+use crate::invoicing::Notifications;
+use error::ApiError;
+
+/// Where `invoices serve` listens unless `--addr` says otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// What the handlers share: the pool, the outbox catalog new invoices raise their event
+/// on, and the running runtime (for `/status`).
+#[derive(Clone)]
+pub struct AppState {
+    pool: PgPool,
+    catalog: Arc<Notifications>,
+    // `Runtime::shutdown` consumes the runtime, and connection tasks may still hold clones
+    // of the state when the server returns; a slot the runtime can be taken out of does
+    // not depend on every clone being gone.
+    runtime: Arc<RwLock<Option<Runtime>>>,
+}
+
+impl AppState {
+    /// State for a server on `pool` whose `/status` reports `runtime`.
+    pub fn new(pool: PgPool, runtime: Runtime) -> Self {
+        AppState {
+            catalog: Arc::new(Notifications::new(pool.clone())),
+            pool,
+            runtime: Arc::new(RwLock::new(Some(runtime))),
+        }
+    }
+
+    /// Takes the runtime out, to shut it down; `/status` answers 503 from then on. Waits
+    /// for the `/status` requests reading it. `None` if it was taken already.
+    pub async fn take_runtime(&self) -> Option<Runtime> {
+        self.runtime.write().await.take()
+    }
+
+    /// The runtime's figures, with this process's rates.
+    async fn stats(&self) -> Result<Stats, ApiError> {
+        let runtime = self.runtime.read().await;
+        match runtime.as_ref() {
+            Some(runtime) => Ok(runtime.stats().await?),
+            None => Err(ApiError::unavailable("the listener is stopping")),
+        }
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("pool", &self.pool).finish_non_exhaustive()
+    }
+}
+
+/// The API's routes on `state`. Unknown routes and methods answer JSON errors too, so a
+/// client only ever has one error shape to read.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/invoices", get(invoices::list).post(invoices::create))
+        .route("/invoices/{number}", get(invoices::show))
+        .route("/invoices/{number}/items", post(invoices::add_item))
+        .route("/status", get(status::show))
+        .fallback(error::unknown_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes and the requests in flight
+/// are answered, then shuts the runtime down (workers settle the batches in hand).
+///
+/// # Errors
+/// The server's I/O error; the runtime is shut down in every case.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let served = axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown).await;
+    // After the HTTP side: no request can be reading the stats of a stopping runtime.
+    if let Some(runtime) = state.take_runtime().await {
+        runtime.shutdown().await;
+    }
+    served
+}
+
+/// `invoices serve`: migrates, starts the listener, and serves the API on `addr` until
+/// Ctrl-C or SIGTERM.
+pub async fn run(addr: SocketAddr, data_dir: Option<&Path>) -> anyhow::Result<()> {
+    let db = crate::database::open(data_dir, pg_harness::Lifetime::StopWhenDropped).await?;
+    crate::migrate(&db.pool).await?;
+    // The sample customers and products, so a new database can take invoices at once.
+    crate::seed::ensure_catalog(&db.pool).await?;
+    // Bind before starting the workers: a port in use fails at once, with nothing to stop.
+    let socket = TcpListener::bind(addr).await.with_context(|| format!("could not listen on {addr}"))?;
+    let local = socket.local_addr().context("could not read the listening address")?;
+    let runtime = crate::listener::runtime(&db.pool, crate::listener::config()).start().await?;
+    // Handlers installed before the line below: whoever waits for it may send SIGTERM at once.
+    let shutdown = db_listenable::runtime::shutdown_signal();
+    println!("listening on http://{local} (invoices API and listener; Ctrl-C to stop)");
+    serve(socket, AppState::new(db.pool.clone(), runtime), shutdown).await.context("the HTTP server failed")?;
+    println!("stopped");
+    db.pool.close().await;
+    Ok(())
+}
