@@ -1,4 +1,13 @@
 //! Every statement the workers run against the delivery tables (see [`crate::ddl::delivery`]).
+//!
+//! Each is one statement in its own transaction, committed without waiting for the WAL
+//! flush (`set_config('synchronous_commit', 'off', true)` inside the statement, so the
+//! application's own transactions on the shared pool keep their setting). Losing such a
+//! commit in a server crash is harmless: a lost claim or lease renewal leaves the
+//! delivery claimable; a lost routing round leaves the entries in the journal, to be
+//! routed again; a lost settlement makes the batch run again. All of it is what
+//! at-least-once delivery already allows, and small batches stop paying one flush per
+//! claim and one per settlement.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -83,13 +92,14 @@ pub(crate) struct Routed {
 ///
 /// One statement, in its own transaction: the advisory lock is tried once (an
 /// uncorrelated sub-select, so a router that loses does not scan the journal) and
-/// released at its end. The wake-up for other processes' workers is sent after it
-/// committed, and only when something was routed.
+/// released at its end. The wake-up for other processes' workers is sent at its commit,
+/// and only when something was routed.
 pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
     let action = "route journal entries to their subscribers";
     let row = sqlx::query(
         "WITH lock AS (
-             SELECT pg_try_advisory_xact_lock($2, $3) AS held
+             SELECT pg_try_advisory_xact_lock($2, $3) AS held,
+                    set_config('synchronous_commit', 'off', true) AS async_commit
          ), moved AS (
              DELETE FROM db_listenable.changes c
              WHERE c.id = ANY(ARRAY(
@@ -110,28 +120,24 @@ pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
              FROM moved m
              WHERE NOT EXISTS (SELECT 1 FROM db_listenable.subscribers s WHERE s.table_id = m.table_id)
              RETURNING 1
+         ), woken AS (
+             -- Sent at commit, once per round that routed anything.
+             SELECT pg_notify($4, '') FROM (SELECT 1 FROM routed LIMIT 1) r
          )
          SELECT (SELECT held FROM lock), (SELECT count(*) FROM moved), (SELECT count(*) FROM routed),
-                (SELECT count(*) FROM kept)",
+                (SELECT count(*) FROM kept), (SELECT count(*) FROM woken)",
     )
     .bind(limit)
     .bind(ROUTER_LOCK.0)
     .bind(ROUTER_LOCK.1)
+    .bind(ROUTED_CHANNEL)
     .fetch_one(pool)
     .await
     .map_err(Error::database(action))?;
     if !row.get::<bool, _>(0) {
         return Ok(None);
     }
-    let routed = Routed { moved: row.get(1), deliveries: row.get(2), kept: row.get(3) };
-    if routed.deliveries > 0 {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(ROUTED_CHANNEL)
-            .execute(pool)
-            .await
-            .map_err(Error::database(action))?;
-    }
-    Ok(Some(routed))
+    Ok(Some(Routed { moved: row.get(1), deliveries: row.get(2), kept: row.get(3) }))
 }
 
 /// Claims up to `limit` deliveries of a subscriber under a lease identified by `token`.
@@ -157,6 +163,7 @@ pub(crate) async fn claim(
          SET attempts = d.attempts + 1,
              leased_until = now() + $4 * interval '1 millisecond',
              lease_token = $5
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
          WHERE d.subscriber_id = $1 AND d.change_id = ANY(ARRAY(
              SELECT p.change_id FROM db_listenable.deliveries p
              WHERE p.subscriber_id = $1
@@ -202,6 +209,7 @@ pub(crate) async fn claim(
 pub(crate) async fn renew(pool: &PgPool, subscriber_id: i32, token: i64, lease: Duration) -> Result<u64> {
     Ok(sqlx::query(
         "UPDATE db_listenable.deliveries SET leased_until = now() + $3 * interval '1 millisecond'
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
          WHERE subscriber_id = $1 AND lease_token = $2",
     )
     .bind(subscriber_id)
@@ -238,7 +246,9 @@ pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settle
     let dead_errors: Vec<&str> = settlement.dead.iter().map(|r| r.1.as_str()).collect();
     // The three sets are disjoint, so no row is modified twice by the statement.
     let held: i64 = sqlx::query_scalar(
-        "WITH done AS (
+        "WITH async_commit AS (
+             SELECT set_config('synchronous_commit', 'off', true)
+         ), done AS (
              DELETE FROM db_listenable.deliveries
              WHERE subscriber_id = $1 AND lease_token = $2 AND change_id = ANY($3)
              RETURNING 1
@@ -263,7 +273,8 @@ pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settle
                  SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, dead_at = now()
              RETURNING 1
          )
-         SELECT (SELECT count(*) FROM done) + (SELECT count(*) FROM retried) + (SELECT count(*) FROM buried)",
+         SELECT (SELECT count(*) FROM done) + (SELECT count(*) FROM retried) + (SELECT count(*) FROM buried)
+                + (SELECT count(*) FROM async_commit) - 1",
     )
     .bind(subscriber_id)
     .bind(token)

@@ -9,7 +9,7 @@ use tracing::Instrument;
 use super::processor::Context;
 use super::shared::{Served, Shared};
 use super::store::{self, Settlement};
-use super::subscriber::{Claimed, Outcome};
+use super::subscriber::{Claimed, Outcome, error_text};
 use crate::error::Result;
 
 /// Runs until `shutdown` turns true; the batch in hand is always finished and settled first.
@@ -34,6 +34,7 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: usize, mut shutdown: watch:
             Err(error) => {
                 failures = failures.saturating_add(1);
                 let delay = reconnect_delay(shared.config.reconnect_backoff, failures);
+                let error = error_text(&error);
                 tracing::warn!(worker, %error, retry_in_ms = delay.as_millis() as u64, "db-listenable worker: database error");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -62,6 +63,7 @@ async fn round(shared: &Shared, next: &mut usize, shutdown: &watch::Receiver<boo
     let route_limit = i64::try_from(shared.config.route_batch_size).unwrap_or(i64::MAX);
     if let Some(routed) = store::route(&shared.pool, route_limit).await? {
         if routed.moved > 0 {
+            tracing::debug!(entries = routed.moved, deliveries = routed.deliveries, "routed journal entries");
             worked = true;
             shared.wake.notify_waiters();
         }
@@ -215,6 +217,7 @@ async fn settle(shared: &Shared, served: &Served, token: i64, settlement: &Settl
             }
             Err(error) if failures < 3 => {
                 failures += 1;
+                let error = error_text(&error);
                 tracing::warn!(%error, attempt = failures, "could not record a batch's outcome; retrying");
                 tokio::time::sleep(reconnect_delay(shared.config.reconnect_backoff, failures)).await;
             }

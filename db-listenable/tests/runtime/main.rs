@@ -59,8 +59,12 @@ pub async fn install(pool: &PgPool, table_sql: &str, model: &db_listenable::Mode
     }
 }
 
-/// Settings that make tests quick: short poll, short backoff.
+/// Settings that make tests quick: short poll, short backoff. With `TEST_LOG` set (an
+/// env-filter such as `db_listenable=debug`), the runtime's logs are printed.
 pub fn fast() -> RuntimeConfig {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
     let mut config = RuntimeConfig::default();
     config.poll_interval = Duration::from_millis(50);
     config.initial_backoff = Duration::from_millis(10);
