@@ -46,17 +46,23 @@ pub async fn run(data_dir: Option<&Path>) -> anyhow::Result<()> {
     print!("{}", report_of(&db.pool, &shown).await?);
 
     println!("\nEditing invoice_items directly, as psql would (no application code runs):");
+    let mut tx = db.pool.begin().await?;
+    println!("  psql> BEGIN;");
     for sql in edits(&db.pool, newest.0, previous.0).await? {
         println!("  psql> {sql};");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&db.pool).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await?;
     }
+    // Read inside the editing transaction: the listener cannot see uncommitted edits, so
+    // this is what every reader would see without it.
+    println!("\nBefore COMMIT, as the editing session sees it:");
+    print!("{}", report_of(&mut *tx, &shown).await?);
+    println!("  psql> COMMIT;");
+    tx.commit().await?;
     let edited = Instant::now();
-    println!("\nRight after the edits:");
-    print!("{}", report_of(&db.pool, &shown).await?);
 
     wait_until("the listener to correct every total", || async { Ok(check::mismatches(&db.pool).await?.is_empty()) })
         .await?;
-    println!("\nCorrected by the listener {} ms after the last edit:", edited.elapsed().as_millis());
+    println!("\nCorrected by the listener {} ms after the commit:", edited.elapsed().as_millis());
     print!("{}", report_of(&db.pool, &shown).await?);
 
     let ids: Vec<i64> = created.iter().map(|invoice| invoice.id).collect();
@@ -103,9 +109,9 @@ async fn last_two_invoices(pool: &PgPool) -> anyhow::Result<((i64, String), (i64
 }
 
 /// The report lines of `numbers` only.
-async fn report_of(pool: &PgPool, numbers: &[String]) -> anyhow::Result<String> {
+async fn report_of<'e, E: sqlx::PgExecutor<'e>>(executor: E, numbers: &[String]) -> anyhow::Result<String> {
     let lines: Vec<_> =
-        report::invoice_lines(pool).await?.into_iter().filter(|line| numbers.contains(&line.number)).collect();
+        report::invoice_lines(executor).await?.into_iter().filter(|line| numbers.contains(&line.number)).collect();
     Ok(report::render(&lines))
 }
 

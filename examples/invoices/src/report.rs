@@ -1,7 +1,5 @@
 //! The invoices as a table a person reads.
 
-use sqlx::PgPool;
-
 use crate::money::format_cents;
 
 /// One line of the report.
@@ -26,8 +24,9 @@ impl InvoiceLine {
     }
 }
 
-/// Every invoice, oldest first.
-pub async fn invoice_lines(pool: &PgPool) -> sqlx::Result<Vec<InvoiceLine>> {
+/// Every invoice, oldest first, read through `executor` (a pool, or a transaction to see
+/// its uncommitted edits).
+pub async fn invoice_lines<'e, E: sqlx::PgExecutor<'e>>(executor: E) -> sqlx::Result<Vec<InvoiceLine>> {
     sqlx::query_as(
         "SELECT i.number, u.name AS customer, count(it.id) AS items, i.total_price_cents,
                 coalesce(sum(it.quantity * it.unit_price_cents), 0)::bigint AS items_sum_cents
@@ -37,7 +36,7 @@ pub async fn invoice_lines(pool: &PgPool) -> sqlx::Result<Vec<InvoiceLine>> {
          GROUP BY i.id, u.name
          ORDER BY i.id",
     )
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await
 }
 
