@@ -1,0 +1,69 @@
+//! The JSON HTTP API (axum), under `/api/v1`, with `GET /healthz` and the docs at
+//! `/api-docs` (HTML) and `/api-docs/openapi.json`.
+//!
+//! | Route | |
+//! |---|---|
+//! | `POST /applications` | `{"name"}`: 201 `{token, name, chats_count}` |
+//! | `GET`, `PATCH /applications/{token}` | show, rename |
+//! | `POST`, `GET /applications/{token}/chats` | create (201 `{number, messages_count}`), list |
+//! | `GET`, `DELETE .../chats/{number}` | show, delete |
+//! | `POST .../chats/{number}/reindex` | rebuild this instance's index of the chat |
+//! | `POST`, `GET .../chats/{number}/messages` | create (201 `{number, body}`), list |
+//! | `GET .../chats/{number}/messages/search?q=` | partial-match search in the chat |
+//! | `GET`, `PATCH`, `DELETE .../messages/{number}` | show, edit, delete |
+//!
+//! Lists take `?page=&per_page=`. Errors are `{"error": "..."}`: 404 for an unknown
+//! token, number or route, 422 for an empty or oversized value or a bad page, 400 for
+//! malformed JSON or query strings, 415 without a JSON content type.
+
+pub mod applications;
+pub mod chats;
+pub mod docs;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod lookup;
+pub mod messages;
+pub mod pagination;
+pub mod search;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use sqlx::PgPool;
+
+use crate::search::SearchIndex;
+
+/// What the handlers share: the pool and this instance's search index.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub pool: PgPool,
+    /// This instance's index.
+    pub index: Arc<SearchIndex>,
+}
+
+/// The API's routes on `state`. Unknown routes and methods answer JSON errors too, so a
+/// client only ever has one error shape to read.
+pub fn router(state: AppState) -> Router {
+    let chat = "/api/v1/applications/{token}/chats/{number}";
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/api-docs", get(docs::page))
+        .route("/api-docs/openapi.json", get(docs::openapi_json))
+        .route("/api/v1/applications", post(applications::create))
+        .route("/api/v1/applications/{token}", get(applications::show).patch(applications::update))
+        .route("/api/v1/applications/{token}/chats", get(chats::list).post(chats::create))
+        .route(chat, get(chats::show).delete(chats::delete))
+        .route(&format!("{chat}/reindex"), post(chats::reindex))
+        .route(&format!("{chat}/messages"), get(messages::list).post(messages::create))
+        .route(&format!("{chat}/messages/search"), get(search::search))
+        .route(
+            &format!("{chat}/messages/{{message}}"),
+            get(messages::show).patch(messages::update).delete(messages::delete),
+        )
+        .fallback(error::unknown_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(state)
+}

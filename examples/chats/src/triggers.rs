@@ -1,0 +1,26 @@
+//! `chats triggers generate <dir>|check`: db-listenable's helpers, on this app's database.
+
+use std::path::Path;
+
+use db_listenable::cli::{TriggersCommand, check, generate};
+use db_listenable::ddl::CaptureConfig;
+use pg_harness::Lifetime;
+
+/// Runs one `triggers` command; `check` exits with status 1 when the database drifted.
+pub async fn run(command: TriggersCommand, pg_dir: Option<&Path>) -> anyhow::Result<()> {
+    let config = CaptureConfig::default();
+    match command {
+        TriggersCommand::Generate { dir } => println!("{}", generate(&dir, &config)?),
+        TriggersCommand::Check => {
+            let db = crate::database::open(pg_dir, Lifetime::StopWhenDropped).await?;
+            let report = check(&db.pool, &config).await?;
+            print!("{report}");
+            db.pool.close().await;
+            if !report.is_clean() {
+                drop(db);
+                std::process::exit(1);
+            }
+        }
+    }
+    Ok(())
+}
