@@ -149,7 +149,9 @@ pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
 ///
 /// The pick is an `ANY(ARRAY(...))` sub-select ordered like the primary key, so it stays
 /// one index-ordered scan that stops after `limit` rows; as a join, the planner read every
-/// pending delivery and sorted them, which grew with the backlog.
+/// pending delivery and sorted them, which grew with the backlog. The ordering rule is a
+/// scalar `min()` per candidate (one probe of `deliveries_row_key`): written as `NOT
+/// EXISTS`, PostgreSQL may turn it into an anti-join over the whole subscriber backlog.
 pub(crate) async fn claim(
     pool: &PgPool,
     subscriber_id: i32,
@@ -169,9 +171,9 @@ pub(crate) async fn claim(
              WHERE p.subscriber_id = $1
                AND p.available_at <= now()
                AND (p.leased_until IS NULL OR p.leased_until < now())
-               AND (NOT $2 OR NOT EXISTS (
-                   SELECT 1 FROM db_listenable.deliveries e
-                   WHERE e.subscriber_id = $1 AND e.row_key = p.row_key AND e.change_id < p.change_id))
+               AND (NOT $2 OR p.change_id = (
+                   SELECT min(e.change_id) FROM db_listenable.deliveries e
+                   WHERE e.subscriber_id = $1 AND e.row_key = p.row_key))
              ORDER BY p.subscriber_id, p.change_id
              LIMIT $3
              FOR UPDATE SKIP LOCKED))
