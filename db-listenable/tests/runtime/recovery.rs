@@ -103,6 +103,9 @@ impl Processor<Item> for Killer {
 #[tokio::test]
 async fn killed_connections_lose_nothing() {
     let (db, pool) = items_db(&CaptureConfig::default()).await;
+    // Written before the runtime starts: the kill below also ends this pool's sessions,
+    // and no insert of the test may be in flight then.
+    insert_items(&pool, 1..=5).await;
     let killer = Killer::default();
     let runtime = RuntimeBuilder::new(crate::pool(db.url(), 4).await)
         .config(fast())
@@ -111,7 +114,6 @@ async fn killed_connections_lose_nothing() {
         .start()
         .await
         .expect("start");
-    insert_items(&pool, 1..=5).await;
     wait_for("the connections to be killed", Duration::from_secs(10), || async {
         killer.killed.load(Ordering::SeqCst)
     })
@@ -232,7 +234,8 @@ async fn child_serves_until_sigterm() {
     config.batch_size = 3;
     let runtime = RuntimeBuilder::new(crate::pool(&url, 3).await)
         .config(config)
-        .processor::<Item, _>("service", Slow::default())
+        // Slow enough that the nine changes take seconds: the parent's SIGTERM lands mid-way.
+        .processor::<Item, _>("service", Sluggish { recorder: Recorder::default(), delay: Duration::from_millis(300) })
         .start()
         .await
         .expect("start");
