@@ -157,21 +157,26 @@ async fn handle_leased(
     live: &[Claimed],
 ) -> Vec<Outcome> {
     let config = &shared.config;
-    let renew = async {
-        loop {
-            tokio::time::sleep(config.lease / 3).await;
-            if let Err(error) = store::renew(&shared.pool, served.id, token, config.lease).await {
-                tracing::warn!(%error, "could not renew a lease; the batch may be processed again elsewhere");
+    let work = tokio::time::timeout(config.processing_timeout, served.subscriber.handle(ctx, live));
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => {
+                return done.unwrap_or_else(|_| {
+                    let error = format!(
+                        "processing timed out after {:?} (RuntimeConfig::processing_timeout)",
+                        config.processing_timeout
+                    );
+                    vec![Outcome::Failed(error); live.len()]
+                });
+            }
+            () = tokio::time::sleep(config.lease / 3) => {
+                if let Err(error) = store::renew(&shared.pool, served.id, token, config.lease).await {
+                    let error = error_text(&error);
+                    tracing::warn!(%error, "could not renew a lease; the batch may be processed again elsewhere");
+                }
             }
         }
-    };
-    let work = tokio::time::timeout(config.processing_timeout, served.subscriber.handle(ctx, live));
-    tokio::select! {
-        done = work => done.unwrap_or_else(|_| {
-            let error = format!("processing timed out after {:?} (RuntimeConfig::processing_timeout)", config.processing_timeout);
-            vec![Outcome::Failed(error); live.len()]
-        }),
-        () = renew => unreachable!("the renewal loop never ends"),
     }
 }
 
