@@ -282,8 +282,10 @@ impl Backlog {
     /// Creates the database, installs capture, registers the subscriber and writes the backlog.
     async fn build(cluster: &Arc<Cluster>, kind: Kind, workers: usize, changes: u64) -> Self {
         let db = TestDb::create_in(Arc::clone(cluster)).await.expect("a fresh database");
-        // A connection per worker, the LISTEN connection, and one for the bench's own counts.
-        let connections = u32::try_from(workers + 2).expect("a small pool");
+        // What the runtime recommends (a pool of workers + 2 starved small batches).
+        let mut sizing = RuntimeConfig::default();
+        sizing.workers = workers;
+        let connections = db_listenable::runtime::recommended_connections(&sizing);
         let pool = PgPoolOptions::new().max_connections(connections).connect(db.url()).await.expect("connect");
         install(&pool).await;
         register(&pool, kind).await;

@@ -63,6 +63,12 @@ pub struct RuntimeBuilder {
 
 impl RuntimeBuilder {
     /// A runtime on `pool` with the default settings and no subscribers.
+    ///
+    /// The runtime shares the pool with the processors. Size it for at least
+    /// [`recommended_connections`] plus what the processors use at once: the `LISTEN`
+    /// task holds one connection for good, and each worker one per statement. Measured
+    /// (BENCHMARKS.md), a pool of exactly `workers + 2` made small batches 2-8x slower and
+    /// erratic, waiting for connections; `2 * workers + 4` did not.
     pub fn new(pool: PgPool) -> Self {
         RuntimeBuilder {
             pool,
@@ -201,6 +207,14 @@ impl RuntimeBuilder {
             tracing::info!(subscriber = %subscriber.spec().name, table = %subscriber.spec().label, "subscriber registered");
             served.push(Served { subscriber, id, counters: Counters::default() });
         }
+        let wanted = recommended_connections(&config);
+        if pool.options().get_max_connections() < wanted {
+            tracing::warn!(
+                max_connections = pool.options().get_max_connections(),
+                recommended = wanted,
+                "db-listenable: the pool is small for the runtime's workers; changes will wait for connections"
+            );
+        }
         let shared = Arc::new(Shared { pool, config, served, state, wake: Notify::new() });
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -212,6 +226,13 @@ impl RuntimeBuilder {
         }
         Ok(Runtime::new(shared, stop, tasks))
     }
+}
+
+/// The smallest pool that does not make the runtime's own statements wait for a
+/// connection: `2 * workers + 4` (the `LISTEN` connection, and room for each worker's
+/// statement while another's is being returned). Processors' own use comes on top.
+pub fn recommended_connections(config: &RuntimeConfig) -> u32 {
+    u32::try_from(config.workers.saturating_mul(2).saturating_add(4)).unwrap_or(u32::MAX)
 }
 
 fn validate(config: &RuntimeConfig, subscribers: &[Arc<dyn Subscriber>]) -> Result<()> {

@@ -92,7 +92,7 @@ mod subscriber;
 mod wakeup;
 mod worker;
 
-pub use builder::{RuntimeBuilder, SubscribeOptions};
+pub use builder::{RuntimeBuilder, SubscribeOptions, recommended_connections};
 pub use change::{Change, Op};
 pub use config::{DriftPolicy, RuntimeConfig};
 pub use dead_letters::DeadLetter;
