@@ -66,9 +66,7 @@ impl RuntimeBuilder {
     ///
     /// The runtime shares the pool with the processors. Size it for at least
     /// [`recommended_connections`] plus what the processors use at once: the `LISTEN`
-    /// task holds one connection for good, and each worker one per statement. Measured
-    /// (BENCHMARKS.md), a pool of exactly `workers + 2` made small batches 2-8x slower and
-    /// erratic, waiting for connections; `2 * workers + 4` did not.
+    /// task holds one connection for good, and each worker one per statement.
     pub fn new(pool: PgPool) -> Self {
         RuntimeBuilder {
             pool,
