@@ -32,6 +32,9 @@
 //!   quick 1) and alternating rounds (default 3; quick 1) of the fan-out comparison.
 //! - `DRAIN_BENCH_PARTS`: which parts run, comma-separated (`drain,memory,fanout`, the default).
 //! - `DRAIN_BENCH_DURABILITY=ephemeral`: the test cluster's settings (`fsync=off`).
+//!
+//! `BENCH_QUICK` and `BENCH_DURABILITY` (what `benchmarks/run.sh` sets for every bench)
+//! act as `DRAIN_BENCH_QUICK` and `DRAIN_BENCH_DURABILITY`.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -125,13 +128,18 @@ struct Parts {
 impl Knobs {
     /// Reads the `DRAIN_BENCH_*` variables.
     fn from_env() -> Self {
-        let quick = std::env::var("DRAIN_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        // The workspace-wide knobs (benchmarks/run.sh) count too.
+        let set = |key: &str| std::env::var(key).is_ok_and(|v| !v.is_empty() && v != "0");
+        let quick = set("DRAIN_BENCH_QUICK") || set("BENCH_QUICK");
         let pick = |full: u64, small: u64| if quick { small } else { full };
         let parts = std::env::var("DRAIN_BENCH_PARTS").unwrap_or_else(|_| "drain,memory,fanout".to_owned());
         let has = |part: &str| parts.split(',').any(|p| p.trim() == part);
         Knobs {
             quick,
-            durability: match std::env::var("DRAIN_BENCH_DURABILITY").as_deref() {
+            durability: match std::env::var("DRAIN_BENCH_DURABILITY")
+                .or_else(|_| std::env::var("BENCH_DURABILITY"))
+                .as_deref()
+            {
                 Ok("ephemeral") => Durability::Ephemeral,
                 _ => Durability::Durable,
             },
