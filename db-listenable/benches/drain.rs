@@ -302,9 +302,43 @@ impl Backlog {
         Backlog { pool, changes, _db: db }
     }
 
-    /// Closes the pool; the database is dropped with `self`.
-    async fn close(self) {
+    /// Closes the pool and reads what the drain did to `deliveries` (the pool's backends
+    /// flush their statistics when they exit); the database is dropped with `self`.
+    async fn close(self) -> DeliveryStats {
         self.pool.close().await;
+        let pool = PgPoolOptions::new().max_connections(1).connect(self._db.url()).await.expect("reconnect");
+        let row: (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT coalesce(sum(i.idx_scan), 0)::bigint, coalesce(sum(i.idx_tup_read), 0)::bigint,
+                    max(t.autovacuum_count), max(t.autoanalyze_count)
+               FROM pg_stat_user_indexes i JOIN pg_stat_user_tables t USING (relid)
+              WHERE t.schemaname = 'db_listenable' AND t.relname = 'deliveries'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("read the statistics of deliveries");
+        pool.close().await;
+        DeliveryStats { index_scans: row.0, index_tuples_read: row.1, autovacuums: row.2, autoanalyzes: row.3 }
+    }
+}
+
+/// What a drain did to `deliveries`' indexes, to tell slow cells apart: many index entries
+/// read per scan means claims stepped over dead entries (settled deliveries not yet
+/// vacuumed); autovacuum runs show when the table was vacuumed meanwhile.
+struct DeliveryStats {
+    index_scans: i64,
+    index_tuples_read: i64,
+    autovacuums: i64,
+    autoanalyzes: i64,
+}
+
+impl DeliveryStats {
+    fn label(&self) -> String {
+        format!(
+            "{:.0} read/scan, vac {} an {}",
+            self.index_tuples_read as f64 / self.index_scans.max(1) as f64,
+            self.autovacuums,
+            self.autoanalyzes
+        )
     }
 }
 
@@ -457,25 +491,27 @@ async fn drain_matrix(cluster: &Arc<Cluster>, backlog: u64) {
         POLL_INTERVAL.as_millis()
     );
     println!(
-        "{:<16} {:>7} {:>6} {:>10} {:>9} {:>11} {:>12}",
+        "{:<16} {:>7} {:>6} {:>10} {:>9} {:>11} {:>12}  deliveries indexes",
         "processor", "workers", "batch", "backlog", "seconds", "changes/s", "WAL/change"
     );
     for cell in cells(backlog) {
         let prepared = Backlog::build(cluster, cell.kind, cell.workers, cell.backlog).await;
         let drained = drain(&prepared, cell.kind, cell.workers, cell.batch_size).await;
-        prepared.close().await;
+        let stats = prepared.close().await;
         println!(
-            "{:<16} {:>7} {:>6} {:>10} {:>9.2} {:>11} {:>12}",
+            "{:<16} {:>7} {:>6} {:>10} {:>9.2} {:>11} {:>12}  {}",
             cell.kind.label(),
             cell.workers,
             cell.batch_size,
             format!("{}{}", thousands(cell.backlog as f64), if cell.shrunk { "*" } else { "" }),
             drained.elapsed.as_secs_f64(),
             thousands(drained.per_second(cell.backlog)),
-            format!("{} B", thousands(drained.wal_per_change(cell.backlog)))
+            format!("{} B", thousands(drained.wal_per_change(cell.backlog))),
+            stats.label()
         );
     }
     println!("* batch size 1 drains a tenth of the backlog (one claim and one settle per change)");
+    println!("deliveries indexes: index entries read per index scan, autovacuum and autoanalyze runs");
     println!("WAL/change: WAL the cluster wrote during the drain, divided by the changes drained");
 }
 
@@ -498,7 +534,7 @@ async fn memory(cluster: &Arc<Cluster>, changes: u64) {
     let drained = drain(&backlog, Kind::Single, WORKERS, BATCH_SIZE).await;
     let peak = proc_status("VmHWM");
     let after = proc_status("VmRSS");
-    backlog.close().await;
+    let _ = backlog.close().await;
     let verdict = match peak {
         Some(bytes) if megabytes(bytes) <= TARGET_MB => "within target",
         Some(_) => "OVER TARGET",
