@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS "db_listenable"."deliveries" (
     PRIMARY KEY (subscriber_id, change_id)
 );
 
+ALTER TABLE "db_listenable"."deliveries" SET (fillfactor = 50);
+
 CREATE INDEX IF NOT EXISTS deliveries_row_key ON "db_listenable"."deliveries" (subscriber_id, row_key, change_id);
 
 CREATE TABLE IF NOT EXISTS "db_listenable"."dead_letters" (
