@@ -307,37 +307,54 @@ impl Backlog {
     async fn close(self) -> DeliveryStats {
         self.pool.close().await;
         let pool = PgPoolOptions::new().max_connections(1).connect(self._db.url()).await.expect("reconnect");
-        let row: (i64, i64, i64, i64) = sqlx::query_as(
-            "SELECT coalesce(sum(i.idx_scan), 0)::bigint, coalesce(sum(i.idx_tup_read), 0)::bigint,
-                    max(t.autovacuum_count), max(t.autoanalyze_count)
-               FROM pg_stat_user_indexes i JOIN pg_stat_user_tables t USING (relid)
-              WHERE t.schemaname = 'db_listenable' AND t.relname = 'deliveries'",
-        )
-        .fetch_one(&pool)
-        .await
-        .expect("read the statistics of deliveries");
+        let read = |table: &'static str| {
+            sqlx::query_as::<_, (i64, i64, i64, i64)>(
+                "SELECT coalesce(sum(i.idx_scan), 0)::bigint, coalesce(sum(i.idx_tup_read), 0)::bigint,
+                        max(t.autovacuum_count), max(t.autoanalyze_count)
+                   FROM pg_stat_user_indexes i JOIN pg_stat_user_tables t USING (relid)
+                  WHERE t.schemaname = 'db_listenable' AND t.relname = $1",
+            )
+            .bind(table)
+            .fetch_one(&pool)
+        };
+        let deliveries = read("deliveries").await.expect("read the statistics of deliveries");
+        let journal = read("changes").await.expect("read the statistics of the journal");
         pool.close().await;
-        DeliveryStats { index_scans: row.0, index_tuples_read: row.1, autovacuums: row.2, autoanalyzes: row.3 }
+        DeliveryStats {
+            index_scans: deliveries.0,
+            index_tuples_read: deliveries.1,
+            autovacuums: deliveries.2,
+            autoanalyzes: deliveries.3,
+            journal_index_scans: journal.0,
+            journal_index_tuples_read: journal.1,
+            journal_autovacuums: journal.2,
+        }
     }
 }
 
-/// What a drain did to `deliveries`' indexes, to tell slow cells apart: many index entries
-/// read per scan means claims stepped over dead entries (settled deliveries not yet
-/// vacuumed); autovacuum runs show when the table was vacuumed meanwhile.
+/// What a drain did to the indexes of `deliveries` and of the journal, to tell slow cells
+/// apart: many index entries read per scan means claims (or routing rounds) stepped over
+/// dead entries (settled deliveries, routed entries) not yet vacuumed; autovacuum runs
+/// show when a table was vacuumed meanwhile.
 struct DeliveryStats {
     index_scans: i64,
     index_tuples_read: i64,
     autovacuums: i64,
     autoanalyzes: i64,
+    journal_index_scans: i64,
+    journal_index_tuples_read: i64,
+    journal_autovacuums: i64,
 }
 
 impl DeliveryStats {
     fn label(&self) -> String {
         format!(
-            "{:.0} read/scan, vac {} an {}",
+            "{:.0} read/scan, vac {} an {}; journal {:.0} read/scan, vac {}",
             self.index_tuples_read as f64 / self.index_scans.max(1) as f64,
             self.autovacuums,
-            self.autoanalyzes
+            self.autoanalyzes,
+            self.journal_index_tuples_read as f64 / self.journal_index_scans.max(1) as f64,
+            self.journal_autovacuums
         )
     }
 }

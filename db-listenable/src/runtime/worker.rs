@@ -17,6 +17,7 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: usize, mut shutdown: watch:
     let mut next = worker;
     let mut failures: u32 = 0;
     let mut idle_wait = shared.config.poll_interval;
+    let mut route_next = true;
     loop {
         if *shutdown.borrow() {
             break;
@@ -25,7 +26,7 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: usize, mut shutdown: watch:
         let notified = shared.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        match round(&shared, &mut next, &shutdown).await {
+        match round(&shared, &mut next, &mut route_next, &shutdown).await {
             Ok(true) => {
                 failures = 0;
                 idle_wait = AFTER_WORK_POLL.min(shared.config.poll_interval);
@@ -68,11 +69,18 @@ pub(crate) fn reconnect_delay(initial: Duration, failures: u32) -> Duration {
     initial.saturating_mul(1u32 << failures.saturating_sub(1).min(16)).min(Duration::from_secs(30))
 }
 
-/// One pass: route what committed, then one batch per subscriber. True if anything was done.
-async fn round(shared: &Shared, next: &mut usize, shutdown: &watch::Receiver<bool>) -> Result<bool> {
+/// One pass: route what committed (when `route` asks for it), then one batch per
+/// subscriber. True if anything was done. Sets `route` for the next pass: routing is
+/// skipped while every subscriber claimed a full batch, since their deliveries then
+/// hold more work than this pass took; it would only cost a round trip per pass (one
+/// per change at batch size 1) and most often find the router lock taken.
+async fn round(shared: &Shared, next: &mut usize, route: &mut bool, shutdown: &watch::Receiver<bool>) -> Result<bool> {
     let mut worked = false;
     let route_limit = i64::try_from(shared.config.route_batch_size).unwrap_or(i64::MAX);
-    if let Some(routed) = store::route(&shared.pool, route_limit).await? {
+    let routed = if *route { store::route(&shared.pool, route_limit).await? } else { None };
+    // Until a pass proves otherwise (a failed pass routes again too).
+    *route = true;
+    if let Some(routed) = routed {
         if routed.moved > 0 {
             tracing::debug!(entries = routed.moved, deliveries = routed.deliveries, "routed journal entries");
             worked = true;
@@ -87,21 +95,23 @@ async fn round(shared: &Shared, next: &mut usize, shutdown: &watch::Receiver<boo
         }
     }
     let count = shared.served.len();
+    let mut all_full = count > 0;
     for offset in 0..count {
         if *shutdown.borrow() {
             break;
         }
         let served = &shared.served[(*next + offset) % count];
-        if batch(shared, served).await? {
-            worked = true;
-        }
+        let claimed = batch(shared, served).await?;
+        worked |= claimed > 0;
+        all_full &= claimed >= shared.config.batch_size.max(1);
     }
     *next = (*next + 1) % count.max(1);
+    *route = !all_full;
     Ok(worked)
 }
 
-/// Claims and processes one batch of `served`. True if there was one.
-async fn batch(shared: &Shared, served: &Served) -> Result<bool> {
+/// Claims and processes one batch of `served`. Returns how many deliveries it claimed.
+async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
     let config = &shared.config;
     let spec = served.subscriber.spec();
     let token: i64 = rand::random();
@@ -109,8 +119,9 @@ async fn batch(shared: &Shared, served: &Served) -> Result<bool> {
     let ordered = !spec.key_columns.is_empty();
     let claimed = store::claim(&shared.pool, served.id, ordered, limit, config.lease, token).await?;
     if claimed.is_empty() {
-        return Ok(false);
+        return Ok(0);
     }
+    let size = claimed.len();
     let span = tracing::info_span!(
         "db_listenable.batch",
         subscriber = %spec.name,
@@ -152,7 +163,7 @@ async fn batch(shared: &Shared, served: &Served) -> Result<bool> {
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "batch processed"
         );
-        Ok(true)
+        Ok(size)
     }
     .instrument(span)
     .await
