@@ -26,6 +26,9 @@
 //!    that claim committed changes, call the processors, retry failures with backoff and
 //!    dead-letter what keeps failing. It also delivers `changeset` outbox events
 //!    ([`runtime::JournalOutbox`]). See [`runtime`] for how a change travels.
+//! 5. **Watch and act.** `web::Dashboard` (feature `web`) is an `axum::Router` to mount:
+//!    backlog per table and subscriber, processing rates and times, dead letters with
+//!    requeue and discard, drift status, and Prometheus text at `/metrics`.
 //!
 //! # What the triggers do
 //!
@@ -72,6 +75,8 @@ mod model;
 pub mod registry;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+#[cfg(feature = "web")]
+pub mod web;
 
 pub use error::{DriverError, Error, Result};
 pub use model::{Column, DbListenable, Events, Model};

@@ -2,13 +2,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::shared::Shared;
-use super::stats::{self, Stats};
+use super::stats::{Stats, StatsHandle};
 use crate::error::Result;
 
 /// The workers of one process, started by [`RuntimeBuilder::start`](super::RuntimeBuilder::start).
@@ -33,15 +32,13 @@ impl Runtime {
     /// # Errors
     /// [`Error::Database`](crate::Error::Database) if the counts cannot be read.
     pub async fn stats(&self) -> Result<Stats> {
-        let mut stats = stats::load(&self.shared.pool).await?;
-        for served in &self.shared.served {
-            if let Some(entry) = stats.subscribers.iter_mut().find(|s| s.name == served.subscriber.spec().name) {
-                entry.processed_here = served.counters.processed.load(Ordering::Relaxed);
-                entry.failed_here = served.counters.failed.load(Ordering::Relaxed);
-                entry.per_second = served.counters.rate();
-            }
-        }
-        Ok(stats)
+        self.stats_handle().stats().await
+    }
+
+    /// A handle on this runtime's figures that can be kept (a dashboard, a metrics
+    /// endpoint) independently of the runtime's lifetime.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle::new(Arc::clone(&self.shared))
     }
 
     /// Makes idle workers look for work now (tests, or after writing to the journal by

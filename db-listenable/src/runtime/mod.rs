@@ -99,5 +99,5 @@ pub use dead_letters::DeadLetter;
 pub use handle::{Runtime, shutdown_signal};
 pub use outbox::JournalOutbox;
 pub use processor::{BatchProcessor, Context, ProcessError, Processor};
-pub use stats::{Stats, SubscriberStats, load as load_stats};
+pub use stats::{LATENCY_BUCKETS, LatencyHistogram, Stats, StatsHandle, SubscriberStats, load as load_stats};
 pub use store::{ensure_installed, remove_subscriber};

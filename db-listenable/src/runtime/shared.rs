@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use super::config::RuntimeConfig;
+use super::stats::{LATENCY_BUCKETS, LatencyHistogram};
 use super::subscriber::Subscriber;
 
 pub(crate) struct Shared {
@@ -41,6 +42,11 @@ pub(crate) struct Counters {
     pub dead: AtomicU64,
     /// (when, processed total then), one sample per batch within the rate window.
     samples: Mutex<VecDeque<(Instant, u64)>>,
+    /// Processing-time histogram: changes per bucket of [`LATENCY_BUCKETS`], then +Inf.
+    /// Atomics, not a lock: workers of every subscriber add to it after each batch.
+    latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    /// Sum of the processing times counted in `latency`, in nanoseconds.
+    latency_sum_nanos: AtomicU64,
 }
 
 impl Counters {
@@ -53,6 +59,28 @@ impl Counters {
         samples.push_back((now, total));
         while samples.len() > 2 && samples.front().is_some_and(|(at, _)| now.duration_since(*at) > RATE_WINDOW) {
             samples.pop_front();
+        }
+    }
+
+    /// Counts `changes` changes handled in `elapsed` in the processing-time histogram.
+    /// A batch runs its changes together, so each is counted at the batch's time divided
+    /// by its size (exact for batches of one).
+    pub(crate) fn record_latency(&self, elapsed: Duration, changes: u64) {
+        if changes == 0 {
+            return;
+        }
+        let each = elapsed.as_secs_f64() / changes as f64;
+        let bucket = LATENCY_BUCKETS.iter().position(|bound| each <= *bound).unwrap_or(LATENCY_BUCKETS.len());
+        self.latency[bucket].fetch_add(changes, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.latency_sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// The processing-time histogram so far.
+    pub(crate) fn latency(&self) -> LatencyHistogram {
+        LatencyHistogram {
+            counts: self.latency.iter().map(|count| count.load(Ordering::Relaxed)).collect(),
+            sum: Duration::from_nanos(self.latency_sum_nanos.load(Ordering::Relaxed)),
         }
     }
 

@@ -1,10 +1,35 @@
 //! Backlog figures per subscriber, from the database.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sqlx::{PgPool, Row};
 
+use super::shared::Shared;
 use crate::error::{Error, Result};
+
+/// Upper bounds, in seconds, of the processing-time histogram's buckets (Prometheus'
+/// default buckets, which span a fast in-database update to a slow remote call).
+pub const LATENCY_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// How long changes took to process in this process, as a histogram.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LatencyHistogram {
+    /// Changes per bucket, not cumulative: `counts[i]` took at most `LATENCY_BUCKETS[i]`
+    /// seconds and more than the bound before; the last entry counts the slower ones.
+    /// Empty when nothing was recorded (read with [`load`]).
+    pub counts: Vec<u64>,
+    /// The total processing time of the counted changes.
+    pub sum: Duration,
+}
+
+impl LatencyHistogram {
+    /// How many changes were counted.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
 
 /// The state of the journal and of every subscriber registered in the database.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -40,6 +65,63 @@ pub struct SubscriberStats {
     pub failed_here: u64,
     /// Changes per second this process finished over the last minute.
     pub per_second: f64,
+    /// Processing time per change in this process since start (a batch's time is shared
+    /// equally among its changes).
+    pub processing_time: LatencyHistogram,
+}
+
+/// A cheap, clonable view of a [`Runtime`](super::Runtime)'s figures that outlives a
+/// borrow of it (a dashboard or a metrics endpoint keeps one), from
+/// [`Runtime::stats_handle`](super::Runtime::stats_handle).
+#[derive(Clone)]
+pub struct StatsHandle {
+    shared: Arc<Shared>,
+}
+
+impl StatsHandle {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        StatsHandle { shared }
+    }
+
+    /// Every subscriber's backlog in the database, with this process's counters, rates
+    /// and processing times.
+    ///
+    /// # Errors
+    /// [`Error::Database`] if the counts cannot be read.
+    pub async fn stats(&self) -> Result<Stats> {
+        let mut stats = load(&self.shared.pool).await?;
+        for served in &self.shared.served {
+            if let Some(entry) = stats.subscribers.iter_mut().find(|s| s.name == served.subscriber.spec().name) {
+                entry.processed_here = served.counters.processed.load(Ordering::Relaxed);
+                entry.failed_here = served.counters.failed.load(Ordering::Relaxed);
+                entry.per_second = served.counters.rate();
+                entry.processing_time = served.counters.latency();
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Changes processed in this process since start, per subscriber it serves (no
+    /// database access: cheap enough to sample every few seconds).
+    pub fn processed(&self) -> Vec<(String, u64)> {
+        self.shared
+            .served
+            .iter()
+            .map(|served| (served.subscriber.spec().name.clone(), served.counters.processed.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// The capture configuration the runtime checks the triggers against.
+    pub fn capture_config(&self) -> &crate::ddl::CaptureConfig {
+        &self.shared.config.capture
+    }
+}
+
+impl std::fmt::Debug for StatsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.shared.served.iter().map(|s| s.subscriber.spec().name.as_str()).collect();
+        f.debug_struct("StatsHandle").field("subscribers", &names).finish_non_exhaustive()
+    }
 }
 
 /// Reads the figures of every subscriber registered in the database (without this

@@ -148,7 +148,9 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
         }
         if !live.is_empty() {
             let ctx = Context { pool: &shared.pool, subscriber: &spec.name, state: &*shared.state };
+            let processing = Instant::now();
             let outcomes = handle_leased(shared, served, token, &ctx, &live).await;
+            served.counters.record_latency(processing.elapsed(), live.len() as u64);
             for (claimed, outcome) in live.iter().zip(outcomes) {
                 classify(shared, served, claimed, outcome, &mut settlement);
             }

@@ -119,6 +119,21 @@ async fn serve(addr: SocketAddr, pg_dir: Option<&Path>, data_dir: &Path) -> anyh
     let socket = TcpListener::bind(addr).await.with_context(|| format!("could not listen on {addr}"))?;
     let local = socket.local_addr().context("could not read the listening address")?;
     let instance = Instance::start(&db.pool, data_dir, server::runtime_config()).await?;
+    let (token, generated) = db_listenable::web::token_from_env_or_random(server::ADMIN_TOKEN_VAR);
+    let admin = db_listenable::web::Dashboard::new(db.pool.clone())
+        .credential(db_listenable::web::Credential::Bearer(token.clone()))
+        .runtime(instance.runtime())
+        .router()?;
+    let instance = instance.with_admin(admin);
+    let (path, var) = (server::ADMIN_PATH, server::ADMIN_TOKEN_VAR);
+    if generated {
+        println!(
+            "dashboard: http://{local}{path} (token {token}: a browser asks for it as the password, any user name; \
+             set {var} to choose it)"
+        );
+    } else {
+        println!("dashboard: http://{local}{path} (token from {var})");
+    }
     // Armed before the line below: whoever waits for it may send SIGTERM at once, and an
     // uninstalled handler would let the signal kill the process instead of stopping it.
     let shutdown = armed(db_listenable::runtime::shutdown_signal()).await;

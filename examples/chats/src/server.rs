@@ -71,7 +71,15 @@ pub struct Instance {
     pool: PgPool,
     index: Arc<SearchIndex>,
     runtime: Runtime,
+    /// The operations dashboard, mounted at [`ADMIN_PATH`] when set.
+    admin: Option<Router>,
 }
+
+/// Where the operations dashboard is mounted.
+pub const ADMIN_PATH: &str = "/admin/changes";
+
+/// The environment variable holding the dashboard's bearer token.
+pub const ADMIN_TOKEN_VAR: &str = "CHATS_ADMIN_TOKEN";
 
 impl Instance {
     /// Starts an instance on `data_dir`: reads (or creates) its id, opens its index, starts
@@ -102,7 +110,7 @@ impl Instance {
             Opened::Existing => None,
         };
         let runtime = runtime(pool, config, Arc::clone(&index), &id).start().await?;
-        let instance = Instance { id, pool: pool.clone(), index, runtime };
+        let instance = Instance { id, pool: pool.clone(), index, runtime, admin: None };
         if let Some(reason) = rebuild {
             tracing::info!(dir = %dir.display(), %reason, "rebuilding the search index from the database");
             match instance.index.rebuild(pool, None).await {
@@ -131,9 +139,19 @@ impl Instance {
         &self.runtime
     }
 
-    /// The API on this instance's pool and index.
+    /// Mounts `admin` (a [`db_listenable::web::Dashboard`] router) at [`ADMIN_PATH`].
+    pub fn with_admin(mut self, admin: Router) -> Self {
+        self.admin = Some(admin);
+        self
+    }
+
+    /// The API on this instance's pool and index (and the dashboard, when mounted).
     pub fn router(&self) -> Router {
-        api::router(AppState { pool: self.pool.clone(), index: Arc::clone(&self.index) })
+        let api = api::router(AppState { pool: self.pool.clone(), index: Arc::clone(&self.index) });
+        match &self.admin {
+            Some(admin) => api.nest(ADMIN_PATH, admin.clone()),
+            None => api,
+        }
     }
 
     /// Serves the API on `listener` until `shutdown` completes and the requests in flight

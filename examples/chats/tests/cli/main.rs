@@ -123,6 +123,9 @@ async fn serve_answers_http_and_exits_0_on_sigterm() {
         assert_eq!(health.status, 200, "{}", health.body);
         let created = http::post(addr, "/api/v1/applications", r#"{"name": "cli"}"#).await;
         assert_eq!(created.status, 201, "{}", created.body);
+        // The dashboard is mounted, and refuses a request without its token.
+        let admin = http::get(addr, "/admin/changes/metrics").await;
+        assert_eq!(admin.status, 401, "{}", admin.body);
     })
     .await;
     assert!(ready.contains(&format!("listening on http://{addr}")), "{ready}");

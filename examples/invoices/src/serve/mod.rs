@@ -13,6 +13,7 @@
 //! | `GET /invoices/{number}` | the invoice with its items |
 //! | `POST /invoices/{number}/items` | `{"product_id", "quantity"}`: 201 with the item |
 //! | `GET /status` | the runtime's subscribers, unrouted changes and the first dead letters |
+//! | `/admin/changes` | the db-listenable operations dashboard (HTML) and `/admin/changes/metrics` (Prometheus), behind a bearer token (`INVOICES_ADMIN_TOKEN`, else a random one printed at start; a browser asks for it as a basic auth password, any user name) |
 //!
 //! Errors are `{"error": "..."}`: 400 for malformed JSON, 422 for a request that cannot be
 //! applied (no items, a quantity below 1, an unknown user or product), 404 for an unknown
@@ -40,6 +41,12 @@ use tokio::sync::RwLock;
 use crate::invoicing::Notifications;
 use error::ApiError;
 
+/// Where the operations dashboard is mounted.
+pub const ADMIN_PATH: &str = "/admin/changes";
+
+/// The environment variable holding the dashboard's bearer token.
+pub const ADMIN_TOKEN_VAR: &str = "INVOICES_ADMIN_TOKEN";
+
 /// Where `invoices serve` listens unless `--addr` says otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
@@ -53,6 +60,8 @@ pub struct AppState {
     // of the state when the server returns; a slot the runtime can be taken out of does
     // not depend on every clone being gone.
     runtime: Arc<RwLock<Option<Runtime>>>,
+    /// The operations dashboard, mounted at [`ADMIN_PATH`] when set.
+    admin: Option<Router>,
 }
 
 impl AppState {
@@ -62,7 +71,14 @@ impl AppState {
             catalog: Arc::new(Notifications::new(pool.clone())),
             pool,
             runtime: Arc::new(RwLock::new(Some(runtime))),
+            admin: None,
         }
+    }
+
+    /// Mounts `admin` (a [`db_listenable::web::Dashboard`] router) at [`ADMIN_PATH`].
+    pub fn with_admin(mut self, admin: Router) -> Self {
+        self.admin = Some(admin);
+        self
     }
 
     /// Takes the runtime out, to shut it down; `/status` answers 503 from then on. Waits
@@ -90,14 +106,19 @@ impl std::fmt::Debug for AppState {
 /// The API's routes on `state`. Unknown routes and methods answer JSON errors too, so a
 /// client only ever has one error shape to read.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let admin = state.admin.clone();
+    let api = Router::new()
         .route("/invoices", get(invoices::list).post(invoices::create))
         .route("/invoices/{number}", get(invoices::show))
         .route("/invoices/{number}/items", post(invoices::add_item))
         .route("/status", get(status::show))
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(state)
+        .with_state(state);
+    match admin {
+        Some(admin) => api.nest(ADMIN_PATH, admin),
+        None => api,
+    }
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes and the requests in flight
@@ -129,10 +150,24 @@ pub async fn run(addr: SocketAddr, data_dir: Option<&Path>) -> anyhow::Result<()
     let socket = TcpListener::bind(addr).await.with_context(|| format!("could not listen on {addr}"))?;
     let local = socket.local_addr().context("could not read the listening address")?;
     let runtime = crate::listener::runtime(&db.pool, crate::listener::config()).start().await?;
+    let (token, generated) = db_listenable::web::token_from_env_or_random(ADMIN_TOKEN_VAR);
+    let admin = db_listenable::web::Dashboard::new(db.pool.clone())
+        .credential(db_listenable::web::Credential::Bearer(token.clone()))
+        .runtime(&runtime)
+        .router()?;
+    let state = AppState::new(db.pool.clone(), runtime).with_admin(admin);
     // Handlers installed before the line below: whoever waits for it may send SIGTERM at once.
     let shutdown = db_listenable::runtime::shutdown_signal();
+    if generated {
+        println!(
+            "dashboard: http://{local}{ADMIN_PATH} (token {token}: a browser asks for it as the password, any user name; \
+             set {ADMIN_TOKEN_VAR} to choose it)"
+        );
+    } else {
+        println!("dashboard: http://{local}{ADMIN_PATH} (token from {ADMIN_TOKEN_VAR})");
+    }
     println!("listening on http://{local} (invoices API and listener; Ctrl-C to stop)");
-    serve(socket, AppState::new(db.pool.clone(), runtime), shutdown).await.context("the HTTP server failed")?;
+    serve(socket, state, shutdown).await.context("the HTTP server failed")?;
     println!("stopped");
     db.pool.close().await;
     Ok(())

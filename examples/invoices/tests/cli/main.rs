@@ -225,6 +225,10 @@ async fn serve_answers_http_and_exits_0_on_sigterm() {
         let listed = http::get(addr, "/invoices").await;
         assert_eq!(listed.status, 200, "{}", listed.body);
         assert_eq!(listed.json(), serde_json::json!([]), "a fresh database has no invoices");
+        // The dashboard is mounted, and refuses a request without its token.
+        let admin = http::get(addr, "/admin/changes").await;
+        assert_eq!(admin.status, 401, "{}", admin.body);
+        assert!(admin.header("www-authenticate").is_some_and(|v| v.contains("realm=")), "{:?}", admin.headers);
     })
     .await;
     assert!(ready.contains(&format!("listening on http://{addr}")), "{ready}");
