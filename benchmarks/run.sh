@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 # Pinned so every run measures the same load tool.
-OHA_VERSION=1.14.0
+OHA_VERSION=1.16.0
 
 all_parts=(capture drain peers latency changeset chats)
 if [ $# -gt 0 ]; then parts=("$@"); else parts=("${all_parts[@]}"); fi
