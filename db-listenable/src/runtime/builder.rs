@@ -12,7 +12,7 @@ use tokio::sync::{Notify, watch};
 use super::config::{DriftPolicy, RuntimeConfig};
 use super::handle::Runtime;
 use super::processor::{BatchProcessor, ProcessError, Processor};
-use super::shared::{Counters, Served, Shared};
+use super::shared::{Counters, PickStart, Served, Shared};
 use super::store;
 use super::subscriber::{Batched, OutboxCatalog, Single, Subscriber};
 use super::{wakeup, worker};
@@ -203,7 +203,7 @@ impl RuntimeBuilder {
         for subscriber in subscribers {
             let id = store::register(&pool, subscriber.spec()).await?;
             tracing::info!(subscriber = %subscriber.spec().name, table = %subscriber.spec().label, "subscriber registered");
-            served.push(Served { subscriber, id, counters: Counters::default() });
+            served.push(Served { subscriber, id, counters: Counters::default(), pick: PickStart::default() });
         }
         let wanted = recommended_connections(&config);
         if pool.options().get_max_connections() < wanted {

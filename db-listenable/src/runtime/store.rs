@@ -152,10 +152,13 @@ pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
 /// pending delivery and sorted them, which grew with the backlog. The ordering rule is a
 /// scalar `min()` per candidate (one probe of `deliveries_row_key`): written as `NOT
 /// EXISTS`, PostgreSQL may turn it into an anti-join over the whole subscriber backlog.
+/// The scan starts at change id `from` (see `shared::PickStart`); the ordering rule still
+/// looks at every delivery of the row, below `from` too.
 pub(crate) async fn claim(
     pool: &PgPool,
     subscriber_id: i32,
     ordered: bool,
+    from: i64,
     limit: i64,
     lease: Duration,
     token: i64,
@@ -169,6 +172,7 @@ pub(crate) async fn claim(
          WHERE d.subscriber_id = $1 AND d.change_id = ANY(ARRAY(
              SELECT p.change_id FROM db_listenable.deliveries p
              WHERE p.subscriber_id = $1
+               AND p.change_id >= $6
                AND p.available_at <= now()
                AND (p.leased_until IS NULL OR p.leased_until < now())
                AND (NOT $2 OR p.change_id = (
@@ -185,6 +189,7 @@ pub(crate) async fn claim(
     .bind(limit)
     .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
     .bind(token)
+    .bind(from)
     .fetch_all(pool)
     .await
     .map_err(Error::database("claim deliveries"))?;

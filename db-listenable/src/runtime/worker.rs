@@ -117,7 +117,9 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
     let token: i64 = rand::random();
     let limit = i64::try_from(config.batch_size.max(1)).unwrap_or(i64::MAX);
     let ordered = !spec.key_columns.is_empty();
-    let claimed = store::claim(&shared.pool, served.id, ordered, limit, config.lease, token).await?;
+    let from = served.pick.next();
+    let claimed = store::claim(&shared.pool, served.id, ordered, from, limit, config.lease, token).await?;
+    served.pick.claimed(config.batch_size.max(1), claimed.len(), claimed.iter().map(|c| c.change_id).min());
     if claimed.is_empty() {
         return Ok(0);
     }
