@@ -10,6 +10,8 @@ mod webdriver;
 use std::time::{Duration, Instant};
 
 use db_listenable::web::{Credential, Dashboard};
+use fantoccini::elements::Element;
+use fantoccini::{Client, Locator};
 use invoices::serve::{ADMIN_PATH, AppState};
 use pg_harness::TestDb;
 use serde_json::json;
@@ -20,6 +22,18 @@ const TOKEN: &str = "browser-test-token";
 
 async fn dead_letters(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM db_listenable.dead_letters").fetch_one(pool).await.expect("count")
+}
+
+/// The first element matching `css`; panics with the page source when there is none.
+async fn element(browser: &Client, css: &str) -> Element {
+    match browser.find(Locator::Css(css)).await {
+        Ok(element) => element,
+        Err(error) => panic!("no element {css} ({error}) on the page:\n{}", browser.source().await.unwrap_or_default()),
+    }
+}
+
+async fn text(element: &Element) -> String {
+    element.text().await.expect("an element's text")
 }
 
 async fn wait_for<F, Fut>(what: &str, mut condition: F)
@@ -96,22 +110,18 @@ async fn requeue_a_dead_letter_from_the_dashboard_in_chromium() {
 
     let profile = tempfile::tempdir().expect("profile dir");
     let _reaper = webdriver::Reaper(profile.path().to_owned());
-    let driver = webdriver::Driver::start(&chromedriver).await;
+    let driver = webdriver::Driver::start(&chromedriver);
     let browser = driver.session(&chromium, profile.path()).await;
-    browser.extra_headers(json!({"Authorization": format!("Bearer {TOKEN}")})).await;
+    webdriver::extra_headers(&browser, json!({"Authorization": format!("Bearer {TOKEN}")})).await;
     let dashboard = format!("http://{addr}{ADMIN_PATH}");
 
-    browser.goto(&dashboard).await;
-    let dead = browser.element("#dead-total").await;
-    assert_eq!(browser.text(&dead).await, "1");
-    let link = browser.element("#subscribers td.dead a").await;
-    browser.click(&link).await;
-    let row = browser.element("tr.dead-letter td pre.error").await;
-    assert!(browser.text(&row).await.contains("invoices are in maintenance <b>now</b>"), "the error, as text");
-    let requeue = browser.element("tr.dead-letter button.requeue").await;
-    browser.click(&requeue).await;
-    let notice = browser.element("#notice").await;
-    assert_eq!(browser.text(&notice).await, "Requeued 1 dead letter(s).");
+    browser.goto(&dashboard).await.expect("open the dashboard");
+    assert_eq!(text(&element(&browser, "#dead-total").await).await, "1");
+    element(&browser, "#subscribers td.dead a").await.click().await.expect("follow the dead letters link");
+    let row = element(&browser, "tr.dead-letter td pre.error").await;
+    assert!(text(&row).await.contains("invoices are in maintenance <b>now</b>"), "the error, as text");
+    element(&browser, "tr.dead-letter button.requeue").await.click().await.expect("click requeue");
+    assert_eq!(text(&element(&browser, "#notice").await).await, "Requeued 1 dead letter(s).");
 
     // Processed: the total follows the item, and the dashboard counts no dead letter.
     wait_for("the requeued change processed", || async {
@@ -123,10 +133,9 @@ async fn requeue_a_dead_letter_from_the_dashboard_in_chromium() {
         total == 1000
     })
     .await;
-    browser.goto(&dashboard).await;
-    let dead = browser.element("#dead-total").await;
-    assert_eq!(browser.text(&dead).await, "0");
-    browser.close().await;
+    browser.goto(&dashboard).await.expect("open the dashboard again");
+    assert_eq!(text(&element(&browser, "#dead-total").await).await, "0");
+    browser.close().await.expect("end the session");
     webdriver::reap_browser(profile.path()).await;
     drop(driver);
 
