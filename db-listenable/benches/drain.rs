@@ -31,6 +31,8 @@
 //! - `DRAIN_BENCH_SECONDS`, `DRAIN_BENCH_ROUNDS`: length of each pgbench run (default 5;
 //!   quick 1) and alternating rounds (default 3; quick 1) of the fan-out comparison.
 //! - `DRAIN_BENCH_PARTS`: which parts run, comma-separated (`drain,memory,fanout`, the default).
+//! - `DRAIN_BENCH_CELLS`: only these cells of the drain matrix, as `workersxbatch`
+//!   (`1x100,2x1000`); every processor kind with that shape runs.
 //! - `DRAIN_BENCH_DURABILITY=ephemeral`: the test cluster's settings (`fsync=off`).
 //!
 //! `BENCH_QUICK` and `BENCH_DURABILITY` (what `benchmarks/run.sh` sets for every bench)
@@ -511,7 +513,12 @@ async fn drain_matrix(cluster: &Arc<Cluster>, backlog: u64) {
         "{:<16} {:>7} {:>6} {:>10} {:>9} {:>11} {:>12}  deliveries indexes",
         "processor", "workers", "batch", "backlog", "seconds", "changes/s", "WAL/change"
     );
-    for cell in cells(backlog) {
+    // `DRAIN_BENCH_CELLS=1x100,2x1000`: only those workers x batch cells (any processor kind).
+    let only = std::env::var("DRAIN_BENCH_CELLS").unwrap_or_default();
+    let wanted = |cell: &Cell| {
+        only.trim().is_empty() || only.split(',').any(|c| c.trim() == format!("{}x{}", cell.workers, cell.batch_size))
+    };
+    for cell in cells(backlog).into_iter().filter(wanted) {
         let prepared = Backlog::build(cluster, cell.kind, cell.workers, cell.backlog).await;
         let drained = drain(&prepared, cell.kind, cell.workers, cell.batch_size).await;
         let stats = prepared.close().await;
