@@ -25,6 +25,7 @@ pub mod health;
 pub mod lookup;
 pub mod messages;
 pub mod pagination;
+pub mod rate_limit;
 pub mod search;
 
 use std::sync::Arc;
@@ -34,14 +35,18 @@ use axum::routing::{get, post};
 use sqlx::PgPool;
 
 use crate::search::SearchIndex;
+use rate_limit::RateLimiter;
 
-/// What the handlers share: the pool and this instance's search index.
+/// What the handlers share: the pool, this instance's search index, and its reindex
+/// rate limit.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The database.
     pub pool: PgPool,
     /// This instance's index.
     pub index: Arc<SearchIndex>,
+    /// Reindexes per application ([`RateLimiter::reindex`]).
+    pub reindex_limit: Arc<RateLimiter>,
 }
 
 /// The API's routes on `state`. Unknown routes and methods answer JSON errors too, so a
