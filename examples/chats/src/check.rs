@@ -1,5 +1,5 @@
 //! `chats check`: the counters against the rows, and an instance's index against the
-//! messages.
+//! messages (and whether its last full rebuild completed).
 
 use std::collections::BTreeMap;
 
@@ -37,7 +37,18 @@ pub async fn run(pool: &PgPool, index: Result<SearchIndex, SearchError>) -> anyh
         sqlx::query_as("SELECT id, chat_id, number, body FROM messages ORDER BY id").fetch_all(pool).await?;
     let count = messages.len();
     let index = match index {
-        Ok(index) => compare(&messages, &index.documents()?),
+        Ok(index) => {
+            let mut differences = Vec::new();
+            if !index.is_complete()? {
+                differences.push(
+                    "the index is incomplete: its last full rebuild did not finish (restart the server or run \
+                     `chats reindex` to rebuild it)"
+                        .to_owned(),
+                );
+            }
+            differences.extend(compare(&messages, &index.documents()?));
+            differences
+        }
         Err(error) => vec![format!("no usable index: {error}")],
     };
     Ok(Report { counters, messages: count, index })

@@ -35,8 +35,15 @@
 //! | `chats instances list` / `forget ID` | index subscribers of instances, e.g. to drop one whose directory is gone |
 //!
 //! An instance rebuilds its index from the database at start when the index is missing,
-//! corrupt, or its subscriber unknown to the database; `POST .../chats/{number}/reindex`
-//! rebuilds one chat's documents while serving.
+//! corrupt, never completely built (a rebuild that failed or was interrupted), or its
+//! subscriber unknown to the database; `POST .../chats/{number}/reindex` rebuilds one
+//! chat's documents while serving. Every rebuild is all or nothing: it commits once at
+//! the end, and a failure or cancellation before that rolls the index writer back, so
+//! nothing it deleted is lost ([`search::writer`]).
+//!
+//! The API bounds what one request costs (details in [`api`]): search queries of at
+//! most 200 characters (422), a search that would check over 1000 non-matching messages
+//! refused (400), and reindexes limited per application (429 with `Retry-After`).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {

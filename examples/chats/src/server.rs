@@ -12,6 +12,7 @@ use db_listenable::runtime::{Runtime, RuntimeBuilder, RuntimeConfig, SubscribeOp
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::api::rate_limit::RateLimiter;
 use crate::api::{self, AppState};
 use crate::counters::{CHATS_COUNT, ChatsCount, MESSAGES_COUNT, MessagesCount};
 use crate::instance;
@@ -75,6 +76,8 @@ pub struct Instance {
     pool: PgPool,
     index: Arc<SearchIndex>,
     runtime: Runtime,
+    /// Reindexes asked of this instance, per application.
+    reindex_limit: Arc<RateLimiter>,
     /// The operations dashboard, mounted at [`ADMIN_PATH`] when set.
     admin: Option<Router>,
 }
@@ -87,8 +90,10 @@ pub const ADMIN_TOKEN_VAR: &str = "CHATS_ADMIN_TOKEN";
 
 impl Instance {
     /// Starts an instance on `data_dir`: reads (or creates) its id, opens its index, starts
-    /// its processors and, when the index was missing or corrupt (or its subscriber
-    /// unknown to the database), rebuilds it from the database.
+    /// its processors and, when the index was missing, corrupt or never completely built
+    /// (or its subscriber unknown to the database), rebuilds it from the database. A
+    /// rebuild that fails here commits nothing and leaves the index marked incomplete, so
+    /// the next start rebuilds it again.
     ///
     /// The subscriber is registered before the rebuild reads the database, so every
     /// change is either in what the rebuild reads or delivered afterwards.
@@ -108,13 +113,15 @@ impl Instance {
         // changes, so it is rebuilt like a missing one.
         let rebuild = match opened {
             Opened::Created { reason } => Some(reason),
+            Opened::Incomplete => Some("its last full rebuild did not complete".to_owned()),
             Opened::Existing if !subscriber_exists(pool, &instance::search_subscriber(&id)).await => {
                 Some(format!("the database has no subscriber for instance {id}"))
             }
             Opened::Existing => None,
         };
         let runtime = runtime(pool, config, Arc::clone(&index), &id).start().await?;
-        let instance = Instance { id, pool: pool.clone(), index, runtime, admin: None };
+        let reindex_limit = Arc::new(RateLimiter::reindex());
+        let instance = Instance { id, pool: pool.clone(), index, runtime, reindex_limit, admin: None };
         if let Some(reason) = rebuild {
             tracing::info!(dir = %dir.display(), %reason, "rebuilding the search index from the database");
             match instance.index.rebuild(pool, None).await {
@@ -151,7 +158,11 @@ impl Instance {
 
     /// The API on this instance's pool and index (and the dashboard, when mounted).
     pub fn router(&self) -> Router {
-        let api = api::router(AppState { pool: self.pool.clone(), index: Arc::clone(&self.index) });
+        let api = api::router(AppState {
+            pool: self.pool.clone(),
+            index: Arc::clone(&self.index),
+            reindex_limit: Arc::clone(&self.reindex_limit),
+        });
         match &self.admin {
             Some(admin) => api.nest(ADMIN_PATH, admin.clone()),
             None => api,

@@ -1,5 +1,7 @@
 //! `/api/v1/applications/{token}/chats`: create, list, show, delete, reindex.
 
+use std::time::Instant;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -10,6 +12,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Path, Query};
 use super::lookup;
 use super::pagination::Pagination;
+use super::rate_limit::{REINDEX_BURST, REINDEX_EVERY};
 use crate::numbers;
 
 /// A chat as the API shows it.
@@ -139,6 +142,10 @@ pub async fn delete(
 
 /// Rebuilds this server instance's search index of the chat from the database (the
 /// seed's reindex endpoint; changes are indexed without it, whoever writes them).
+///
+/// All or nothing: a reindex that fails, or whose client goes away before it ends,
+/// changes nothing. Rate-limited per application and server instance: a burst of 3, then
+/// one more every 10 seconds; past that, 429 with `Retry-After`.
 #[utoipa::path(
     post, path = "/api/v1/applications/{token}/chats/{number}/reindex", tag = "search",
     params(
@@ -148,6 +155,9 @@ pub async fn delete(
     responses(
         (status = 200, description = "Reindexed", body = Reindexed),
         (status = 404, description = "Unknown token or number", body = ErrorBody),
+        (status = 429, description = "The application's reindexes are used up: 3 at once, then one every 10 s",
+         body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds until the application may reindex again"))),
     )
 )]
 pub async fn reindex(
@@ -155,6 +165,16 @@ pub async fn reindex(
     Path((token, number)): Path<(String, String)>,
 ) -> Result<axum::Json<Reindexed>, ApiError> {
     let chat = lookup::chat(&state.pool, &token, &number).await?;
+    state.reindex_limit.try_acquire(&token, Instant::now()).map_err(|retry| {
+        ApiError::too_many_requests(
+            format!(
+                "reindex is limited to {REINDEX_BURST} per application, then one every {} s; retry in {} s",
+                REINDEX_EVERY.as_secs(),
+                retry.seconds()
+            ),
+            retry,
+        )
+    })?;
     let indexed = state.index.rebuild(&state.pool, Some(chat)).await?;
     Ok(axum::Json(Reindexed { indexed }))
 }

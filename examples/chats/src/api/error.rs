@@ -2,11 +2,12 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::rate_limit::RetryAfter;
 use crate::search::{QueryError, SearchError};
 
 /// The body of every error response.
@@ -21,12 +22,24 @@ pub struct ErrorBody {
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// `Retry-After`, in seconds.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error with any status.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), retry_after: None }
+    }
+
+    /// 400: a request the server will not answer as asked (too costly), though well-formed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 429 with `Retry-After`: over a rate limit.
+    pub fn too_many_requests(message: impl Into<String>, retry_after: RetryAfter) -> Self {
+        ApiError { retry_after: Some(retry_after.seconds()), ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, message) }
     }
 
     /// 404: the thing named in the path does not exist.
@@ -55,11 +68,20 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The `Retry-After` seconds, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.message })).into_response()
+        let mut response = (self.status, Json(ErrorBody { error: self.message })).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -78,8 +100,12 @@ impl From<sqlx::Error> for ApiError {
 }
 
 impl From<SearchError> for ApiError {
+    /// 400 for a search too broad to answer (the client's to narrow), 500 otherwise.
     fn from(error: SearchError) -> Self {
-        ApiError::internal(&error)
+        match error {
+            SearchError::TooBroad { .. } => ApiError::bad_request(error.to_string()),
+            error => ApiError::internal(&error),
+        }
     }
 }
 
@@ -137,5 +163,20 @@ mod tests {
     #[test]
     fn query_errors_are_422() {
         assert_eq!(ApiError::from(QueryError::Empty).status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn too_broad_searches_are_400_naming_the_words_and_the_limit() {
+        let error = ApiError::from(SearchError::TooBroad { checked: vec!["☃".into()] });
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        assert!(error.message().contains("`☃`") && error.message().contains("1000 messages"), "{}", error.message());
+    }
+
+    #[test]
+    fn rate_limited_answers_say_when_to_retry() {
+        let error = ApiError::too_many_requests("slow down", RetryAfter(std::time::Duration::from_millis(1_500)));
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
     }
 }

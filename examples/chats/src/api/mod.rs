@@ -15,6 +15,22 @@
 //! Lists take `?page=&per_page=`. Errors are `{"error": "..."}`: 404 for an unknown
 //! token, number or route, 422 for an empty or oversized value or a bad page, 400 for
 //! malformed JSON or query strings, 415 without a JSON content type.
+//!
+//! # Limits
+//!
+//! What one request may cost is bounded:
+//!
+//! - **Search query**: at most 200 characters ([`crate::search::query::MAX_QUERY_CHARS`];
+//!   422 naming the limit), pages up to hit 10,000 ([`search::MAX_SEARCH_WINDOW`]).
+//! - **Search work**: words of 2 to 10 characters are looked up in the index; shorter or
+//!   longer ones are checked on the stored bodies of candidates, and a search stops after
+//!   [`crate::search::MAX_CHECKED_MISSES`] (1000) candidates that fail the check: 400
+//!   naming the words to replace (`ab ☃` in a chat where many messages contain `ab`).
+//!   A search reads at most the hits up to its page plus those 1000 bodies.
+//! - **Reindex**: per application and server instance, a burst of
+//!   [`rate_limit::REINDEX_BURST`] (3), then one more every [`rate_limit::REINDEX_EVERY`]
+//!   (10 s); past that, 429 with `Retry-After` (seconds). A reindex is all or nothing: one
+//!   that fails or whose client goes away changes nothing.
 
 pub mod applications;
 pub mod chats;
@@ -25,6 +41,7 @@ pub mod health;
 pub mod lookup;
 pub mod messages;
 pub mod pagination;
+pub mod rate_limit;
 pub mod search;
 
 use std::sync::Arc;
@@ -34,14 +51,18 @@ use axum::routing::{get, post};
 use sqlx::PgPool;
 
 use crate::search::SearchIndex;
+use rate_limit::RateLimiter;
 
-/// What the handlers share: the pool and this instance's search index.
+/// What the handlers share: the pool, this instance's search index, and its reindex
+/// rate limit.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The database.
     pub pool: PgPool,
     /// This instance's index.
     pub index: Arc<SearchIndex>,
+    /// Reindexes per application ([`RateLimiter::reindex`]).
+    pub reindex_limit: Arc<RateLimiter>,
 }
 
 /// The API's routes on `state`. Unknown routes and methods answer JSON errors too, so a

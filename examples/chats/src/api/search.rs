@@ -21,7 +21,11 @@ pub const MAX_SEARCH_WINDOW: i64 = 10_000;
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// The words to find: a message matches when it contains each of them, ignoring
-    /// case, anywhere (`hel` finds `hello world`). At most 200 characters.
+    /// case, anywhere (`hel` finds `hello world`). At most 200 characters (422 past
+    /// that). Words of 2 to 10 characters are looked up in the index; shorter or longer
+    /// ones are checked on candidate messages, and a search that finds 1000 candidates
+    /// failing the check before its page is full is refused (400): add a word of 2 to 10
+    /// characters.
     pub q: Option<String>,
     /// The page, from 1 (default 1).
     pub page: Option<u32>,
@@ -31,6 +35,9 @@ pub struct SearchParams {
 
 /// Finds the chat's messages containing every word of `q`, by number, from this server
 /// instance's index (which follows every change, whoever writes it, a moment later).
+///
+/// The work of one search is bounded: the hits up to its page, plus at most 1000
+/// candidate messages that turn out not to match (400 past that).
 #[utoipa::path(
     get, path = "/api/v1/applications/{token}/chats/{number}/messages/search", tag = "search",
     params(
@@ -40,8 +47,12 @@ pub struct SearchParams {
     ),
     responses(
         (status = 200, description = "One page of matching messages", body = [Message]),
+        (status = 400, description = "Too broad: the words the index cannot look up (1 character, or over 10) \
+                                      would be checked on over 1000 messages that lack them; add a word of 2 to \
+                                      10 characters", body = ErrorBody),
         (status = 404, description = "Unknown token or chat", body = ErrorBody),
-        (status = 422, description = "Missing, empty or overlong query; bad page or past hit 10000", body = ErrorBody),
+        (status = 422, description = "Missing, empty or overlong (over 200 characters) query; bad page or past \
+                                      hit 10000", body = ErrorBody),
     )
 )]
 pub async fn search(

@@ -1,35 +1,45 @@
-//! The tantivy index of one instance: schema, opening (and rebuilding when missing or
-//! corrupt), applying message rows, searching.
+//! The tantivy index of one instance: schema, opening (and rebuilding when missing,
+//! corrupt or never completely built), applying message rows, searching.
 //!
 //! Fields: `message_id` and `chat_id` are indexed `u64`s (the database ids: the first to
 //! replace or delete a message's document, the second to keep a search inside its chat;
 //! neither ever leaves the server), `number` is stored and fast (to return and order
 //! hits), `body` is stored as written, and `grams` indexes the body's 2- to 10-character
 //! n-grams, lower-cased, for partial matching.
+//!
+//! Every write (a change batch, a rebuild) is all or nothing: see [`super::writer`]. A
+//! search reads at most [`MAX_CHECKED_MISSES`] stored bodies that turn out not to match
+//! (see [`SearchIndex::search`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Query, TermQuery};
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions, Value};
 use tantivy::tokenizer::{LowerCaser, NgramTokenizer, TextAnalyzer};
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term, doc};
-use tokio::sync::Mutex;
+use tantivy::{DocAddress, Index, IndexReader, Order, ReloadPolicy, TantivyDocument, Term, doc};
 
 use super::query::{MAX_GRAM, MIN_GRAM, SearchQuery};
+use super::writer::{self, Completes, WriteSession, Writer};
 
 /// The name the n-gram analyzer is registered under (tokenizers are not stored in the
 /// index, so it is registered at every opening).
 const NGRAM_TOKENIZER: &str = "chats_ngram";
 
-/// Memory for the writer's one indexing thread: tantivy's minimum is 15 MB; several
-/// instances may share a machine.
-const WRITER_MEMORY: usize = 20_000_000;
-
 /// Messages read from the database per round of a rebuild.
 const REBUILD_BATCH: i64 = 1_000;
+
+/// The `application_name` of a rebuild's own database connection: an operator finds (or
+/// terminates) a long rebuild in `pg_stat_activity` by it.
+pub const REBUILD_APPLICATION_NAME: &str = "chats index rebuild";
+
+/// The most candidates a search reads from the store and finds not matching before it
+/// gives up ([`SearchError::TooBroad`]): a word the index cannot look up (one character,
+/// or a longer word's order) is checked on each candidate's body, and a candidate that
+/// fails the check is work without a hit. So one search reads at most the hits of its
+/// page and those before it, plus this many bodies.
+pub const MAX_CHECKED_MISSES: usize = 1_000;
 
 /// What went wrong with the index.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +72,28 @@ pub enum SearchError {
     /// The index was opened for reading only.
     #[error("search index {0} is open read-only")]
     ReadOnly(PathBuf),
+    /// A write session without its writer (a bug: a session holds one until it ends).
+    #[error("search index: the write session lost its writer")]
+    WriterLost,
+    /// A search checked [`MAX_CHECKED_MISSES`] candidates without finding its page (the
+    /// client's to narrow).
+    #[error(
+        "the search would check too many messages: the index cannot look up {words}, and over \
+         {MAX_CHECKED_MISSES} messages with the other words do not contain {them}; add a word of \
+         {MIN_GRAM} to {MAX_GRAM} characters that the messages you want contain",
+        words = quoted(.checked),
+        them = if .checked.len() == 1 { "it" } else { "them" },
+    )]
+    TooBroad {
+        /// The words that are checked on bodies, not looked up.
+        checked: Vec<String>,
+    },
+}
+
+/// `a`, `a` or `b`, ...: words in backquotes.
+fn quoted(words: &[String]) -> String {
+    let quoted: Vec<String> = words.iter().map(|word| format!("`{word}`")).collect();
+    quoted.join(" or ")
 }
 
 /// How [`SearchIndex::open_or_create`] found the directory.
@@ -75,6 +107,10 @@ pub enum Opened {
         /// Why it was created, for the log.
         reason: String,
     },
+    /// A valid index whose first full rebuild never committed (it failed, was cancelled,
+    /// or the process stopped meanwhile), or one written before completeness was
+    /// recorded: rebuild it from the database.
+    Incomplete,
 }
 
 /// A message as the index holds it.
@@ -131,10 +167,9 @@ fn analyzer() -> Result<TextAnalyzer, SearchError> {
 /// (change batches, rebuilds) one at a time.
 pub struct SearchIndex {
     dir: PathBuf,
+    index: Index,
     reader: IndexReader,
-    // A tokio mutex: a writer holds it across the database read that precedes the write,
-    // so a rebuild and a change batch never interleave their reads and writes.
-    writer: Option<Arc<Mutex<IndexWriter<TantivyDocument>>>>,
+    writer: Option<Writer>,
     fields: Fields,
 }
 
@@ -153,7 +188,8 @@ impl SearchIndex {
     /// index) or the directory cannot be written; [`SearchError::Io`] likewise.
     pub fn open_or_create(dir: &Path) -> Result<(SearchIndex, Opened), SearchError> {
         let (index, opened) = match open_valid(dir) {
-            Ok(index) => (index, Opened::Existing),
+            Ok(index) if writer::is_complete(&index)? => (index, Opened::Existing),
+            Ok(index) => (index, Opened::Incomplete),
             Err(reason) => {
                 if dir.exists() {
                     std::fs::remove_dir_all(dir).map_err(|source| SearchError::Io { path: dir.to_owned(), source })?;
@@ -164,7 +200,7 @@ impl SearchIndex {
                 (index, Opened::Created { reason })
             }
         };
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        let writer = Writer::open(&index)?;
         let search_index = SearchIndex::new(dir, index, Some(writer))?;
         Ok((search_index, opened))
     }
@@ -179,15 +215,20 @@ impl SearchIndex {
         SearchIndex::new(dir, index, None)
     }
 
-    fn new(dir: &Path, index: Index, writer: Option<IndexWriter<TantivyDocument>>) -> Result<SearchIndex, SearchError> {
+    fn new(dir: &Path, index: Index, writer: Option<Writer>) -> Result<SearchIndex, SearchError> {
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let fields = Fields::of(&index.schema())?;
-        Ok(SearchIndex {
-            dir: dir.to_owned(),
-            reader,
-            writer: writer.map(|writer| Arc::new(Mutex::new(writer))),
-            fields,
-        })
+        Ok(SearchIndex { dir: dir.to_owned(), index, reader, writer, fields })
+    }
+
+    /// Whether the index's last commit says it is complete: a full rebuild committed
+    /// (see [`Opened::Incomplete`]). Read from disk, so a read-only view sees the writer's
+    /// last commit.
+    ///
+    /// # Errors
+    /// [`SearchError::Index`] if the index metadata cannot be read.
+    pub fn is_complete(&self) -> Result<bool, SearchError> {
+        writer::is_complete(&self.index)
     }
 
     /// The index directory.
@@ -205,7 +246,7 @@ impl SearchIndex {
         if ids.is_empty() {
             return Ok(());
         }
-        let writer = self.lock_writer().await?;
+        let session = self.begin_write().await?;
         let rows: Vec<IndexedMessage> =
             sqlx::query_as("SELECT id, chat_id, number, body FROM messages WHERE id = ANY($1)")
                 .bind(ids)
@@ -214,15 +255,14 @@ impl SearchIndex {
         let fields = self.fields;
         let ids = ids.to_vec();
         tokio::task::spawn_blocking(move || -> Result<(), SearchError> {
-            let mut writer = writer;
+            let writer = session.writer()?;
             for id in ids {
                 writer.delete_term(Term::from_field_u64(fields.message_id, as_u64(id)));
             }
             for row in &rows {
                 writer.add_document(document(&fields, row))?;
             }
-            writer.commit()?;
-            Ok(())
+            session.commit(Completes::Unchanged)
         })
         .await??;
         self.reader.reload()?;
@@ -235,17 +275,25 @@ impl SearchIndex {
     /// Change batches wait meanwhile, and those that arrive later are applied after it,
     /// so the index ends up equal to the database either way.
     ///
+    /// All or nothing: one commit at the end. Failed, or dropped before it (a cancelled
+    /// request), it rolls the writer back, so the documents stay as they were. It reads
+    /// on a connection of its own named [`REBUILD_APPLICATION_NAME`], which asks the
+    /// server to check every second that it is still there: a rebuild dropped while its
+    /// query runs or waits leaves no query behind for long. A full rebuild that commits
+    /// marks the index complete.
+    ///
     /// # Errors
     /// [`SearchError`] if the database or the index fails; nothing is committed then.
     pub async fn rebuild(&self, pool: &PgPool, chat_id: Option<i64>) -> Result<u64, SearchError> {
-        let mut writer = self.lock_writer().await?;
+        let mut connection = rebuild_connection(pool).await?;
+        let mut session = self.begin_write().await?;
         let fields = self.fields;
         match chat_id {
             Some(chat) => {
-                writer.delete_term(Term::from_field_u64(fields.chat_id, as_u64(chat)));
+                session.writer()?.delete_term(Term::from_field_u64(fields.chat_id, as_u64(chat)));
             }
             None => {
-                writer.delete_all_documents()?;
+                session.writer()?.delete_all_documents()?;
             }
         }
         let mut after = 0_i64;
@@ -260,20 +308,30 @@ impl SearchIndex {
             .bind(after)
             .bind(chat_id)
             .bind(REBUILD_BATCH)
-            .fetch_all(pool)
+            .fetch_all(&mut connection)
             .await?;
             let Some(last) = rows.last() else { break };
             after = last.id;
             indexed += rows.len() as u64;
-            writer = tokio::task::spawn_blocking(move || -> Result<_, SearchError> {
-                for row in &rows {
-                    writer.add_document(document(&fields, row))?;
+            // The session travels with the work: dropped with it (an error, a panic, the
+            // result of a task whose caller was cancelled), it rolls back.
+            session = tokio::task::spawn_blocking(move || -> Result<WriteSession, SearchError> {
+                {
+                    let writer = session.writer()?;
+                    for row in &rows {
+                        writer.add_document(document(&fields, row))?;
+                    }
                 }
-                Ok(writer)
+                Ok(session)
             })
             .await??;
         }
-        tokio::task::spawn_blocking(move || writer.commit().map(drop)).await??;
+        // Everything is read: a failure to say goodbye loses nothing.
+        if let Err(error) = connection.close().await {
+            tracing::debug!(%error, "search index: closing the rebuild's connection");
+        }
+        let completes = if chat_id.is_none() { Completes::Yes } else { Completes::Unchanged };
+        tokio::task::spawn_blocking(move || session.commit(completes)).await??;
         self.reader.reload()?;
         Ok(indexed)
     }
@@ -281,7 +339,12 @@ impl SearchIndex {
     /// The hits of `query` in chat `chat_id`, by number, `limit` of them after skipping
     /// `offset`: `(number, body)`.
     ///
+    /// A query whose every word is looked up in the index pages in the index. Otherwise
+    /// candidates are checked on their stored bodies, at most `offset + limit` hits plus
+    /// [`MAX_CHECKED_MISSES`] misses of them.
+    ///
     /// # Errors
+    /// [`SearchError::TooBroad`] when the misses run out before the page is full;
     /// [`SearchError::Index`] if the index cannot be read.
     pub fn search(
         &self,
@@ -320,25 +383,29 @@ impl SearchIndex {
             return top.into_iter().map(|(_, address)| read(address)).collect();
         }
         // Some word needs checking on the stored body: candidates are read in number order
-        // from the first, more of them while hits are missing, never more than the index
-        // holds (past that, the round is the last one).
+        // from the first until the page is full. The page's hits and those before it, plus
+        // MAX_CHECKED_MISSES candidates that fail the check, are the most that can be
+        // needed before an answer or a refusal: only that many are collected.
         let wanted = offset.saturating_add(limit);
-        let max_docs = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX).saturating_add(1);
-        let mut candidates = wanted.min(max_docs);
-        loop {
-            let top = searcher.search(&tantivy_query, &by_number(candidates, 0))?;
-            let mut hits = Vec::new();
-            for (_, address) in &top {
-                let hit = read(*address)?;
-                if query.matches(&hit.1) {
-                    hits.push(hit);
+        let candidates = wanted.saturating_add(MAX_CHECKED_MISSES).saturating_add(1);
+        let mut hits = Vec::new();
+        let mut misses = 0_usize;
+        for (_, address) in searcher.search(&tantivy_query, &by_number(candidates, 0))? {
+            let hit = read(address)?;
+            if query.matches(&hit.1) {
+                hits.push(hit);
+                if hits.len() >= wanted {
+                    break;
+                }
+            } else {
+                misses += 1;
+                if misses > MAX_CHECKED_MISSES {
+                    return Err(SearchError::TooBroad { checked: query.checked_words() });
                 }
             }
-            if hits.len() >= wanted || top.len() < candidates {
-                return Ok(hits.into_iter().skip(offset).take(limit).collect());
-            }
-            candidates = candidates.saturating_mul(4).min(max_docs);
         }
+        // Every candidate was read, or the page is full: exact either way.
+        Ok(hits.into_iter().skip(offset).take(limit).collect())
     }
 
     /// Every document of the index, sorted by message id (for `chats check`).
@@ -363,12 +430,23 @@ impl SearchIndex {
         Ok(out)
     }
 
-    async fn lock_writer(&self) -> Result<tokio::sync::OwnedMutexGuard<IndexWriter<TantivyDocument>>, SearchError> {
+    async fn begin_write(&self) -> Result<WriteSession, SearchError> {
         match &self.writer {
-            Some(writer) => Ok(Arc::clone(writer).lock_owned().await),
+            Some(writer) => writer.begin().await,
             None => Err(SearchError::ReadOnly(self.dir.clone())),
         }
     }
+}
+
+/// A connection of its own for a rebuild (see [`SearchIndex::rebuild`]): named, and
+/// checked by the server every second while a query runs, so that a rebuild dropped
+/// mid-query (its socket closed) has its query stopped rather than finished for nobody.
+async fn rebuild_connection(pool: &PgPool) -> Result<PgConnection, SearchError> {
+    let options = (*pool.connect_options())
+        .clone()
+        .application_name(REBUILD_APPLICATION_NAME)
+        .options([("client_connection_check_interval", "1s")]);
+    Ok(PgConnection::connect_with(&options).await?)
 }
 
 /// Opens the index in `dir` if it is there, readable and of our schema; otherwise says

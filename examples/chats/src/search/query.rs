@@ -86,6 +86,13 @@ impl SearchQuery {
         self.words.iter().all(|word| body.contains(word.as_str()))
     }
 
+    /// The words the n-grams do not decide, checked on each candidate's body: those
+    /// shorter than [`MIN_GRAM`] (not looked up at all) or longer than [`MAX_GRAM`]
+    /// (looked up as windows, which may occur in another order).
+    pub fn checked_words(&self) -> Vec<String> {
+        self.words.iter().filter(|word| !(MIN_GRAM..=MAX_GRAM).contains(&word.chars().count())).cloned().collect()
+    }
+
     /// Whether the n-grams alone decide every hit, so no candidate needs checking.
     pub fn is_exact(&self) -> bool {
         self.words.iter().all(|word| (MIN_GRAM..=MAX_GRAM).contains(&word.chars().count()))
@@ -102,6 +109,7 @@ mod tests {
         assert_eq!(query.words(), ["hel", "world"]);
         assert_eq!(query.grams(), ["hel", "world"]);
         assert!(query.is_exact());
+        assert!(query.checked_words().is_empty());
         assert!(query.matches("Hello World"));
         assert!(!query.matches("hello there"));
         assert_eq!(SearchQuery::parse(" \t "), Err(QueryError::Empty));
@@ -116,6 +124,7 @@ mod tests {
         assert!(grams.iter().all(|gram| gram.chars().count() == MAX_GRAM), "{grams:?}");
         assert!(grams.contains(&"internatio".to_owned()) && grams.contains(&"nalisation".to_owned()));
         assert!(!query.is_exact());
+        assert_eq!(query.checked_words(), ["a", "internationalisation"]);
         assert!(query.matches("Internationalisation at last"));
         assert!(!query.matches("nationalisation only"));
     }

@@ -5,6 +5,9 @@ mod http;
 #[path = "../support/server.rs"]
 mod server;
 
+mod limits;
+mod rebuild;
+
 use serde_json::json;
 use server::{Db, Server, assert_status, error_of, eventually, messages_path};
 

@@ -61,7 +61,10 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&s
         .unwrap_or_else(|_| panic!("{method} {path}: no response within {TIMEOUT:?}"))
 }
 
-async fn exchange(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Response {
+/// Sends one request and returns the connection without reading the response: the
+/// caller drops it to abandon the request (a client that goes away), or reads it with
+/// [`receive`].
+pub async fn send(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.expect("connect to the server");
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(body) = body {
@@ -70,6 +73,21 @@ async fn exchange(addr: SocketAddr, method: &str, path: &str, body: Option<&str>
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await.expect("send the request head");
     stream.write_all(body.unwrap_or_default().as_bytes()).await.expect("send the request body");
+    stream
+}
+
+/// Reads the whole response of a request sent with [`send`], for at most 30 s.
+pub async fn receive(mut stream: TcpStream) -> Response {
+    let mut raw = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut raw))
+        .await
+        .unwrap_or_else(|_| panic!("no response within {TIMEOUT:?}"))
+        .expect("read the response");
+    parse(&raw)
+}
+
+async fn exchange(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Response {
+    let mut stream = send(addr, method, path, body).await;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("read the response");
     parse(&raw)
