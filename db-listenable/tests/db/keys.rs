@@ -1,0 +1,209 @@
+//! UPDATEs that change keys: composite keys, nested statements, keys with their own
+//! equality (`citext`). Each UPDATE must arrive exactly once, with its own old and new row.
+
+use db_listenable::ddl::CaptureConfig;
+use db_listenable::{Events, Model};
+use serde_json::{Value, json};
+
+use crate::{captured, col, journal, journal_db};
+
+/// (table, old row, new row) of every UPDATE in the journal, sorted.
+async fn updates(client: &tokio_postgres::Client) -> Vec<(String, Value, Value)> {
+    let mut updates: Vec<(String, Value, Value)> = journal(client)
+        .await
+        .into_iter()
+        .filter(|c| c.op == "UPDATE")
+        .map(|c| (c.table, c.old.unwrap_or(Value::Null), c.new.unwrap_or(Value::Null)))
+        .collect();
+    updates.sort_by_key(|u| u.1.to_string() + &u.2.to_string());
+    updates
+}
+
+fn sorted(mut rows: Vec<(String, Value, Value)>) -> Vec<(String, Value, Value)> {
+    rows.sort_by_key(|u| u.1.to_string() + &u.2.to_string());
+    rows
+}
+
+const PAIRS: Model = Model {
+    rust_name: "Pair",
+    schema: "public",
+    table: "pairs",
+    key: &["a", "b"],
+    columns: &[col("a"), col("b"), col("v")],
+    events: Events::DEFAULT,
+};
+
+const PARENTS: Model = Model {
+    rust_name: "Parent",
+    schema: "public",
+    table: "parents",
+    key: &["id"],
+    columns: &[col("id"), col("v")],
+    events: Events::DEFAULT,
+};
+
+const CHILDREN: Model = Model {
+    rust_name: "Child",
+    schema: "public",
+    table: "children",
+    key: &["id"],
+    columns: &[col("id"), col("parent_id"), col("v")],
+    events: Events::DEFAULT,
+};
+
+const TAGS: Model = Model {
+    rust_name: "Tag",
+    schema: "public",
+    table: "tags",
+    key: &["k"],
+    columns: &[col("k"), col("v")],
+    events: Events::DEFAULT,
+};
+
+async fn parents_and_children(config: &CaptureConfig) -> (pg_harness::TestDb, tokio_postgres::Client) {
+    let (db, client) = journal_db().await;
+    captured(&client, "CREATE TABLE parents (id int PRIMARY KEY, v text NOT NULL)", &PARENTS, config).await;
+    captured(
+        &client,
+        "CREATE TABLE children (id int PRIMARY KEY, parent_id int REFERENCES parents ON UPDATE CASCADE, v text)",
+        &CHILDREN,
+        config,
+    )
+    .await;
+    client
+        .batch_execute(
+            "INSERT INTO parents VALUES (1, 'p1'), (2, 'p2');
+             INSERT INTO children VALUES (1, 2, 'c1'), (11, 1, 'c11')",
+        )
+        .await
+        .expect("rows");
+    client.batch_execute("DELETE FROM db_listenable.changes").await.expect("clear journal");
+    (db, client)
+}
+
+for_each_granularity! {
+async fn a_moved_composite_key_does_not_hide_updates_of_its_permutations(config: CaptureConfig) {
+    // The issue's reproduction: moving key (7,2) must not exclude (2,7) (or anything else).
+    let (_db, client) = journal_db().await;
+    captured(&client, "CREATE TABLE pairs (a int, b int, v text, PRIMARY KEY (a, b))", &PAIRS, &config).await;
+    client
+        .batch_execute(
+            "INSERT INTO pairs VALUES (7, 2, 'x'), (2, 7, 'y'), (5, 5, 'z');
+             UPDATE pairs SET b = CASE WHEN (a, b) = (7, 2) THEN 3 ELSE b END, v = v || '!'",
+        )
+        .await
+        .expect("statements");
+    let row = |a: i64, b: i64, v: &str| json!({"a": a, "b": b, "v": v});
+    assert_eq!(
+        updates(&client).await,
+        sorted(vec![
+            ("pairs".into(), row(7, 2, "x"), row(7, 3, "x!")),
+            ("pairs".into(), row(2, 7, "y"), row(2, 7, "y!")),
+            ("pairs".into(), row(5, 5, "z"), row(5, 5, "z!")),
+        ])
+    );
+}
+
+async fn a_cascaded_update_of_another_table_keeps_both_tables_moved_keys_apart(config: CaptureConfig) {
+    // Moving parent 1 -> 11 and 2 -> 12 cascades into children: child 1 (parent 2) is
+    // updated after parent 1's key move was recorded, and child 1's key equals parent
+    // 1's old key. Its update must still be captured.
+    let (_db, client) = parents_and_children(&config).await;
+    client.batch_execute("UPDATE parents SET id = id + 10, v = v || '!'").await.expect("update parents");
+    let parent = |id: i64, v: &str| json!({"id": id, "v": v});
+    let child = |id: i64, parent_id: i64, v: &str| json!({"id": id, "parent_id": parent_id, "v": v});
+    assert_eq!(
+        updates(&client).await,
+        sorted(vec![
+            ("parents".into(), parent(1, "p1"), parent(11, "p1!")),
+            ("parents".into(), parent(2, "p2"), parent(12, "p2!")),
+            ("children".into(), child(1, 2, "c1"), child(1, 12, "c1")),
+            ("children".into(), child(11, 1, "c11"), child(11, 11, "c11")),
+        ])
+    );
+}
+
+async fn a_user_trigger_updating_another_table_keeps_both_tables_moved_keys_apart(config: CaptureConfig) {
+    // A user's AFTER ROW trigger (named to fire after ours) updates children while the
+    // UPDATE of parents is still being captured.
+    let (_db, client) = parents_and_children(&config).await;
+    client
+        .batch_execute(
+            "CREATE FUNCTION touch_children() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN UPDATE children SET v = v || '+' WHERE id = 1; RETURN NULL; END $$;
+             CREATE TRIGGER zz_touch AFTER UPDATE ON parents FOR EACH ROW EXECUTE FUNCTION touch_children();
+             UPDATE parents SET id = CASE id WHEN 1 THEN 5 ELSE id END, v = v || '!'",
+        )
+        .await
+        .expect("update parents");
+    let parent = |id: i64, v: &str| json!({"id": id, "v": v});
+    let child = |v: &str| json!({"id": 1, "parent_id": 2, "v": v});
+    assert_eq!(
+        updates(&client).await,
+        sorted(vec![
+            ("parents".into(), parent(1, "p1"), parent(5, "p1!")),
+            ("parents".into(), parent(2, "p2"), parent(2, "p2!")),
+            ("children".into(), child("c1"), child("c1+")),
+            ("children".into(), child("c1+"), child("c1++")),
+            ("children".into(), json!({"id": 11, "parent_id": 1, "v": "c11"}), json!({"id": 11, "parent_id": 5, "v": "c11"})),
+        ])
+    );
+}
+
+async fn a_nested_update_of_the_same_table_keeps_each_levels_moved_keys(config: CaptureConfig) {
+    // A user trigger updates the same table from inside its own UPDATE's capture: the
+    // nested statement must neither read nor clear the outer statement's moved keys.
+    let (_db, client) = journal_db().await;
+    // Deferrable, so one statement can shift key 1 to 2 and 2 to 3.
+    const SHIFTABLE: &str = "CREATE TABLE parents (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED, v text NOT NULL)";
+    captured(&client, SHIFTABLE, &PARENTS, &config).await;
+    client
+        .batch_execute(
+            "INSERT INTO parents VALUES (1, 'a'), (2, 'b'), (100, 'counter');
+             CREATE FUNCTION count_moves() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN UPDATE parents SET v = v || '+' WHERE id = 100; RETURN NULL; END $$;
+             CREATE TRIGGER zz_count AFTER UPDATE ON parents FOR EACH ROW
+                 WHEN (OLD.id <> NEW.id) EXECUTE FUNCTION count_moves();
+             DELETE FROM db_listenable.changes;
+             UPDATE parents SET id = CASE id WHEN 1 THEN 2 WHEN 2 THEN 3 ELSE id END, v = v || '!'
+                 WHERE id IN (2, 1)",
+        )
+        .await
+        .expect("update parents");
+    let row = |id: i64, v: &str| json!({"id": id, "v": v});
+    let got = updates(&client).await;
+    // The nested UPDATEs of row 100 and the two moves; never a pairing of old 2 with new 2.
+    assert!(!got.iter().any(|(_, old, new)| old["id"] == 2 && new["id"] == 2), "{got:?}");
+    assert_eq!(got.iter().filter(|(_, old, _)| old["id"] == 100).count(), 2, "{got:?}");
+    assert!(got.contains(&("parents".into(), row(1, "a"), row(2, "a!"))), "{got:?}");
+    assert!(got.contains(&("parents".into(), row(2, "b"), row(3, "b!"))), "{got:?}");
+    assert_eq!(got.len(), 4, "{got:?}");
+}
+
+async fn a_case_only_change_of_a_citext_key_is_captured_once(config: CaptureConfig) {
+    let (_db, client) = journal_db().await;
+    client.batch_execute("CREATE EXTENSION citext").await.expect("citext");
+    captured(&client, "CREATE TABLE tags (k citext PRIMARY KEY, v int NOT NULL)", &TAGS, &config).await;
+    client
+        .batch_execute(
+            "INSERT INTO tags VALUES ('abc', 1), ('def', 2), ('ghi', 3);
+             UPDATE tags SET k = upper(k) WHERE k = 'abc';
+             UPDATE tags SET k = upper(k), v = v + 10 WHERE k <> 'ABC';
+             UPDATE tags SET k = CASE k WHEN 'abc' THEN 'xyz' ELSE lower(k) END",
+        )
+        .await
+        .expect("statements");
+    let row = |k: &str, v: i64| json!({"k": k, "v": v});
+    assert_eq!(
+        updates(&client).await,
+        sorted(vec![
+            ("tags".into(), row("abc", 1), row("ABC", 1)),
+            ("tags".into(), row("def", 2), row("DEF", 12)),
+            ("tags".into(), row("ghi", 3), row("GHI", 13)),
+            ("tags".into(), row("ABC", 1), row("xyz", 1)),
+            ("tags".into(), row("DEF", 12), row("def", 12)),
+            ("tags".into(), row("GHI", 13), row("ghi", 13)),
+        ])
+    );
+}
+}
