@@ -399,17 +399,21 @@ fn key_join(model: &Model) -> String {
 }
 
 /// A `DO` block that refuses to install statement-level UPDATE capture unless the key
-/// columns are NOT NULL and covered by a unique index: only then does pairing old and
-/// new rows by key find each row's own versions.
+/// columns are NOT NULL, covered by a unique index, and comparable with
+/// [`KEY_EQUALITY`]: only then does pairing old and new rows by key find each row's own
+/// versions.
 fn key_check(model: &Model) -> String {
     let table = quote_literal(&qualified_table(model));
     let key: Vec<String> = model.key.iter().map(|column| quote_literal(column)).collect();
     let key = format!("ARRAY[{}]::text[]", key.join(", "));
+    let key_equality = quote_literal(KEY_EQUALITY);
     let body = format!(
         "
 DECLARE
     key_columns text[] := {key};
     nullable text[];
+    no_equality text[];
+    key_column record;
 BEGIN
     SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO nullable
     FROM pg_catalog.pg_attribute a
@@ -431,6 +435,23 @@ BEGIN
         RAISE EXCEPTION 'db-listenable: key % of % is not covered by a unique index', key_columns, {table}
             USING ERRCODE = 'invalid_table_definition',
                   HINT = 'Declare the primary key (or a unique index) on the key columns, or capture with Granularity::Row.';
+    END IF;
+    -- Caught here rather than by CREATE TRIGGER, to name the table and the way out.
+    FOR key_column IN
+        SELECT a.attname::text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
+        FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = {table}::regclass AND a.attname::text = ANY (key_columns) ORDER BY a.attnum
+    LOOP
+        BEGIN
+            EXECUTE pg_catalog.format('SELECT NULL::%s {KEY_EQUALITY} NULL::%s', key_column.type, key_column.type);
+        EXCEPTION WHEN undefined_function OR ambiguous_function THEN
+            no_equality := pg_catalog.array_append(no_equality, key_column.name);
+        END;
+    END LOOP;
+    IF no_equality IS NOT NULL THEN
+        RAISE EXCEPTION 'db-listenable: key column(s) % of % have no built-in equality (%)', no_equality, {table}, {key_equality}
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Capture with Granularity::Row, or key the table on a type whose = is built in (or implicitly castable to one).';
     END IF;
 END
 "

@@ -207,3 +207,44 @@ async fn a_case_only_change_of_a_citext_key_is_captured_once(config: CaptureConf
     );
 }
 }
+
+const PATHS: Model = Model {
+    rust_name: "Path",
+    schema: "public",
+    table: "paths",
+    key: &["p"],
+    columns: &[col("p"), col("v")],
+    events: Events::DEFAULT,
+};
+
+#[tokio::test]
+async fn a_key_type_without_a_built_in_equality_is_refused_at_install_not_at_the_first_update() {
+    // `ltree` has its own `=` outside pg_catalog and no implicit cast to a type with a
+    // built-in one: statement capture cannot pair its rows. Refused when installing,
+    // naming the table and the column, never by failing the application's UPDATEs.
+    let (_db, client) = journal_db().await;
+    client
+        .batch_execute("CREATE EXTENSION ltree; CREATE TABLE paths (p ltree PRIMARY KEY, v int)")
+        .await
+        .expect("table");
+    let err = client
+        .batch_execute(&db_listenable::ddl::install_script(&PATHS, &CaptureConfig::default()).to_string())
+        .await
+        .expect_err("statement capture of an ltree key must be refused");
+    let db_err = err.as_db_error().unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        db_err.message().contains("\"public\".\"paths\"") && db_err.message().contains("{p}"),
+        "{}",
+        db_err.message()
+    );
+    assert!(db_err.hint().is_some_and(|hint| hint.contains("Granularity::Row")), "{:?}", db_err.hint());
+
+    // Row granularity has no key comparison: it captures such a table.
+    let row = CaptureConfig { granularity: db_listenable::ddl::Granularity::Row, ..CaptureConfig::default() };
+    client.batch_execute(&db_listenable::ddl::install_script(&PATHS, &row).to_string()).await.expect("row capture");
+    client.batch_execute("INSERT INTO paths VALUES ('a.b', 1); UPDATE paths SET p = 'a.c'").await.expect("writes");
+    assert_eq!(
+        updates(&client).await,
+        [("paths".to_owned(), json!({"p": "a.b", "v": 1}), json!({"p": "a.c", "v": 1}))]
+    );
+}

@@ -31,6 +31,8 @@ DO $db_listenable$
 DECLARE
     key_columns text[] := ARRAY['id']::text[];
     nullable text[];
+    no_equality text[];
+    key_column record;
 BEGIN
     SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO nullable
     FROM pg_catalog.pg_attribute a
@@ -52,6 +54,23 @@ BEGIN
         RAISE EXCEPTION 'db-listenable: key % of % is not covered by a unique index', key_columns, '"public"."invoice_items"'
             USING ERRCODE = 'invalid_table_definition',
                   HINT = 'Declare the primary key (or a unique index) on the key columns, or capture with Granularity::Row.';
+    END IF;
+    -- Caught here rather than by CREATE TRIGGER, to name the table and the way out.
+    FOR key_column IN
+        SELECT a.attname::text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
+        FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = '"public"."invoice_items"'::regclass AND a.attname::text = ANY (key_columns) ORDER BY a.attnum
+    LOOP
+        BEGIN
+            EXECUTE pg_catalog.format('SELECT NULL::%s OPERATOR(pg_catalog.=) NULL::%s', key_column.type, key_column.type);
+        EXCEPTION WHEN undefined_function OR ambiguous_function THEN
+            no_equality := pg_catalog.array_append(no_equality, key_column.name);
+        END;
+    END LOOP;
+    IF no_equality IS NOT NULL THEN
+        RAISE EXCEPTION 'db-listenable: key column(s) % of % have no built-in equality (%)', no_equality, '"public"."invoice_items"', 'OPERATOR(pg_catalog.=)'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Capture with Granularity::Row, or key the table on a type whose = is built in (or implicitly castable to one).';
     END IF;
 END
 $db_listenable$;
@@ -117,4 +136,4 @@ CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoi
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 7e10762e374103e7';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 3100cf626984fb7d';
