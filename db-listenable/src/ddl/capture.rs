@@ -9,9 +9,14 @@
 //! - **Keys compare with one equality**, the built-in `=` resolved in `pg_catalog`
 //!   ([`KEY_EQUALITY`]): it decides both whether a key changed and which old and new
 //!   rows pair up. For built-in types that is the type's own `=`; a `citext` key uses
-//!   `text`'s, so a change of case only is a key change (captured once, as a key move).
-//!   A key type without a built-in `=` (directly or through an implicit cast) cannot be
-//!   captured at statement granularity: installation fails creating the trigger.
+//!   `text`'s, so a change of case only is a key change (captured once, as a key move),
+//!   as it is for the runtime's per-row ordering (`db_listenable.row_key` hashes the
+//!   key's `jsonb`, which is text-exact too). The list of keys moved by the running
+//!   statement is compared as `jsonb` arrays with `=` (exact and order-sensitive):
+//!   equal `jsonb` keys are equal keys under that equality. A key type without a
+//!   built-in `=` (directly or through an implicit cast, e.g. `ltree`) is refused at
+//!   install for statement granularity, naming the table and column (row granularity
+//!   compares no keys and captures it).
 //! - **TRUNCATE** is refused unless the model captures it (`events(truncate)`), then
 //!   journalled as one `T` entry without rows.
 //! - **Partitioned tables, partitions and inheritance trees are refused** at install
