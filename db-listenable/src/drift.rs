@@ -10,17 +10,29 @@ use std::fmt;
 use crate::ddl::{self, CaptureConfig};
 use crate::model::Model;
 
-/// Lists what is installed: one row per table carrying any of our triggers, with the
-/// trigger names and the fingerprint comment. Columns: schema, table, triggers, comment.
-pub const INSTALLED_SQL: &str = "SELECT n.nspname::text, c.relname::text,
-       array_agg(t.tgname::text ORDER BY t.tgname),
-       max(obj_description(t.oid, 'pg_trigger')) FILTER (WHERE t.tgname = 'db_listenable_truncate')
-FROM pg_catalog.pg_trigger t
+/// Lists what is installed: one row per table carrying any of our triggers. Columns:
+/// schema, table, triggers (sorted), the fingerprint comment, the triggers that are
+/// disabled, those that fire only in replica sessions, and why the table cannot be
+/// captured whole (it is partitioned, a partition, or in an inheritance tree), if so.
+/// Trigger clones on partitions (`tgparentid <> 0`) are the parent's, not separate
+/// installations.
+pub fn installed_sql() -> String {
+    format!(
+        "SELECT n.nspname::text, c.relname::text, t.triggers, t.comment, t.disabled, t.replica_only,
+       {problem}
+FROM (SELECT tgrelid,
+             array_agg(tgname::text ORDER BY tgname) AS triggers,
+             max(obj_description(oid, 'pg_trigger')) FILTER (WHERE tgname = 'db_listenable_truncate') AS comment,
+             array_agg(tgname::text ORDER BY tgname) FILTER (WHERE tgenabled = 'D') AS disabled,
+             array_agg(tgname::text ORDER BY tgname) FILTER (WHERE tgenabled = 'R') AS replica_only
+      FROM pg_catalog.pg_trigger
+      WHERE NOT tgisinternal AND tgparentid = 0 AND tgname LIKE 'db\\_listenable\\_%'
+      GROUP BY tgrelid) t
 JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE NOT t.tgisinternal
-  AND t.tgname LIKE 'db\\_listenable\\_%'
-GROUP BY 1, 2";
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
+        problem = ddl::TREE_PROBLEM_SQL
+    )
+}
 
 /// Whether the journal table exists. One boolean column.
 pub const JOURNAL_PRESENT_SQL: &str = "SELECT pg_catalog.to_regclass('db_listenable.changes') IS NOT NULL";
@@ -36,6 +48,14 @@ pub struct InstalledCapture {
     pub triggers: Vec<String>,
     /// The comment on the TRUNCATE trigger (`db-listenable <fingerprint>`).
     pub comment: Option<String>,
+    /// Our triggers that are disabled (`ALTER TABLE ... DISABLE TRIGGER`,
+    /// `pg_restore --disable-triggers` interrupted): they capture nothing.
+    pub disabled: Vec<String>,
+    /// Our triggers enabled for replica sessions only (`ENABLE REPLICA TRIGGER`): they
+    /// capture nothing an ordinary session writes.
+    pub replica_only: Vec<String>,
+    /// Why capture cannot cover this table (e.g. `is a partition of x`), if it cannot.
+    pub tree_problem: Option<String>,
 }
 
 /// One difference between the database and the code.
@@ -130,19 +150,35 @@ pub fn compare(
         };
         let expected_triggers = ddl::expected_triggers(model, config);
         let expected_comment = format!("{}{}", ddl::COMMENT_PREFIX, ddl::install_fingerprint(model, config));
-        let reason = if found.triggers != expected_triggers {
-            Some(format!("triggers {:?}, expected {:?}", found.triggers, expected_triggers))
+        let mut reasons = Vec::new();
+        if let Some(problem) = &found.tree_problem {
+            reasons.push(format!("the table {problem}; {}", ddl::TREE_HINT));
+        }
+        if found.triggers != expected_triggers {
+            reasons.push(format!("triggers {:?}, expected {:?}", found.triggers, expected_triggers));
         } else if found.comment.as_deref() != Some(expected_comment.as_str()) {
-            Some(format!(
+            reasons.push(format!(
                 "installed from other SQL (fingerprint {}, expected {})",
                 found.comment.as_deref().and_then(|c| c.strip_prefix(ddl::COMMENT_PREFIX)).unwrap_or("none"),
                 &expected_comment[ddl::COMMENT_PREFIX.len()..]
-            ))
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            per_table.push(Drift::Outdated { model: model.rust_name, table, reason });
+            ));
+        }
+        // `ENABLE ALWAYS` (fires in replica sessions too) captures more, never less: not drift.
+        if !found.disabled.is_empty() {
+            reasons.push(format!(
+                "triggers disabled, capturing nothing: {:?} (ALTER TABLE ... ENABLE TRIGGER, or reinstall)",
+                found.disabled
+            ));
+        }
+        if !found.replica_only.is_empty() {
+            reasons.push(format!(
+                "triggers fire only in replica sessions, capturing no ordinary write: {:?} \
+                 (ALTER TABLE ... ENABLE TRIGGER, or reinstall)",
+                found.replica_only
+            ));
+        }
+        if !reasons.is_empty() {
+            per_table.push(Drift::Outdated { model: model.rust_name, table, reason: reasons.join("; ") });
         }
     }
     per_table.extend(installed.into_values().map(|i| Drift::Extra { table: display_table(&i.schema, &i.table) }));
@@ -162,7 +198,8 @@ fn drift_table(drift: &Drift) -> &str {
 #[cfg(feature = "sqlx")]
 pub async fn check_sqlx(pool: &sqlx::PgPool, models: &[Model], config: &CaptureConfig) -> crate::Result<DriftReport> {
     use crate::Error;
-    let rows: Vec<(String, String, Vec<String>, Option<String>)> = sqlx::query_as(INSTALLED_SQL)
+    type Row = (String, String, Vec<String>, Option<String>, Option<Vec<String>>, Option<Vec<String>>, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(installed_sql()))
         .fetch_all(pool)
         .await
         .map_err(Error::database("list installed capture triggers"))?;
@@ -172,7 +209,15 @@ pub async fn check_sqlx(pool: &sqlx::PgPool, models: &[Model], config: &CaptureC
         .map_err(Error::database("look up the journal table"))?;
     let installed: Vec<InstalledCapture> = rows
         .into_iter()
-        .map(|(schema, table, triggers, comment)| InstalledCapture { schema, table, triggers, comment })
+        .map(|(schema, table, triggers, comment, disabled, replica_only, tree_problem)| InstalledCapture {
+            schema,
+            table,
+            triggers,
+            comment,
+            disabled: disabled.unwrap_or_default(),
+            replica_only: replica_only.unwrap_or_default(),
+            tree_problem,
+        })
         .collect();
     Ok(compare(models, config, &installed, journal))
 }
@@ -185,7 +230,7 @@ pub async fn check_tokio_postgres(
     config: &CaptureConfig,
 ) -> crate::Result<DriftReport> {
     use crate::Error;
-    let rows = client.query(INSTALLED_SQL, &[]).await.map_err(Error::database("list installed capture triggers"))?;
+    let rows = client.query(&installed_sql(), &[]).await.map_err(Error::database("list installed capture triggers"))?;
     let journal: bool =
         client.query_one(JOURNAL_PRESENT_SQL, &[]).await.map_err(Error::database("look up the journal table"))?.get(0);
     let installed: Vec<InstalledCapture> = rows
@@ -195,6 +240,9 @@ pub async fn check_tokio_postgres(
             table: row.get(1),
             triggers: row.get(2),
             comment: row.get(3),
+            disabled: row.get::<_, Option<Vec<String>>>(4).unwrap_or_default(),
+            replica_only: row.get::<_, Option<Vec<String>>>(5).unwrap_or_default(),
+            tree_problem: row.get(6),
         })
         .collect();
     Ok(compare(models, config, &installed, journal))

@@ -1,4 +1,38 @@
 //! The per-model SQL: a capture function and its triggers.
+//!
+//! # What is captured, and what is not
+//!
+//! - **INSERT, UPDATE, DELETE** of the model's table, however issued (plain statements,
+//!   `INSERT ... ON CONFLICT`, `MERGE`, `COPY`, cascades of foreign keys, writes from
+//!   other triggers), once per changed row, at both granularities. An UPDATE that
+//!   changes a row's key is one `U` entry with the old and new row.
+//! - **Keys compare with one equality**, the built-in `=` resolved in `pg_catalog`
+//!   ([`KEY_EQUALITY`]): it decides both whether a key changed and which old and new
+//!   rows pair up. For built-in types that is the type's own `=`; a `citext` key uses
+//!   `text`'s, so a change of case only is a key change (captured once, as a key move),
+//!   as it is for the runtime's per-row ordering (`db_listenable.row_key` hashes the
+//!   key's `jsonb`, which is text-exact too). The list of keys moved by the running
+//!   statement is compared as `jsonb` arrays with `=` (exact and order-sensitive):
+//!   equal `jsonb` keys are equal keys under that equality. A key type without a
+//!   built-in `=` (directly or through an implicit cast, e.g. `ltree`) is refused at
+//!   install for statement granularity, naming the table and column (row granularity
+//!   compares no keys and captures it).
+//! - **TRUNCATE** is refused unless the model captures it (`events(truncate)`), then
+//!   journalled as one `T` entry without rows.
+//! - **Partitioned tables, partitions and inheritance trees are refused** at install
+//!   (see [`super::tree`]): a statement trigger on a partitioned table misses writes
+//!   addressed to a partition, and a row moving between partitions fires no AFTER
+//!   UPDATE row trigger. A captured plain table that is attached as a partition or
+//!   gains an inheritance parent or child later is reported by the drift check.
+//! - **Replica sessions are not captured**: the triggers are ordinary (`ENABLE`), so a
+//!   session with `session_replication_role = replica` (logical replication's apply
+//!   worker, `pg_restore` run with that role) fires none of them and its writes are not
+//!   journalled; that role means "these changes were captured where they originated".
+//!   Whoever wants them captured too runs `ALTER TABLE ... ENABLE ALWAYS TRIGGER` on each
+//!   capture trigger (the drift check accepts that). A disabled capture trigger
+//!   (`DISABLE TRIGGER`, an interrupted `pg_restore --disable-triggers`) or one enabled
+//!   for replica sessions only is reported by the drift check, so the runtime refuses
+//!   to start on it.
 
 use super::config::{CaptureConfig, Granularity, WAKEUP_CHANNEL, WAKEUP_LOCK, Wakeup};
 use super::journal::journal_object;
@@ -13,9 +47,23 @@ use crate::model::Model;
 /// Marks our comments on installed objects: `db-listenable <fingerprint>`.
 pub const COMMENT_PREFIX: &str = "db-listenable ";
 
-/// The transaction-local setting in which key moves of the running statement are
-/// remembered, so the statement-level pass does not pair those keys again.
-const MOVED_KEYS_SETTING: &str = "db_listenable.moved_keys";
+/// The start of the transaction-local setting in which the key-move trigger remembers
+/// the old keys of the rows it captured, so the statement-level pass does not pair them
+/// again. The full name adds the table id and `pg_trigger_depth()`: a nested UPDATE of
+/// another captured table (a user trigger) or of the same table (one level deeper)
+/// keeps its own list and never reads or clears the outer statement's.
+const MOVED_KEYS_SETTING: &str = "db_listenable.moved_";
+
+/// The label of the statement function's block: variables are referenced qualified
+/// with it, so no column name of the captured table can be mistaken for one.
+const BLOCK_LABEL: &str = "db_listenable_capture";
+
+/// The equality that decides both whether a key changed (the key-move trigger's `WHEN`)
+/// and which old and new rows pair up: the built-in `=` PostgreSQL resolves in
+/// `pg_catalog`, independent of anyone's `search_path`. For built-in types that is the
+/// type's own; a `citext` key resolves to `text`'s (case-sensitive) `=`, so a change of
+/// case is a key change.
+const KEY_EQUALITY: &str = "OPERATOR(pg_catalog.=)";
 
 /// `"schema"."table"` of a model, quoted for SQL.
 pub fn qualified_table(model: &Model) -> String {
@@ -131,10 +179,12 @@ fn capture_triggers(model: &Model, config: &CaptureConfig) -> Vec<CaptureTrigger
                         model.key.iter().map(|column| format!("{side}.{}", quote_ident(column))).collect();
                     format!("({})", columns.join(", "))
                 };
+                // `NOT (=)`, not `IS DISTINCT FROM`: the same operator as the pairing
+                // join (keys are NOT NULL here, see `key_check`).
                 triggers.push(CaptureTrigger {
                     name: KEY_MOVE_TRIGGER,
                     clause: format!(
-                        "AFTER UPDATE ON {table} FOR EACH ROW WHEN ({} IS DISTINCT FROM {})",
+                        "AFTER UPDATE ON {table} FOR EACH ROW WHEN (NOT ({} {KEY_EQUALITY} {}))",
                         key("OLD"),
                         key("NEW")
                     ),
@@ -157,6 +207,7 @@ fn definition(model: &Model, config: &CaptureConfig) -> Script {
     let function = format!("{}.{}", quote_ident(JOURNAL_SCHEMA), quote_ident(&capture_function_name(model)));
     let triggers = capture_triggers(model, config);
     let mut script = Script::new();
+    script.push(super::tree::tree_check(&table));
     script.push(format!(
         "INSERT INTO {} (id, schema_name, table_name) VALUES ({}, {}, {}) \
          ON CONFLICT (schema_name, table_name) DO NOTHING",
@@ -272,77 +323,102 @@ END
 
 /// Statement granularity: one `INSERT ... SELECT` per statement from the transition
 /// tables. UPDATE pairs old and new rows by key; a row whose key changed is captured by
-/// the row-level branch (key-move trigger) and its keys are left out of the pairing.
+/// the row-level branch (key-move trigger), which records its old key so the pairing
+/// leaves that row out.
+///
+/// Rows are referenced as `o.*` / `n.*` and variables through the block label, so no
+/// column name can be confused with them. The common UPDATE (no key moved) runs the
+/// pairing without any moved-key test.
 fn statement_body(model: &Model, wakeup: Wakeup) -> String {
     let changes = journal_object("changes");
     let table_id = table_id(model);
-    let moved = quote_literal(MOVED_KEYS_SETTING);
+    let setting = format!("{}.setting", BLOCK_LABEL);
+    let moved = format!("{}.moved", BLOCK_LABEL);
+    let pairs = format!(
+        "SELECT to_jsonb(o.*) AS old_row, to_jsonb(n.*) AS new_row
+              FROM old_rows o JOIN new_rows n ON {join}",
+        join = key_join(model)
+    );
     format!(
         "
+<<{BLOCK_LABEL}>>
 DECLARE
-    moved jsonb;
+    setting text;
+    moved text;
 BEGIN
     IF TG_LEVEL = 'ROW' THEN
         -- An UPDATE that changed the key: paired here, where OLD and NEW are known.
         INSERT INTO {changes} (table_id, op, old_row, new_row)
         VALUES ({table_id}, 'U', to_jsonb(OLD), to_jsonb(NEW));
-        PERFORM set_config({moved},
-            (coalesce(nullif(current_setting({moved}, true), ''), '[]')::jsonb
-             || jsonb_build_array({old_key}, {new_key}))::text, true);
+        {setting} := {setting_name};
+        -- Appended as text and parsed once by the statement pass.
+        PERFORM set_config({setting},
+            coalesce(nullif(current_setting({setting}, true), '') || ',', '') || {old_key}::text, true);
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO {changes} (table_id, op, new_row)
-        SELECT {table_id}, 'I', to_jsonb(n) FROM new_rows n;
+        SELECT {table_id}, 'I', to_jsonb(n.*) FROM new_rows n;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO {changes} (table_id, op, old_row)
-        SELECT {table_id}, 'D', to_jsonb(o) FROM old_rows o;
+        SELECT {table_id}, 'D', to_jsonb(o.*) FROM old_rows o;
     ELSIF TG_OP = 'UPDATE' THEN
-        moved := nullif(current_setting({moved}, true), '')::jsonb;
-        IF moved IS NOT NULL THEN
-            PERFORM set_config({moved}, '', true);
+        {setting} := {setting_name};
+        {moved} := nullif(current_setting({setting}, true), '');
+        IF {moved} IS NULL THEN
+            INSERT INTO {changes} (table_id, op, old_row, new_row)
+            SELECT {table_id}, 'U', pair.old_row, pair.new_row
+            FROM ({pairs}) pair
+            WHERE ({changed});
+        ELSE
+            PERFORM set_config({setting}, '', true);
+            -- Exact: jsonb `=` of arrays is order-sensitive, and equal jsonb keys are equal keys.
+            INSERT INTO {changes} (table_id, op, old_row, new_row)
+            SELECT {table_id}, 'U', pair.old_row, pair.new_row
+            FROM ({pairs}
+                  WHERE NOT EXISTS (
+                      SELECT FROM jsonb_array_elements(('[' || {moved} || ']')::jsonb) m
+                      WHERE m.value = {o_key})) pair
+            WHERE ({changed});
         END IF;
-        INSERT INTO {changes} (table_id, op, old_row, new_row)
-        SELECT {table_id}, 'U', pair.old_row, pair.new_row
-        FROM (SELECT to_jsonb(o) AS old_row, to_jsonb(n) AS new_row, {o_key} AS key
-              FROM old_rows o JOIN new_rows n ON {join}) pair
-        WHERE ({changed})
-          AND (moved IS NULL OR NOT moved @> jsonb_build_array(pair.key));
     END IF;
 {wake}    RETURN NULL;
 END
 ",
+        setting_name = format!("{} || {table_id} || '_' || pg_trigger_depth()", quote_literal(MOVED_KEYS_SETTING)),
         old_key = key_of(model, "OLD"),
-        new_key = key_of(model, "NEW"),
         o_key = key_of(model, "o"),
-        join = key_join(model),
         changed = changed(model, "pair.old_row", "pair.new_row"),
         wake = wake(wakeup),
     )
 }
 
-/// `o."a" = n."a" AND o."b" = n."b"`: pairs old and new rows by their typed key columns,
+/// `o."a" OPERATOR(pg_catalog.=) n."a" AND ...`: pairs old and new rows by their typed key columns,
 /// which PostgreSQL hashes far faster than `jsonb` keys (a third of the capture time of
 /// a bulk UPDATE). Correct because [`key_check`] makes installation refuse keys that
 /// are nullable or not unique.
 fn key_join(model: &Model) -> String {
     let parts: Vec<String> =
-        model.key.iter().map(|column| format!("o.{col} = n.{col}", col = quote_ident(column))).collect();
+        model.key.iter().map(|column| format!("o.{col} {KEY_EQUALITY} n.{col}", col = quote_ident(column))).collect();
     parts.join(" AND ")
 }
 
 /// A `DO` block that refuses to install statement-level UPDATE capture unless the key
-/// columns are NOT NULL and covered by a unique index: only then does pairing old and
-/// new rows by key find each row's own versions.
+/// columns are NOT NULL, covered by a unique index, and comparable with
+/// [`KEY_EQUALITY`]: only then does pairing old and new rows by key find each row's own
+/// versions.
 fn key_check(model: &Model) -> String {
     let table = quote_literal(&qualified_table(model));
     let key: Vec<String> = model.key.iter().map(|column| quote_literal(column)).collect();
     let key = format!("ARRAY[{}]::text[]", key.join(", "));
+    let key_equality = quote_literal(KEY_EQUALITY);
     let body = format!(
         "
 DECLARE
     key_columns text[] := {key};
     nullable text[];
+    no_equality text[];
+    key_column record;
 BEGIN
     SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO nullable
     FROM pg_catalog.pg_attribute a
@@ -364,6 +440,23 @@ BEGIN
         RAISE EXCEPTION 'db-listenable: key % of % is not covered by a unique index', key_columns, {table}
             USING ERRCODE = 'invalid_table_definition',
                   HINT = 'Declare the primary key (or a unique index) on the key columns, or capture with Granularity::Row.';
+    END IF;
+    -- Caught here rather than by CREATE TRIGGER, to name the table and the way out.
+    FOR key_column IN
+        SELECT a.attname::text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
+        FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = {table}::regclass AND a.attname::text = ANY (key_columns) ORDER BY a.attnum
+    LOOP
+        BEGIN
+            EXECUTE pg_catalog.format('SELECT NULL::%s {KEY_EQUALITY} NULL::%s', key_column.type, key_column.type);
+        EXCEPTION WHEN undefined_function OR ambiguous_function THEN
+            no_equality := pg_catalog.array_append(no_equality, key_column.name);
+        END;
+    END LOOP;
+    IF no_equality IS NOT NULL THEN
+        RAISE EXCEPTION 'db-listenable: key column(s) % of % have no built-in equality (%)', no_equality, {table}, {key_equality}
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Capture with Granularity::Row, or key the table on a type whose = is built in (or implicitly castable to one).';
     END IF;
 END
 "

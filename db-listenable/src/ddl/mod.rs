@@ -15,6 +15,7 @@ mod journal;
 mod name;
 mod quote;
 mod script;
+mod tree;
 
 pub use capture::{
     COMMENT_PREFIX, capture_function_name, expected_triggers, install_fingerprint, install_script, qualified_table,
@@ -30,3 +31,4 @@ pub use name::{
 };
 pub use quote::{quote_ident, quote_literal};
 pub use script::Script;
+pub use tree::{TREE_HINT, TREE_PROBLEM_SQL};

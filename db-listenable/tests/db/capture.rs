@@ -1,33 +1,10 @@
 //! What the generated triggers put in the journal, operation by operation.
 
-use db_listenable::ddl::{CaptureConfig, Granularity};
+use db_listenable::ddl::CaptureConfig;
 use db_listenable::{Events, Model};
 use serde_json::json;
 
 use crate::{Captured, ITEMS, captured, journal, journal_db};
-
-/// Runs a test body once per capture granularity: both must capture the same rows.
-macro_rules! for_each_granularity {
-    ($(async fn $name:ident($config:ident: CaptureConfig) $body:block)*) => {
-        $(
-            mod $name {
-                use super::*;
-
-                async fn run($config: CaptureConfig) $body
-
-                #[tokio::test]
-                async fn row_level() {
-                    run(CaptureConfig { granularity: Granularity::Row, ..CaptureConfig::default() }).await;
-                }
-
-                #[tokio::test]
-                async fn statement_level() {
-                    run(CaptureConfig { granularity: Granularity::Statement, ..CaptureConfig::default() }).await;
-                }
-            }
-        )*
-    };
-}
 
 const ITEMS_TABLE: &str = "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL DEFAULT 0,
                                                updated_at timestamptz NOT NULL DEFAULT now())";

@@ -98,3 +98,61 @@ async fn migrations_are_written_only_when_the_sql_changes_and_apply_cleanly() {
     assert_eq!(tables, ["items"]);
     pool.close().await;
 }
+
+#[tokio::test]
+async fn disabled_or_replica_only_capture_triggers_are_drift() {
+    let db = pg_harness::TestDb::create().await.expect("test database");
+    let client = connect(db.url()).await;
+    client.batch_execute(ITEMS_TABLE).await.expect("table");
+    client.batch_execute(&ddl::journal_script().to_string()).await.expect("journal");
+    client.batch_execute(&ddl::install_script(&ITEMS, &CaptureConfig::default()).to_string()).await.expect("install");
+    assert!(check(&db, &[ITEMS]).await.is_clean());
+
+    let outdated = |report: &drift::DriftReport| match &report.drifts[..] {
+        [Drift::Outdated { table, reason, .. }] if table == "public.items" => reason.clone(),
+        other => panic!("expected items outdated, got {other:?}"),
+    };
+    client.batch_execute("ALTER TABLE items DISABLE TRIGGER db_listenable_insert").await.expect("disable");
+    let reason = outdated(&check(&db, &[ITEMS]).await);
+    assert!(reason.contains("disabled") && reason.contains("db_listenable_insert"), "{reason}");
+    assert!(!reason.contains("db_listenable_update"), "{reason}");
+
+    // ENABLE REPLICA fires only in replica sessions: ordinary writes are not captured.
+    client.batch_execute("ALTER TABLE items ENABLE REPLICA TRIGGER db_listenable_insert").await.expect("replica");
+    let reason = outdated(&check(&db, &[ITEMS]).await);
+    assert!(reason.contains("replica") && reason.contains("db_listenable_insert"), "{reason}");
+
+    // ENABLE ALWAYS captures more (replica sessions too), never less: not drift.
+    client.batch_execute("ALTER TABLE items ENABLE ALWAYS TRIGGER db_listenable_insert").await.expect("always");
+    assert!(check(&db, &[ITEMS]).await.is_clean());
+
+    // What `pg_restore --disable-triggers` does while it restores, if it is interrupted.
+    client.batch_execute("ALTER TABLE items DISABLE TRIGGER ALL").await.expect("disable all");
+    let reason = outdated(&check(&db, &[ITEMS]).await);
+    for trigger in ddl::expected_triggers(&ITEMS, &CaptureConfig::default()) {
+        assert!(reason.contains(trigger), "{trigger} missing from {reason}");
+    }
+    client.batch_execute("ALTER TABLE items ENABLE TRIGGER ALL").await.expect("enable all");
+    assert!(check(&db, &[ITEMS]).await.is_clean());
+}
+
+#[tokio::test]
+async fn sessions_in_the_replica_role_are_not_captured() {
+    // Documented behaviour: `session_replication_role = replica` (logical replication's
+    // apply, `pg_restore` with that role) fires no ordinary trigger, so nothing is captured.
+    let db = pg_harness::TestDb::create().await.expect("test database");
+    let client = connect(db.url()).await;
+    client.batch_execute(ITEMS_TABLE).await.expect("table");
+    client.batch_execute(&ddl::journal_script().to_string()).await.expect("journal");
+    client.batch_execute(&ddl::install_script(&ITEMS, &CaptureConfig::default()).to_string()).await.expect("install");
+    client
+        .batch_execute(
+            "SET session_replication_role = replica; INSERT INTO items (id) VALUES (1);
+             RESET session_replication_role; INSERT INTO items (id) VALUES (2)",
+        )
+        .await
+        .expect("writes");
+    let ids: Vec<Option<i64>> = crate::journal(&client).await.iter().map(crate::Captured::id).collect();
+    assert_eq!(ids, [Some(2)]);
+    assert!(check(&db, &[ITEMS]).await.is_clean(), "the triggers themselves are as installed");
+}

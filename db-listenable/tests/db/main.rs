@@ -1,9 +1,36 @@
 //! db-listenable against a real PostgreSQL (one test binary, modules per topic).
 
+/// Runs a test body once per capture granularity: both must capture the same rows.
+macro_rules! for_each_granularity {
+    ($(async fn $name:ident($config:ident: CaptureConfig) $body:block)*) => {
+        $(
+            mod $name {
+                use super::*;
+                use db_listenable::ddl::Granularity;
+
+                async fn run($config: CaptureConfig) $body
+
+                #[tokio::test]
+                async fn row_level() {
+                    run(CaptureConfig { granularity: Granularity::Row, ..CaptureConfig::default() }).await;
+                }
+
+                #[tokio::test]
+                async fn statement_level() {
+                    run(CaptureConfig { granularity: Granularity::Statement, ..CaptureConfig::default() }).await;
+                }
+            }
+        )*
+    };
+}
+
 mod capture;
+mod columns;
 mod derived;
 mod drift;
 mod install;
+mod keys;
+mod partitions;
 mod quoting;
 mod snapshots;
 

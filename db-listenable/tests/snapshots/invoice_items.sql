@@ -1,3 +1,28 @@
+DO $db_listenable$
+DECLARE
+    problem text;
+BEGIN
+    SELECT CASE
+        WHEN c.relkind = 'p' THEN 'is partitioned'
+        WHEN c.relispartition THEN 'is a partition of ' || (
+            SELECT pg_catalog.string_agg(i.inhparent::regclass::text, ', ') FROM pg_catalog.pg_inherits i
+            WHERE i.inhrelid = c.oid)
+        WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) THEN 'inherits from ' || (
+            SELECT pg_catalog.string_agg(i.inhparent::regclass::text, ', ') FROM pg_catalog.pg_inherits i
+            WHERE i.inhrelid = c.oid)
+        WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid) THEN 'is inherited by ' || (
+            SELECT pg_catalog.string_agg(i.inhrelid::regclass::text, ', ') FROM pg_catalog.pg_inherits i
+            WHERE i.inhparent = c.oid)
+    END INTO problem
+    FROM pg_catalog.pg_class c WHERE c.oid = '"public"."invoice_items"'::regclass;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'db-listenable: cannot capture %: it %', '"public"."invoice_items"', problem
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'db-listenable captures plain tables only: it cannot see every write of a partitioned or inheritance table, nor journal a row moving between partitions as one change. Capture a plain table (or detach it from the tree).';
+    END IF;
+END
+$db_listenable$;
+
 INSERT INTO "db_listenable"."tables" (id, schema_name, table_name) VALUES (1132144556, 'public', 'invoice_items') ON CONFLICT (schema_name, table_name) DO NOTHING;
 
 DROP TRIGGER IF EXISTS "db_listenable_row" ON "public"."invoice_items";
@@ -6,6 +31,8 @@ DO $db_listenable$
 DECLARE
     key_columns text[] := ARRAY['id']::text[];
     nullable text[];
+    no_equality text[];
+    key_column record;
 BEGIN
     SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO nullable
     FROM pg_catalog.pg_attribute a
@@ -28,39 +55,69 @@ BEGIN
             USING ERRCODE = 'invalid_table_definition',
                   HINT = 'Declare the primary key (or a unique index) on the key columns, or capture with Granularity::Row.';
     END IF;
+    -- Caught here rather than by CREATE TRIGGER, to name the table and the way out.
+    FOR key_column IN
+        SELECT a.attname::text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
+        FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = '"public"."invoice_items"'::regclass AND a.attname::text = ANY (key_columns) ORDER BY a.attnum
+    LOOP
+        BEGIN
+            EXECUTE pg_catalog.format('SELECT NULL::%s OPERATOR(pg_catalog.=) NULL::%s', key_column.type, key_column.type);
+        EXCEPTION WHEN undefined_function OR ambiguous_function THEN
+            no_equality := pg_catalog.array_append(no_equality, key_column.name);
+        END;
+    END LOOP;
+    IF no_equality IS NOT NULL THEN
+        RAISE EXCEPTION 'db-listenable: key column(s) % of % have no built-in equality (%)', no_equality, '"public"."invoice_items"', 'OPERATOR(pg_catalog.=)'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Capture with Granularity::Row, or key the table on a type whose = is built in (or implicitly castable to one).';
+    END IF;
 END
 $db_listenable$;
 
 CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $db_listenable$
+<<db_listenable_capture>>
 DECLARE
-    moved jsonb;
+    setting text;
+    moved text;
 BEGIN
     IF TG_LEVEL = 'ROW' THEN
         -- An UPDATE that changed the key: paired here, where OLD and NEW are known.
         INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
         VALUES (1132144556, 'U', to_jsonb(OLD), to_jsonb(NEW));
-        PERFORM set_config('db_listenable.moved_keys',
-            (coalesce(nullif(current_setting('db_listenable.moved_keys', true), ''), '[]')::jsonb
-             || jsonb_build_array(jsonb_build_array(OLD."id"), jsonb_build_array(NEW."id")))::text, true);
+        db_listenable_capture.setting := 'db_listenable.moved_' || 1132144556 || '_' || pg_trigger_depth();
+        -- Appended as text and parsed once by the statement pass.
+        PERFORM set_config(db_listenable_capture.setting,
+            coalesce(nullif(current_setting(db_listenable_capture.setting, true), '') || ',', '') || jsonb_build_array(OLD."id")::text, true);
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO "db_listenable"."changes" (table_id, op, new_row)
-        SELECT 1132144556, 'I', to_jsonb(n) FROM new_rows n;
+        SELECT 1132144556, 'I', to_jsonb(n.*) FROM new_rows n;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO "db_listenable"."changes" (table_id, op, old_row)
-        SELECT 1132144556, 'D', to_jsonb(o) FROM old_rows o;
+        SELECT 1132144556, 'D', to_jsonb(o.*) FROM old_rows o;
     ELSIF TG_OP = 'UPDATE' THEN
-        moved := nullif(current_setting('db_listenable.moved_keys', true), '')::jsonb;
-        IF moved IS NOT NULL THEN
-            PERFORM set_config('db_listenable.moved_keys', '', true);
+        db_listenable_capture.setting := 'db_listenable.moved_' || 1132144556 || '_' || pg_trigger_depth();
+        db_listenable_capture.moved := nullif(current_setting(db_listenable_capture.setting, true), '');
+        IF db_listenable_capture.moved IS NULL THEN
+            INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
+            SELECT 1132144556, 'U', pair.old_row, pair.new_row
+            FROM (SELECT to_jsonb(o.*) AS old_row, to_jsonb(n.*) AS new_row
+              FROM old_rows o JOIN new_rows n ON o."id" OPERATOR(pg_catalog.=) n."id") pair
+            WHERE (pair.old_row - ARRAY['updated_at']::text[] <> pair.new_row - ARRAY['updated_at']::text[]);
+        ELSE
+            PERFORM set_config(db_listenable_capture.setting, '', true);
+            -- Exact: jsonb `=` of arrays is order-sensitive, and equal jsonb keys are equal keys.
+            INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
+            SELECT 1132144556, 'U', pair.old_row, pair.new_row
+            FROM (SELECT to_jsonb(o.*) AS old_row, to_jsonb(n.*) AS new_row
+              FROM old_rows o JOIN new_rows n ON o."id" OPERATOR(pg_catalog.=) n."id"
+                  WHERE NOT EXISTS (
+                      SELECT FROM jsonb_array_elements(('[' || db_listenable_capture.moved || ']')::jsonb) m
+                      WHERE m.value = jsonb_build_array(o."id"))) pair
+            WHERE (pair.old_row - ARRAY['updated_at']::text[] <> pair.new_row - ARRAY['updated_at']::text[]);
         END IF;
-        INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
-        SELECT 1132144556, 'U', pair.old_row, pair.new_row
-        FROM (SELECT to_jsonb(o) AS old_row, to_jsonb(n) AS new_row, jsonb_build_array(o."id") AS key
-              FROM old_rows o JOIN new_rows n ON o."id" = n."id") pair
-        WHERE (pair.old_row - ARRAY['updated_at']::text[] <> pair.new_row - ARRAY['updated_at']::text[])
-          AND (moved IS NULL OR NOT moved @> jsonb_build_array(pair.key));
     END IF;
     IF pg_try_advisory_xact_lock(1684171881, 2002873189) THEN
         PERFORM pg_notify('db_listenable', '');
@@ -73,10 +130,10 @@ CREATE OR REPLACE TRIGGER "db_listenable_insert" AFTER INSERT ON "public"."invoi
 
 CREATE OR REPLACE TRIGGER "db_listenable_update" AFTER UPDATE ON "public"."invoice_items" REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
 
-CREATE OR REPLACE TRIGGER "db_listenable_key_move" AFTER UPDATE ON "public"."invoice_items" FOR EACH ROW WHEN ((OLD."id") IS DISTINCT FROM (NEW."id")) EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
+CREATE OR REPLACE TRIGGER "db_listenable_key_move" AFTER UPDATE ON "public"."invoice_items" FOR EACH ROW WHEN (NOT ((OLD."id") OPERATOR(pg_catalog.=) (NEW."id"))) EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
 
 CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoice_items" REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable c0df994167b5f78b';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 3100cf626984fb7d';

@@ -1,3 +1,28 @@
+DO $db_listenable$
+DECLARE
+    problem text;
+BEGIN
+    SELECT CASE
+        WHEN c.relkind = 'p' THEN 'is partitioned'
+        WHEN c.relispartition THEN 'is a partition of ' || (
+            SELECT pg_catalog.string_agg(i.inhparent::regclass::text, ', ') FROM pg_catalog.pg_inherits i
+            WHERE i.inhrelid = c.oid)
+        WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) THEN 'inherits from ' || (
+            SELECT pg_catalog.string_agg(i.inhparent::regclass::text, ', ') FROM pg_catalog.pg_inherits i
+            WHERE i.inhrelid = c.oid)
+        WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid) THEN 'is inherited by ' || (
+            SELECT pg_catalog.string_agg(i.inhrelid::regclass::text, ', ') FROM pg_catalog.pg_inherits i
+            WHERE i.inhparent = c.oid)
+    END INTO problem
+    FROM pg_catalog.pg_class c WHERE c.oid = '"public"."invoice_items"'::regclass;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'db-listenable: cannot capture %: it %', '"public"."invoice_items"', problem
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'db-listenable captures plain tables only: it cannot see every write of a partitioned or inheritance table, nor journal a row moving between partitions as one change. Capture a plain table (or detach it from the tree).';
+    END IF;
+END
+$db_listenable$;
+
 INSERT INTO "db_listenable"."tables" (id, schema_name, table_name) VALUES (1132144556, 'public', 'invoice_items') ON CONFLICT (schema_name, table_name) DO NOTHING;
 
 DROP TRIGGER IF EXISTS "db_listenable_insert" ON "public"."invoice_items";
@@ -32,4 +57,4 @@ CREATE OR REPLACE TRIGGER "db_listenable_row" AFTER INSERT OR UPDATE OR DELETE O
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('capture', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable bb1e8b860d362143';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable fd327bcbf29d54b8';
