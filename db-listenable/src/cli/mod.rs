@@ -6,4 +6,4 @@ mod dead_letters;
 mod triggers;
 
 pub use dead_letters::{DeadLettersCommand, dead_letters};
-pub use triggers::{TriggersCommand, check, generate};
+pub use triggers::{TriggersCommand, check, generate, grants};

@@ -1,14 +1,15 @@
-//! `<app> triggers generate <dir>` and `<app> triggers check`.
+//! `<app> triggers generate <dir>`, `<app> triggers check` and `<app> triggers grants <role>`.
 //!
 //! ```no_run
 //! # async fn demo(pool: sqlx::PgPool) -> Result<(), db_listenable::Error> {
-//! use db_listenable::cli::{TriggersCommand, check, generate};
+//! use db_listenable::cli::{TriggersCommand, check, generate, grants};
 //! use db_listenable::ddl::CaptureConfig;
 //!
 //! let config = CaptureConfig::default();
 //! let command = TriggersCommand::Check; // parsed by clap in a real program
 //! match command {
 //!     TriggersCommand::Generate { dir } => println!("{}", generate(&dir, &config)?),
+//!     TriggersCommand::Grants { role, outbox_only } => print!("{}", grants(&role, outbox_only)),
 //!     TriggersCommand::Check => {
 //!         let report = check(&pool, &config).await?;
 //!         print!("{report}");
@@ -22,7 +23,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::ddl::CaptureConfig;
+use crate::ddl::{Access, CaptureConfig, grants_script};
 use crate::drift::DriftReport;
 use crate::error::Result;
 
@@ -36,6 +37,21 @@ pub enum TriggersCommand {
     },
     /// Compare the database with the code; exits non-zero on any drift.
     Check,
+    /// Print the GRANT statements a role other than the journal's owner needs (to run as
+    /// the journal's owner or a superuser, e.g. in a migration).
+    Grants {
+        /// The role, e.g. the application's login role.
+        role: String,
+        /// Only what pushing changesets through the journal outbox needs, not the runtime.
+        #[arg(long)]
+        outbox_only: bool,
+    },
+}
+
+/// Runs `triggers grants`: the script, ready for a SQL file or `psql`.
+pub fn grants(role: &str, outbox_only: bool) -> String {
+    let access = if outbox_only { Access::Outbox } else { Access::Runtime };
+    grants_script(role, access).to_string()
 }
 
 /// Runs `triggers generate`: returns what a person should read.

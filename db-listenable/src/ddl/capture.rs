@@ -35,7 +35,7 @@
 //!   to start on it.
 
 use super::config::{CaptureConfig, Granularity, WAKEUP_CHANNEL, WAKEUP_LOCK, Wakeup};
-use super::journal::journal_object;
+use super::journal::{ancestors_of, journal_object, revoke_from_public};
 use super::name::{
     ALL_TRIGGERS, DELETE_TRIGGER, INSERT_TRIGGER, JOURNAL_SCHEMA, KEY_MOVE_TRIGGER, ROW_TRIGGER, TRUNCATE_TRIGGER,
     UPDATE_TRIGGER, per_table,
@@ -234,6 +234,7 @@ fn definition(model: &Model, config: &CaptureConfig) -> Script {
              SET search_path = pg_catalog, pg_temp AS {}",
             dollar_quote(&body)
         ));
+        script.push(revoke_from_public(&format!("{}()", quote_ident(&capture_function_name(model)))));
         for trigger in &triggers {
             script.push(format!(
                 "CREATE OR REPLACE TRIGGER {} {} EXECUTE FUNCTION {function}()",
@@ -278,6 +279,23 @@ fn changed(model: &Model, old: &str, new: &str) -> String {
     format!("{old} - {list} <> {new} - {list}")
 }
 
+/// Refuses to run for a table other than the model's (or its partitions and inheritance
+/// children). Only the journal's owner can attach the function to a table (EXECUTE is
+/// revoked from PUBLIC), so this guards against a misplaced trigger, not an attacker: one
+/// OID comparison per call, the ancestry query only when it fails.
+fn caller_check(model: &Model) -> String {
+    let table = format!("{}::regclass", quote_literal(&qualified_table(model)));
+    format!(
+        "    IF TG_RELID <> {table} AND {table} NOT IN ({ancestors}) THEN
+        RAISE EXCEPTION 'db-listenable: the capture function of % was called by a trigger on %.%',
+            {table}, TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+",
+        ancestors = ancestors_of("TG_RELID")
+    )
+}
+
 /// The gated wake-up, or nothing.
 fn wake(wakeup: Wakeup) -> String {
     match wakeup {
@@ -300,7 +318,7 @@ DECLARE
     old_row jsonb;
     new_row jsonb;
 BEGIN
-    IF TG_OP <> 'INSERT' THEN
+{guard}    IF TG_OP <> 'INSERT' THEN
         old_row := to_jsonb(OLD);
     END IF;
     IF TG_OP <> 'DELETE' THEN
@@ -314,6 +332,7 @@ BEGIN
 {wake}    RETURN NULL;
 END
 ",
+        guard = caller_check(model),
         changed = changed(model, "old_row", "new_row"),
         changes = journal_object("changes"),
         table_id = table_id(model),
@@ -346,7 +365,7 @@ DECLARE
     setting text;
     moved text;
 BEGIN
-    IF TG_LEVEL = 'ROW' THEN
+{guard}    IF TG_LEVEL = 'ROW' THEN
         -- An UPDATE that changed the key: paired here, where OLD and NEW are known.
         INSERT INTO {changes} (table_id, op, old_row, new_row)
         VALUES ({table_id}, 'U', to_jsonb(OLD), to_jsonb(NEW));
@@ -386,6 +405,7 @@ BEGIN
 END
 ",
         setting_name = format!("{} || {table_id} || '_' || pg_trigger_depth()", quote_literal(MOVED_KEYS_SETTING)),
+        guard = caller_check(model),
         old_key = key_of(model, "OLD"),
         o_key = key_of(model, "o"),
         changed = changed(model, "pair.old_row", "pair.new_row"),

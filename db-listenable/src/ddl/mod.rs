@@ -3,6 +3,7 @@
 //! - [`journal_script`]: the journal (`db_listenable.changes`), the delivery tables
 //!   ([`delivery`]) and their shared functions.
 //! - [`install_script`] / [`uninstall_script`]: capture on one model's table.
+//! - [`grants_script`]: what a role other than the journal's owner needs ([`Access`]).
 //!
 //! Every script is idempotent and can be run again; the capture trigger carries a
 //! comment with the fingerprint of the SQL that made it, for the drift check.
@@ -11,6 +12,7 @@ mod capture;
 mod config;
 pub mod delivery;
 mod fingerprint;
+mod grants;
 mod journal;
 mod name;
 mod quote;
@@ -24,6 +26,7 @@ pub use capture::{
 pub use config::{CaptureConfig, Granularity, WAKEUP_CHANNEL, WAKEUP_LOCK, Wakeup};
 pub use delivery::{ROUTED_CHANNEL, ROUTER_LOCK, topic_id, topic_label};
 pub use fingerprint::fingerprint;
+pub use grants::{Access, grants_script};
 pub use journal::journal_script;
 pub use name::{
     ALL_TRIGGERS, DELETE_TRIGGER, INSERT_TRIGGER, JOURNAL_SCHEMA, KEY_MOVE_TRIGGER, MAX_IDENTIFIER_BYTES, ROW_TRIGGER,

@@ -3,7 +3,7 @@
 use changeset::{BoxError, BoxFuture, EventRecord, Outbox};
 use serde_json::json;
 
-use crate::ddl::{WAKEUP_CHANNEL, WAKEUP_LOCK, topic_id};
+use crate::ddl::topic_id;
 
 /// The journal as a [`changeset::Outbox`]: each event becomes a journal entry of its
 /// catalog's topic, written in the push transaction (so it commits or rolls back with
@@ -34,18 +34,10 @@ fn entries(events: &[EventRecord]) -> Result<serde_json::Value, BoxError> {
     Ok(serde_json::Value::Array(entries))
 }
 
-/// Inserts the entries in array order (identity values follow it), then the gated wake-up.
-const INSERT_SQL: &str = "INSERT INTO db_listenable.changes (table_id, op, new_row)
-     SELECT (e.value ->> 'topic')::integer, 'E', e.value -> 'event'
-     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(value, n)
-     ORDER BY e.n";
-
-fn wakeup_sql() -> String {
-    format!(
-        "SELECT pg_notify('{WAKEUP_CHANNEL}', '') WHERE pg_try_advisory_xact_lock({}, {})",
-        WAKEUP_LOCK.0, WAKEUP_LOCK.1
-    )
-}
+/// Journals the entries in array order (identity values follow it) and sends the gated
+/// wake-up, through the one function that lets a role without write access to the journal
+/// write events (see [`crate::ddl::Access::Outbox`]).
+const ENQUEUE_SQL: &str = "SELECT db_listenable.enqueue_events($1::jsonb)";
 
 impl Outbox<changeset::Sqlx> for JournalOutbox {
     fn write<'a>(
@@ -54,8 +46,7 @@ impl Outbox<changeset::Sqlx> for JournalOutbox {
         events: &'a [EventRecord],
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move {
-            sqlx::query(INSERT_SQL).bind(entries(events)?).execute(&mut *conn).await?;
-            sqlx::query(sqlx::AssertSqlSafe(wakeup_sql())).execute(&mut *conn).await?;
+            sqlx::query(ENQUEUE_SQL).bind(entries(events)?).execute(&mut *conn).await?;
             Ok(())
         })
     }
@@ -70,8 +61,7 @@ impl Outbox<changeset::TokioPostgres> for JournalOutbox {
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move {
             let entries = entries(events)?;
-            conn.execute(INSERT_SQL, &[&entries]).await?;
-            conn.batch_execute(&wakeup_sql()).await?;
+            conn.execute(ENQUEUE_SQL, &[&entries]).await?;
             Ok(())
         })
     }

@@ -6,6 +6,7 @@ mod delivery;
 mod failures;
 mod ordering;
 mod outbox;
+mod privileges;
 mod recovery;
 mod startup;
 

@@ -14,8 +14,10 @@ use sqlx::PgPool;
 
 use crate::{count, fast, pool, wait_for};
 
+/// The event the outbox tests push.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum Billing {
+pub(crate) enum Billing {
+    /// A charge was recorded.
     CustomerCharged { id: i64 },
 }
 
@@ -27,8 +29,9 @@ impl Event for Billing {
 
 /// Records what it dispatches; fails the first `fail_first` dispatches.
 #[derive(Default)]
-struct Jobs {
-    dispatched: Mutex<Vec<Billing>>,
+pub(crate) struct Jobs {
+    /// Every event dispatched so far.
+    pub(crate) dispatched: Mutex<Vec<Billing>>,
     fail_first: AtomicU32,
 }
 
@@ -57,7 +60,7 @@ async fn outbox_db() -> (pg_harness::TestDb, PgPool) {
     (db, pool)
 }
 
-fn charge<B: changeset::Backend>(jobs: &Arc<Jobs>, id: i64) -> Changeset<B> {
+pub(crate) fn charge<B: changeset::Backend>(jobs: &Arc<Jobs>, id: i64) -> Changeset<B> {
     let mut changeset = Changeset::new();
     changeset
         .add_db_operation(Statement::new("INSERT INTO charges (id) VALUES ($1)").bind(id))

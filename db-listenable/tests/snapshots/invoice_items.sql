@@ -81,6 +81,15 @@ DECLARE
     setting text;
     moved text;
 BEGIN
+    IF TG_RELID <> '"public"."invoice_items"'::regclass AND '"public"."invoice_items"'::regclass NOT IN (WITH RECURSIVE ancestors(relid) AS (
+            SELECT TG_RELID
+            UNION
+            SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid = a.relid)
+        SELECT relid FROM ancestors) THEN
+        RAISE EXCEPTION 'db-listenable: the capture function of % was called by a trigger on %.%',
+            '"public"."invoice_items"'::regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF TG_LEVEL = 'ROW' THEN
         -- An UPDATE that changed the key: paired here, where OLD and NEW are known.
         INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
@@ -126,6 +135,8 @@ BEGIN
 END
 $db_listenable$;
 
+REVOKE ALL ON FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() FROM PUBLIC;
+
 CREATE OR REPLACE TRIGGER "db_listenable_insert" AFTER INSERT ON "public"."invoice_items" REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
 
 CREATE OR REPLACE TRIGGER "db_listenable_update" AFTER UPDATE ON "public"."invoice_items" REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
@@ -136,4 +147,4 @@ CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoi
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 3100cf626984fb7d';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable a0fccaf241a43b7c';

@@ -38,6 +38,15 @@ DECLARE
     old_row jsonb;
     new_row jsonb;
 BEGIN
+    IF TG_RELID <> '"public"."invoice_items"'::regclass AND '"public"."invoice_items"'::regclass NOT IN (WITH RECURSIVE ancestors(relid) AS (
+            SELECT TG_RELID
+            UNION
+            SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid = a.relid)
+        SELECT relid FROM ancestors) THEN
+        RAISE EXCEPTION 'db-listenable: the capture function of % was called by a trigger on %.%',
+            '"public"."invoice_items"'::regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF TG_OP <> 'INSERT' THEN
         old_row := to_jsonb(OLD);
     END IF;
@@ -53,8 +62,10 @@ BEGIN
 END
 $db_listenable$;
 
+REVOKE ALL ON FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() FROM PUBLIC;
+
 CREATE OR REPLACE TRIGGER "db_listenable_row" AFTER INSERT OR UPDATE OR DELETE ON "public"."invoice_items" FOR EACH ROW EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('capture', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable fd327bcbf29d54b8';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 9c74bb419220922d';

@@ -18,16 +18,58 @@ CREATE TABLE IF NOT EXISTS "db_listenable"."changes" (
 );
 
 CREATE OR REPLACE FUNCTION "db_listenable"."on_truncate"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $db_listenable$
+DECLARE
+    captured_id integer;
 BEGIN
+    SELECT t.id INTO captured_id
+    FROM "db_listenable"."tables" t
+    WHERE TG_NARGS = 4 AND t.id::text = TG_ARGV[1]
+      AND pg_catalog.to_regclass(pg_catalog.quote_ident(t.schema_name) || '.' || pg_catalog.quote_ident(t.table_name))
+          IN (WITH RECURSIVE ancestors(relid) AS (
+            SELECT TG_RELID
+            UNION
+            SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid = a.relid)
+        SELECT relid FROM ancestors);
+    IF captured_id IS NULL THEN
+        RAISE EXCEPTION 'db-listenable: on_truncate was called by a trigger on %.% that db-listenable did not install',
+            TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF TG_ARGV[0] = 'capture' THEN
-        INSERT INTO "db_listenable"."changes" (table_id, op) VALUES (TG_ARGV[1]::integer, 'T');
+        INSERT INTO "db_listenable"."changes" (table_id, op) VALUES (captured_id, 'T');
         RETURN NULL;
     END IF;
-    RAISE EXCEPTION 'TRUNCATE of %.% is not captured by db-listenable', TG_ARGV[2], TG_ARGV[3]
+    RAISE EXCEPTION 'TRUNCATE of %.% is not captured by db-listenable', TG_TABLE_SCHEMA, TG_TABLE_NAME
         USING ERRCODE = 'feature_not_supported',
               HINT = 'Delete the rows with DELETE, or add truncate to the model''s events(...) to capture it.';
 END
 $db_listenable$;
+
+REVOKE ALL ON FUNCTION "db_listenable".on_truncate() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION "db_listenable"."enqueue_events"(entries jsonb) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $db_listenable$
+DECLARE
+    posing text;
+BEGIN
+    SELECT t.schema_name || '.' || t.table_name INTO posing
+    FROM "db_listenable"."tables" t
+    WHERE t.id IN (SELECT (e.value ->> 'topic')::integer FROM pg_catalog.jsonb_array_elements(entries) e)
+    LIMIT 1;
+    IF posing IS NOT NULL THEN
+        RAISE EXCEPTION 'db-listenable: an outbox event cannot use the journal id of the captured table %', posing
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    INSERT INTO "db_listenable"."changes" (table_id, op, new_row)
+    SELECT (e.value ->> 'topic')::integer, 'E', e.value -> 'event'
+    FROM pg_catalog.jsonb_array_elements(entries) WITH ORDINALITY AS e(value, n)
+    ORDER BY e.n;
+    IF pg_try_advisory_xact_lock(1684171881, 2002873189) THEN
+        PERFORM pg_notify('db_listenable', '');
+    END IF;
+END
+$db_listenable$;
+
+REVOKE ALL ON FUNCTION "db_listenable".enqueue_events(jsonb) FROM PUBLIC;
 
 CREATE TABLE IF NOT EXISTS "db_listenable"."subscribers" (
     id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,8 +1,8 @@
-//! `chats triggers generate <dir>|check`: db-listenable's helpers, on this app's database.
+//! `chats triggers generate <dir>|check|grants <role>`: db-listenable's helpers, on this app's database.
 
 use std::path::Path;
 
-use db_listenable::cli::{TriggersCommand, check, generate};
+use db_listenable::cli::{TriggersCommand, check, generate, grants};
 use db_listenable::ddl::CaptureConfig;
 use pg_harness::Lifetime;
 
@@ -11,6 +11,7 @@ pub async fn run(command: TriggersCommand, pg_dir: Option<&Path>) -> anyhow::Res
     let config = CaptureConfig::default();
     match command {
         TriggersCommand::Generate { dir } => println!("{}", generate(&dir, &config)?),
+        TriggersCommand::Grants { role, outbox_only } => print!("{}", grants(&role, outbox_only)),
         TriggersCommand::Check => {
             let db = crate::database::open(pg_dir, Lifetime::StopWhenDropped).await?;
             let report = check(&db.pool, &config).await?;

@@ -1,0 +1,72 @@
+//! What a role other than the journal's owner needs: the grants, as a script.
+//!
+//! The journal belongs to the role that installs it (a migration role, typically). Capture
+//! needs nothing from the writing role: the trigger functions are `SECURITY DEFINER` and
+//! write the journal as its owner, whoever changed the row. No other role can write a
+//! journal entry: `EXECUTE` on those functions is revoked from PUBLIC (so nobody else
+//! can attach them to a table of their own), and the grants below never include `INSERT`
+//! or `UPDATE` on `db_listenable.changes`. Outbox events go through
+//! `db_listenable.enqueue_events`, which writes events only.
+
+use super::journal::journal_object;
+use super::name::JOURNAL_SCHEMA;
+use super::quote::quote_ident;
+use super::script::Script;
+
+/// What a role does with the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Access {
+    /// Runs the runtime (router, workers, stats, dead letters, dashboard) and pushes
+    /// changesets through the journal outbox: reads and routes journal entries, owns the
+    /// delivery state. Includes [`Access::Outbox`].
+    Runtime,
+    /// Pushes changesets through the journal outbox (`runtime::JournalOutbox`) and nothing
+    /// else: executes `db_listenable.enqueue_events`.
+    Outbox,
+}
+
+/// The `GRANT` statements that let `role` work with an installed journal as `access`
+/// says. Run them as the journal's owner (or a superuser) after the journal script; they
+/// are idempotent.
+///
+/// ```
+/// use db_listenable::ddl::{Access, grants_script};
+///
+/// let grants = grants_script("app", Access::Runtime).to_string();
+/// assert!(grants.contains(r#"GRANT SELECT, DELETE ON "db_listenable"."changes" TO "app""#));
+/// assert!(!grants.contains("INSERT ON \"db_listenable\".\"changes\""));
+/// ```
+pub fn grants_script(role: &str, access: Access) -> Script {
+    let role = quote_ident(role);
+    let mut script = Script::new();
+    script.push(format!("GRANT USAGE ON SCHEMA {} TO {role}", quote_ident(JOURNAL_SCHEMA)));
+    script.push(format!("GRANT EXECUTE ON FUNCTION {}(jsonb) TO {role}", journal_object("enqueue_events")));
+    if access == Access::Runtime {
+        script.push(format!("GRANT SELECT ON {} TO {role}", journal_object("tables")));
+        // The router moves committed entries out of the journal: it reads and deletes, never writes.
+        script.push(format!("GRANT SELECT, DELETE ON {} TO {role}", journal_object("changes")));
+        let state: Vec<String> =
+            ["subscribers", "deliveries", "dead_letters", "unrouted"].into_iter().map(journal_object).collect();
+        script.push(format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {role}", state.join(", ")));
+    }
+    script
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outbox_writer_gets_the_function_only() {
+        let grants = grants_script("writer", Access::Outbox).to_string();
+        assert!(grants.contains(r#"GRANT EXECUTE ON FUNCTION "db_listenable"."enqueue_events"(jsonb) TO "writer""#));
+        assert!(!grants.contains("ON \"db_listenable\".\"changes\""), "{grants}");
+    }
+
+    #[test]
+    fn role_names_are_quoted() {
+        let grants = grants_script("app\"; DROP TABLE x; --", Access::Runtime).to_string();
+        assert!(grants.contains(r#"TO "app""; DROP TABLE x; --""#), "{grants}");
+    }
+}
