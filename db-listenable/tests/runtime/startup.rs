@@ -133,6 +133,30 @@ async fn drift_refuses_to_start_or_warns_as_configured() {
 }
 
 #[tokio::test]
+async fn disabled_capture_refuses_to_start() {
+    // `DISABLE TRIGGER` (or `pg_restore --disable-triggers` left half done) captures
+    // nothing: starting as if all were well would silently process nothing.
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    sqlx::query("ALTER TABLE items DISABLE TRIGGER db_listenable_update").execute(&pool).await.expect("disable");
+    let refused = RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Item, _>("r", Recorder::default())
+        .start()
+        .await
+        .expect_err("a disabled capture trigger must refuse the start");
+    assert!(matches!(refused, Error::Drift { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("db_listenable_update"), "names the disabled trigger: {refused}");
+    sqlx::query("ALTER TABLE items ENABLE TRIGGER db_listenable_update").execute(&pool).await.expect("enable");
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Item, _>("r", Recorder::default())
+        .start()
+        .await
+        .expect("starts once enabled again");
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_database_without_the_journal_or_bad_settings_fail_with_a_named_reason() {
     let db = pg_harness::TestDb::create().await.expect("db");
     let pool = pool(db.url(), 2).await;
