@@ -24,7 +24,11 @@ pub struct RuntimeConfig {
     /// How long a claim lasts without renewal. The worker renews it every third of this
     /// while its processor runs, so a slow batch keeps its deliveries; a worker that dies
     /// (or loses its connection for longer) gives them back when the lease ends, and
-    /// another worker processes them again.
+    /// another worker processes them again. Renewals use connections of their own (up
+    /// to one per worker, opened when a batch first outlives a third of its lease), so
+    /// processors that hold every pool connection cannot starve them. A worker that
+    /// cannot renew before the lease ends stops its processor and leaves the batch to
+    /// whoever claims it next: one change never runs in two places at once.
     pub lease: Duration,
     /// The longest a processor may take over one batch; past it the batch fails (and is
     /// retried), so a hung processor cannot hold its deliveries forever.

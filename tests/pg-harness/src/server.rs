@@ -148,9 +148,7 @@ impl EmbeddedServer {
                     let _ = std::fs::write(self.port_file(), port.to_string());
                     return Ok(port);
                 }
-                Err(err @ Error::StartFailed { .. }) if self.port_was_taken_since(log_start) => {
-                    last_error = Some(err)
-                }
+                Err(err @ Error::StartFailed { .. }) if self.port_was_taken_since(log_start) => last_error = Some(err),
                 Err(err) => return Err(err),
             }
         }
