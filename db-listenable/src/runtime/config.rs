@@ -13,6 +13,16 @@ pub struct RuntimeConfig {
     pub workers: usize,
     /// Deliveries claimed at once per subscriber.
     pub batch_size: usize,
+    /// The most row data a claim takes at once, in bytes: a claim stops before the
+    /// delivery that would pass it, so memory is bounded by bytes as well as by
+    /// `batch_size` (a backlog of 1 MB rows at batch size 1000 would otherwise be a 1 GB
+    /// batch). A delivery larger than the budget is still claimed, alone, so nothing
+    /// gets stuck. Counted as PostgreSQL stores the rows (`pg_column_size` of the old
+    /// and new row, after TOAST compression), so rows that compress well take up to
+    /// their compression ratio more memory once decoded. A batch sits in memory about
+    /// three times over while it is processed (driver buffers, JSON, decoded values),
+    /// per worker. Default 16 MiB.
+    pub claim_bytes: usize,
     /// Journal entries the router moves to the subscribers per round.
     pub route_batch_size: usize,
     /// How often an idle worker looks for work without a wake-up. The poll alone is
@@ -53,6 +63,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             workers: 2,
             batch_size: 100,
+            claim_bytes: 16 * 1024 * 1024,
             route_batch_size: 1000,
             poll_interval: Duration::from_secs(1),
             wakeups: true,

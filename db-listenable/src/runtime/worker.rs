@@ -120,9 +120,10 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
     let limit = i64::try_from(config.batch_size.max(1)).unwrap_or(i64::MAX);
     let ordered = !spec.key_columns.is_empty();
     let from = served.pick.next();
+    let budget = i64::try_from(config.claim_bytes).unwrap_or(i64::MAX);
     // Taken before the claim is sent: the lease the server grants ends later than this.
     let claimed_at = Instant::now();
-    let claimed = store::claim(&shared.pool, served.id, ordered, from, limit, config.lease, token).await?;
+    let claimed = store::claim(&shared.pool, served.id, ordered, from, limit, budget, config.lease, token).await?;
     served.pick.claimed(config.batch_size.max(1), claimed.len(), claimed.iter().map(|c| c.change_id).min());
     if claimed.is_empty() {
         return Ok(0);
