@@ -2,13 +2,16 @@
 //! keeps its lease, so no other worker runs its changes meanwhile.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use db_listenable::ddl::CaptureConfig;
 use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBuilder};
 
-use crate::{Item, count, fast, items_db, pool, wait_for};
+use tokio::sync::Notify;
+
+use crate::{Item, count, fast, insert_items, items_db, pool, wait_for};
 
 /// Runs of each change in flight right now, the most seen at once, and what finished.
 #[derive(Clone, Default)]
@@ -125,4 +128,66 @@ async fn a_starved_pool_does_not_let_a_lease_run_out_under_a_running_batch() {
     starved.shutdown().await;
     let overlaps = overlap.state.lock().expect("overlap state").overlaps.clone();
     assert!(overlaps.is_empty(), "changes run by two workers at once (change id: runs): {overlaps:?}");
+}
+
+/// Runs forever on a change's first attempt (until the worker drops it); later attempts
+/// finish at once.
+#[derive(Clone, Default)]
+struct Hangs {
+    entered: Arc<Notify>,
+    stopped: Arc<AtomicBool>,
+    attempts: Arc<Mutex<Vec<u32>>>,
+}
+
+/// Sets its flag when dropped: the processor's future was dropped mid-run.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Processor<Item> for Hangs {
+    async fn process(&self, _ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
+        self.attempts.lock().expect("attempts").push(change.attempt);
+        if change.attempt == 1 {
+            let _stopped = SetOnDrop(Arc::clone(&self.stopped));
+            self.entered.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_worker_that_cannot_renew_its_lease_stops_the_processor_when_the_lease_ends() {
+    let (_db, observer) = items_db(&CaptureConfig::default()).await;
+    let hangs = Hangs::default();
+    let mut config = fast();
+    config.workers = 1;
+    config.lease = Duration::from_millis(500);
+    let entered = hangs.entered.notified();
+    let runtime = RuntimeBuilder::new(observer.clone())
+        .config(config)
+        .processor::<Item, _>("hangs", hangs.clone())
+        .start()
+        .await
+        .expect("start");
+    insert_items(&observer, [1]).await;
+    tokio::time::timeout(Duration::from_secs(10), entered).await.expect("the first attempt runs");
+    // A lock on the delivery makes every renewal wait, as an unreachable database would.
+    let mut blocker = observer.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM db_listenable.deliveries FOR UPDATE").execute(&mut *blocker).await.expect("lock");
+    wait_for("the worker to stop the processor at the lease's end", Duration::from_secs(10), || async {
+        hangs.stopped.load(Ordering::SeqCst)
+    })
+    .await;
+    blocker.rollback().await.expect("release the lock");
+    wait_for("the change processed again", Duration::from_secs(20), || async {
+        count(&observer, "deliveries").await == 0
+    })
+    .await;
+    runtime.shutdown().await;
+    assert_eq!(*hangs.attempts.lock().expect("attempts"), [1, 2], "stopped once, then run again");
 }
