@@ -184,7 +184,7 @@ impl RuntimeBuilder {
     ///
     /// # Errors
     /// [`Error::NotInstalled`] without the journal tables; [`Error::Config`] for settings
-    /// that cannot work (no subscriber, a name used twice, zero workers);
+    /// that cannot work (no subscriber, a name used twice, zero workers, a zero lease);
     /// [`Error::Drift`] when the drift policy refuses; [`Error::NoProcessor`] naming each
     /// captured table nobody processes; [`Error::Database`] naming the step that failed.
     pub async fn start(self) -> Result<Runtime> {
@@ -263,6 +263,13 @@ fn validate(config: &RuntimeConfig, subscribers: &[Arc<dyn Subscriber>]) -> Resu
     }
     if config.workers == 0 {
         return Err(Error::Config { reason: "RuntimeConfig::workers is 0: nothing would process changes".into() });
+    }
+    if config.lease.is_zero() {
+        // A worker stops its processor when the lease ends unrenewed: with no lease at
+        // all, no batch would ever finish.
+        return Err(Error::Config {
+            reason: "RuntimeConfig::lease is 0: every batch would lose its lease at once".into(),
+        });
     }
     if config.max_attempts == 0 {
         return Err(Error::Config { reason: "RuntimeConfig::max_attempts is 0: every change would be dead".into() });

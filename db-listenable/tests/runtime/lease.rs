@@ -191,3 +191,13 @@ async fn a_worker_that_cannot_renew_its_lease_stops_the_processor_when_the_lease
     runtime.shutdown().await;
     assert_eq!(*hangs.attempts.lock().expect("attempts"), [1, 2], "stopped once, then run again");
 }
+
+#[tokio::test]
+async fn a_zero_lease_is_refused_at_start() {
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    let mut config = fast();
+    config.lease = Duration::ZERO;
+    let refused = RuntimeBuilder::new(pool).config(config).processor::<Item, _>("zero", Hangs::default()).start().await;
+    let Err(error) = refused else { panic!("a zero lease was accepted") };
+    assert!(error.to_string().contains("RuntimeConfig::lease is 0"), "{error}");
+}
