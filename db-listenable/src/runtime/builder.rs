@@ -3,10 +3,12 @@
 use std::any::Any;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{Notify, watch};
 
 use super::config::{DriftPolicy, RuntimeConfig};
@@ -182,7 +184,7 @@ impl RuntimeBuilder {
     ///
     /// # Errors
     /// [`Error::NotInstalled`] without the journal tables; [`Error::Config`] for settings
-    /// that cannot work (no subscriber, a name used twice, zero workers);
+    /// that cannot work (no subscriber, a name used twice, zero workers, a zero lease);
     /// [`Error::Drift`] when the drift policy refuses; [`Error::NoProcessor`] naming each
     /// captured table nobody processes; [`Error::Database`] naming the step that failed.
     pub async fn start(self) -> Result<Runtime> {
@@ -213,7 +215,8 @@ impl RuntimeBuilder {
                 "db-listenable: the pool is small for the runtime's workers; changes will wait for connections"
             );
         }
-        let shared = Arc::new(Shared { pool, config, served, state, wake: Notify::new() });
+        let lease_pool = lease_pool(&pool, &config);
+        let shared = Arc::new(Shared { pool, lease_pool, config, served, state, wake: Notify::new() });
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         for n in 0..shared.config.workers {
@@ -226,9 +229,30 @@ impl RuntimeBuilder {
     }
 }
 
+/// Connections for lease renewals, apart from the application's pool: with processors
+/// holding every connection of that pool (long transactions, or simply more processors'
+/// queries than connections), a renewal waiting its turn there outlives the lease, and
+/// the batch runs twice at once. Renewing on the connection a processor holds is not
+/// possible: processors take connections from the pool as they please, and hold none
+/// while they wait on anything else. So the runtime opens its own, from the same connect
+/// options (the pool's `after_connect` hook does not run on them; renewal statements name
+/// their schema): at most one per worker, since each worker renews one batch at a time,
+/// opened only when a batch outlives a third of its lease and closed after a minute idle.
+fn lease_pool(pool: &PgPool, config: &RuntimeConfig) -> PgPool {
+    let options = (*pool.connect_options()).clone();
+    PgPoolOptions::new()
+        .max_connections(u32::try_from(config.workers).unwrap_or(u32::MAX).max(1))
+        .min_connections(0)
+        .idle_timeout(Duration::from_secs(60))
+        // A renewal that cannot get a connection within the lease is too late anyway.
+        .acquire_timeout(config.lease)
+        .connect_lazy_with(options)
+}
+
 /// The smallest pool that does not make the runtime's own statements wait for a
 /// connection: `2 * workers + 4` (the `LISTEN` connection, and room for each worker's
-/// statement while another's is being returned). Processors' own use comes on top.
+/// statement while another's is being returned). Processors' own use comes on top. Lease
+/// renewals do not count: they have connections of their own (up to one per worker).
 pub fn recommended_connections(config: &RuntimeConfig) -> u32 {
     u32::try_from(config.workers.saturating_mul(2).saturating_add(4)).unwrap_or(u32::MAX)
 }
@@ -239,6 +263,13 @@ fn validate(config: &RuntimeConfig, subscribers: &[Arc<dyn Subscriber>]) -> Resu
     }
     if config.workers == 0 {
         return Err(Error::Config { reason: "RuntimeConfig::workers is 0: nothing would process changes".into() });
+    }
+    if config.lease.is_zero() {
+        // A worker stops its processor when the lease ends unrenewed: with no lease at
+        // all, no batch would ever finish.
+        return Err(Error::Config {
+            reason: "RuntimeConfig::lease is 0: every batch would lose its lease at once".into(),
+        });
     }
     if config.max_attempts == 0 {
         return Err(Error::Config { reason: "RuntimeConfig::max_attempts is 0: every change would be dead".into() });

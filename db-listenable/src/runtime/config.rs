@@ -13,6 +13,16 @@ pub struct RuntimeConfig {
     pub workers: usize,
     /// Deliveries claimed at once per subscriber.
     pub batch_size: usize,
+    /// The most row data a claim takes at once, in bytes: a claim stops before the
+    /// delivery that would pass it, so memory is bounded by bytes as well as by
+    /// `batch_size` (a backlog of 1 MB rows at batch size 1000 would otherwise be a 1 GB
+    /// batch). A delivery larger than the budget is still claimed, alone, so nothing
+    /// gets stuck. Counted as PostgreSQL stores the rows (`pg_column_size` of the old
+    /// and new row, after TOAST compression), so rows that compress well take up to
+    /// their compression ratio more memory once decoded. A batch sits in memory about
+    /// three times over while it is processed (driver buffers, JSON, decoded values),
+    /// per worker. Default 16 MiB.
+    pub claim_bytes: usize,
     /// Journal entries the router moves to the subscribers per round.
     pub route_batch_size: usize,
     /// How often an idle worker looks for work without a wake-up. The poll alone is
@@ -24,7 +34,11 @@ pub struct RuntimeConfig {
     /// How long a claim lasts without renewal. The worker renews it every third of this
     /// while its processor runs, so a slow batch keeps its deliveries; a worker that dies
     /// (or loses its connection for longer) gives them back when the lease ends, and
-    /// another worker processes them again.
+    /// another worker processes them again. Renewals use connections of their own (up
+    /// to one per worker, opened when a batch first outlives a third of its lease), so
+    /// processors that hold every pool connection cannot starve them. A worker that
+    /// cannot renew before the lease ends stops its processor and leaves the batch to
+    /// whoever claims it next: one change never runs in two places at once.
     pub lease: Duration,
     /// The longest a processor may take over one batch; past it the batch fails (and is
     /// retried), so a hung processor cannot hold its deliveries forever.
@@ -49,6 +63,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             workers: 2,
             batch_size: 100,
+            claim_bytes: 16 * 1024 * 1024,
             route_batch_size: 1000,
             poll_interval: Duration::from_secs(1),
             wakeups: true,

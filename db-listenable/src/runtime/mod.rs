@@ -21,6 +21,18 @@
 //!    dead-lettered at once with the raw JSON. A worker that dies gives its deliveries
 //!    back when the lease runs out.
 //!
+//! A claim takes at most [`RuntimeConfig::batch_size`] deliveries and at most
+//! [`RuntimeConfig::claim_bytes`] of row data (16 MiB by default; a larger delivery is
+//! claimed alone), so a worker's memory is bounded by bytes, not only by count.
+//!
+//! While a processor runs, its worker renews the batch's lease every third of
+//! [`RuntimeConfig::lease`] on connections of the runtime's own (up to one per worker,
+//! from the pool's connect options), never on the pool processors use: processors that
+//! hold every pool connection would otherwise make the renewal wait past the lease's end,
+//! and another worker would run the same changes at the same time. A worker that still
+//! cannot renew in time (the database unreachable) stops its processor when the lease
+//! ends and settles nothing: the batch is the next claimant's, never two workers' at once.
+//!
 //! Ordering covers the changes of one row (same table and key; a key move belongs to
 //! its new key). TRUNCATE entries and outbox events stand alone: they are not ordered
 //! with the row changes around them.

@@ -16,6 +16,10 @@ use super::subscriber::Subscriber;
 
 pub(crate) struct Shared {
     pub pool: PgPool,
+    /// Connections for lease renewals only, built from `pool`'s connect options: a
+    /// renewal never waits behind processors that hold `pool`'s connections (see
+    /// `worker::handle_leased`).
+    pub lease_pool: PgPool,
     pub config: RuntimeConfig,
     pub served: Vec<Served>,
     pub state: Arc<dyn Any + Send + Sync>,

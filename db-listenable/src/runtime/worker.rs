@@ -1,5 +1,7 @@
 //! The worker loop: route, claim, process, settle; wait for a wake-up or the poll.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -118,7 +120,10 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
     let limit = i64::try_from(config.batch_size.max(1)).unwrap_or(i64::MAX);
     let ordered = !spec.key_columns.is_empty();
     let from = served.pick.next();
-    let claimed = store::claim(&shared.pool, served.id, ordered, from, limit, config.lease, token).await?;
+    let budget = i64::try_from(config.claim_bytes).unwrap_or(i64::MAX);
+    // Taken before the claim is sent: the lease the server grants ends later than this.
+    let claimed_at = Instant::now();
+    let claimed = store::claim(&shared.pool, served.id, ordered, from, limit, budget, config.lease, token).await?;
     served.pick.claimed(config.batch_size.max(1), claimed.len(), claimed.iter().map(|c| c.change_id).min());
     if claimed.is_empty() {
         return Ok(0);
@@ -151,7 +156,12 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
         if !live.is_empty() {
             let ctx = Context { pool: &shared.pool, subscriber: &spec.name, state: &*shared.state };
             let processing = Instant::now();
-            let outcomes = handle_leased(shared, served, token, &ctx, &live).await;
+            let lease = Lease { token, claimed_at, held: size as u64 };
+            let Some(outcomes) = handle_leased(shared, served, &lease, &ctx, &live).await else {
+                // The lease is gone, so another worker may run these changes now: nothing
+                // of this batch is settled, whoever holds it next settles it.
+                return Ok(size);
+            };
             served.counters.record_latency(processing.elapsed(), live.len() as u64);
             for (claimed, outcome) in live.iter().zip(outcomes) {
                 classify(shared, served, claimed, outcome, &mut settlement);
@@ -173,34 +183,90 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
     .await
 }
 
-/// Runs the subscriber on `live`, renewing the batch's lease meanwhile, within the
-/// processing timeout (past it, every change of the batch fails).
+/// A claimed batch's lease, as this worker knows it.
+struct Lease {
+    token: i64,
+    /// When the claim was sent: the lease runs out no earlier than `lease` after it.
+    claimed_at: Instant,
+    /// Deliveries claimed under `token`; a renewal that holds fewer lost some.
+    held: u64,
+}
+
+/// A renewal in flight: when it was sent, and what it returns.
+type Renewal<'a> = Pin<Box<dyn Future<Output = (Instant, Result<u64>)> + Send + 'a>>;
+
+/// Runs the subscriber on `live` within the processing timeout (past it, every change of
+/// the batch fails), while renewing the batch's lease every third of it.
+///
+/// Renewals go through the runtime's own lease connections ([`Shared::lease_pool`]), not
+/// the pool processors use: a processor holding every pool connection cannot make a
+/// renewal wait until the lease is gone. They run beside the processor, which is not
+/// paused meanwhile. Returns `None`, having stopped the processor (its future is dropped
+/// at its next await), when the lease can no longer be vouched for: no renewal confirmed
+/// before the lease's end as measured from the last one sent, or a renewal found some
+/// deliveries taken by another worker. From then on another worker may claim the batch,
+/// and one change never runs in two places at once.
 async fn handle_leased(
     shared: &Shared,
     served: &Served,
-    token: i64,
+    lease: &Lease,
     ctx: &Context<'_>,
     live: &[Claimed],
-) -> Vec<Outcome> {
+) -> Option<Vec<Outcome>> {
     let config = &shared.config;
     let work = tokio::time::timeout(config.processing_timeout, served.subscriber.handle(ctx, live));
     tokio::pin!(work);
+    let mut held_until = lease.claimed_at + config.lease;
+    let mut next_renewal = lease.claimed_at + config.lease / 3;
+    let mut renewal: Option<Renewal<'_>> = None;
     loop {
         tokio::select! {
             done = &mut work => {
-                return done.unwrap_or_else(|_| {
+                return Some(done.unwrap_or_else(|_| {
                     let error = format!(
                         "processing timed out after {:?} (RuntimeConfig::processing_timeout)",
                         config.processing_timeout
                     );
                     vec![Outcome::Failed(error); live.len()]
-                });
+                }));
             }
-            () = tokio::time::sleep(config.lease / 3) => {
-                if let Err(error) = store::renew(&shared.pool, served.id, token, config.lease).await {
-                    let error = error_text(&error);
-                    tracing::warn!(%error, "could not renew a lease; the batch may be processed again elsewhere");
+            (sent, result) = async {
+                match renewal.as_mut() {
+                    Some(renewal) => renewal.await,
+                    None => std::future::pending().await,
                 }
+            } => {
+                renewal = None;
+                next_renewal = Instant::now() + config.lease / 3;
+                match result {
+                    Ok(held) if held >= lease.held => held_until = sent + config.lease,
+                    Ok(held) => {
+                        tracing::warn!(
+                            subscriber = %served.subscriber.spec().name,
+                            lost = lease.held - held,
+                            "a lease ran out and another worker took changes of this batch; stopping its processor"
+                        );
+                        return None;
+                    }
+                    Err(error) => {
+                        let error = error_text(&error);
+                        tracing::warn!(%error, "could not renew a lease; trying again until it runs out");
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(next_renewal.into()), if renewal.is_none() => {
+                let (pool, subscriber, token, duration) = (&shared.lease_pool, served.id, lease.token, config.lease);
+                let sent = Instant::now();
+                renewal = Some(Box::pin(async move { (sent, store::renew(pool, subscriber, token, duration).await) }));
+            }
+            () = tokio::time::sleep_until(held_until.into()) => {
+                tracing::warn!(
+                    subscriber = %served.subscriber.spec().name,
+                    lease_ms = config.lease.as_millis() as u64,
+                    "a lease ran out before it could be renewed; stopping the batch's processor, whose changes \
+                     another worker may now claim"
+                );
+                return None;
             }
         }
     }

@@ -4,6 +4,8 @@
 mod cli;
 mod delivery;
 mod failures;
+mod lease;
+mod memory;
 mod ordering;
 mod outbox;
 mod privileges;

@@ -83,18 +83,22 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_the_batch_is_processed_agai
 #[derive(Clone, Default)]
 struct Killer {
     recorder: Recorder,
+    /// Taken by the first run, which then kills.
+    killing: Arc<AtomicBool>,
+    /// Set once the sessions are gone: a session opened before could still be killed.
     killed: Arc<AtomicBool>,
 }
 
 impl Processor<Item> for Killer {
     async fn process(&self, ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
-        if !self.killed.swap(true, Ordering::SeqCst) {
+        if !self.killing.swap(true, Ordering::SeqCst) {
             let url = ctx.state::<String>().ok_or("no url in state")?;
             let admin = PgPoolOptions::new().max_connections(1).connect(url).await?;
             sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
                 .execute(&admin)
                 .await?;
             admin.close().await;
+            self.killed.store(true, Ordering::SeqCst);
         }
         self.recorder.process(ctx, change).await
     }

@@ -8,7 +8,8 @@
 //! - **`DATABASE_URL` unset**: the machine's server binaries are found (`PG_BIN`, then
 //!   `PATH`, then `pg_config --bindir`, then the newest `/usr/lib/postgresql/<n>/bin`), and
 //!   one private cluster per process is created with `initdb` in a temporary directory
-//!   and started on a private Unix socket directory and a free port on 127.0.0.1. A
+//!   and started on a private Unix socket directory and a free port on 127.0.0.1 (a
+//!   port taken by someone else before the server binds it is replaced by another). A
 //!   watchdog process stops it and deletes the directory when the process ends, also
 //!   after a panic, Ctrl-C or `kill -9` (see `supervisor.rs` for how).
 //! - **Running as root**: PostgreSQL refuses root, so `initdb` and the server run as the

@@ -6,6 +6,7 @@ mod child;
 mod databases;
 mod lifecycle;
 mod persistent;
+mod ports;
 
 /// Connects with tokio-postgres and drives the connection in the background.
 pub async fn connect(url: &str) -> tokio_postgres::Client {
