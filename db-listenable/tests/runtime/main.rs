@@ -7,6 +7,7 @@ mod failures;
 mod ordering;
 mod outbox;
 mod recovery;
+mod routing;
 mod startup;
 
 use std::collections::BTreeMap;
