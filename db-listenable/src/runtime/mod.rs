@@ -10,7 +10,12 @@
 //!    row per subscriber of the entry's table. An entry of a transaction still running
 //!    is invisible to the router and simply waits for its commit, so transactions that
 //!    commit out of id order lose nothing (no cursor can pass them). Entries of a table
-//!    no subscriber consumes are kept in `db_listenable.unrouted` and reported.
+//!    no subscriber consumes are kept in `db_listenable.unrouted` and reported; the
+//!    first subscriber that registers for the table adopts them, and when the last
+//!    subscriber of a table is removed its pending deliveries return there. Registering
+//!    and removing a subscriber take the router's lock, and a routing round reads the
+//!    subscribers only once it holds that lock, so no round routes past a subscriber
+//!    that is joining or leaving.
 //! 3. Workers of every process **claim** batches of a subscriber's deliveries with
 //!    `FOR UPDATE SKIP LOCKED` under a lease, decode the rows with serde, and call the
 //!    processor. By default a delivery is claimable only when no earlier delivery of the
