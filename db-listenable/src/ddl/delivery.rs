@@ -14,7 +14,8 @@
 //! - `deliveries`: what a subscriber has left to do, with its attempt count, the time it
 //!   may run again, and the lease of the worker holding it.
 //! - `dead_letters`: deliveries that failed their last attempt or could not be decoded,
-//!   with the error text and the captured rows, until requeued or discarded.
+//!   with the error text, the captured rows and how many newer changes of the row were
+//!   processed since, until requeued (back to `deliveries`, flagged) or discarded.
 //! - `unrouted`: committed entries of a table no subscriber consumes yet, kept (never
 //!   dropped) until one registers for it; also the pending deliveries of a table's last
 //!   subscriber when it is removed. Registration adopts them, and so does the router
@@ -98,6 +99,22 @@ pub(crate) fn delivery_script() -> Script {
 )",
         journal_object("dead_letters"),
         journal_object("subscribers")
+    ));
+    // A requeued dead letter (see `runtime::dead_letters`): NULL for a fresh delivery;
+    // for a requeued one `{dead_at, requeued_at, previous_attempts, newer_processed}`
+    // (times as epoch seconds), which the processor receives as `Change::requeued`.
+    // Added, not created, so an existing installation gets it too.
+    script.push(format!("ALTER TABLE {} ADD COLUMN IF NOT EXISTS requeued jsonb", journal_object("deliveries")));
+    // Newer changes of the dead letter's row that its subscriber processed since: counted
+    // by the settlement of each done delivery of the row (ordered subscribers only, whose
+    // row keys group a row's changes), found through the index below.
+    script.push(format!(
+        "ALTER TABLE {} ADD COLUMN IF NOT EXISTS newer_processed integer NOT NULL DEFAULT 0",
+        journal_object("dead_letters")
+    ));
+    script.push(format!(
+        "CREATE INDEX IF NOT EXISTS dead_letters_row_key ON {} (subscriber_id, row_key)",
+        journal_object("dead_letters")
     ));
     script.push(format!(
         "CREATE TABLE IF NOT EXISTS {} (

@@ -98,7 +98,7 @@ mod wakeup;
 mod worker;
 
 pub use builder::{RuntimeBuilder, SubscribeOptions, recommended_connections};
-pub use change::{Change, Op};
+pub use change::{Change, Op, Requeued};
 pub use config::{DriftPolicy, RuntimeConfig};
 pub use dead_letters::DeadLetter;
 pub use handle::{Runtime, shutdown_signal};

@@ -156,7 +156,7 @@ pub(crate) async fn claim(
              LIMIT $3
              FOR UPDATE SKIP LOCKED))
          RETURNING d.change_id, d.op, d.txid::text, extract(epoch FROM d.captured_at)::float8,
-                   d.old_row, d.new_row, d.attempts",
+                   d.old_row, d.new_row, d.attempts, d.requeued",
     )
     .bind(subscriber_id)
     .bind(ordered)
@@ -180,6 +180,7 @@ pub(crate) async fn claim(
             old_row: row.get(4),
             new_row: row.get(5),
             attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+            requeued: row.get(7),
         });
     }
     claimed.sort_by_key(|c| c.change_id);
@@ -232,7 +233,17 @@ pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settle
          ), done AS (
              DELETE FROM db_listenable.deliveries
              WHERE subscriber_id = $1 AND lease_token = $2 AND change_id = ANY($3)
-             RETURNING 1
+             RETURNING change_id, row_key
+         ), superseded AS (
+             -- Dead letters of the rows just processed, older than what was processed:
+             -- the requeue confirmation and `Change::requeued` tell how many newer
+             -- changes ran since. An index probe per done row; nothing when none died.
+             UPDATE db_listenable.dead_letters x SET newer_processed = x.newer_processed + n.newer
+             FROM (SELECT l.change_id, count(*)::integer AS newer
+                   FROM done d JOIN db_listenable.dead_letters l
+                        ON l.subscriber_id = $1 AND l.row_key = d.row_key AND l.change_id < d.change_id
+                   GROUP BY l.change_id) n
+             WHERE x.subscriber_id = $1 AND x.change_id = n.change_id
          ), retried AS (
              UPDATE db_listenable.deliveries d
              SET leased_until = NULL, lease_token = NULL, last_error = f.error,
@@ -247,8 +258,10 @@ pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settle
              RETURNING d.*, f.error
          ), buried AS (
              INSERT INTO db_listenable.dead_letters
-                 (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, last_error)
-             SELECT subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, error
+                 (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, last_error,
+                  newer_processed)
+             SELECT subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, error,
+                    coalesce((requeued ->> 'newer_processed')::integer, 0)
              FROM dead
              ON CONFLICT (subscriber_id, change_id) DO UPDATE
                  SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, dead_at = now()

@@ -7,6 +7,7 @@ mod failures;
 mod ordering;
 mod outbox;
 mod recovery;
+mod requeue;
 mod routing;
 mod startup;
 

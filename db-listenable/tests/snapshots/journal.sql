@@ -78,6 +78,12 @@ CREATE TABLE IF NOT EXISTS "db_listenable"."dead_letters" (
     PRIMARY KEY (subscriber_id, change_id)
 );
 
+ALTER TABLE "db_listenable"."deliveries" ADD COLUMN IF NOT EXISTS requeued jsonb;
+
+ALTER TABLE "db_listenable"."dead_letters" ADD COLUMN IF NOT EXISTS newer_processed integer NOT NULL DEFAULT 0;
+
+CREATE INDEX IF NOT EXISTS dead_letters_row_key ON "db_listenable"."dead_letters" (subscriber_id, row_key);
+
 CREATE TABLE IF NOT EXISTS "db_listenable"."unrouted" (
     id bigint PRIMARY KEY,
     table_id integer NOT NULL,
