@@ -25,6 +25,11 @@
 //!    backoff and jitter, then dead-lettered with the error text; undecodable rows are
 //!    dead-lettered at once with the raw JSON. A worker that dies gives its deliveries
 //!    back when the lease runs out.
+//! 5. A dead letter does not hold its row back: newer changes of the row go on. When it
+//!    is **requeued** ([`dead_letters::requeue`]) it is replayed as the same change (its
+//!    id and `captured_at`), after those newer changes and before the row's changes
+//!    still waiting, and flagged: [`Change::requeued`] says when it died and how many
+//!    newer changes of its row were processed meanwhile (see [`dead_letters`]' policy).
 //!
 //! Ordering covers the changes of one row (same table and key; a key move belongs to
 //! its new key). TRUNCATE entries and outbox events stand alone: they are not ordered
