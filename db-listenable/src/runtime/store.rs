@@ -39,8 +39,10 @@ pub async fn ensure_installed(pool: &PgPool) -> Result<()> {
 pub(crate) async fn register(pool: &PgPool, spec: &Spec) -> Result<i32> {
     let action = || format!("register subscriber `{}` for {}", spec.name, spec.label);
     let mut tx = pool.begin().await.map_err(Error::database(action()))?;
-    // Registration and routing exclude each other: an entry is either routed before this
-    // subscriber exists (and then kept in `unrouted` if nobody took it) or after.
+    // Registration and routing exclude each other (a routing round reads only once it
+    // holds this lock, see `route`): an entry is either routed before this subscriber
+    // exists (and then kept in `unrouted` if nobody took it, adopted below) or after.
+    // The statements below run after the lock, so their snapshots see the last round.
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind(ROUTER_LOCK.0)
         .bind(ROUTER_LOCK.1)

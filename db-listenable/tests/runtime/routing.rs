@@ -105,6 +105,7 @@ async fn release_router_lock(mut conn: PgConnection) {
     assert!(released, "the test held the router lock");
 }
 
+/// Inserts a note and returns its change id (while no router runs: the test holds the lock).
 async fn insert_note(pool: &PgPool, id: i64, body: &str) -> i64 {
     sqlx::query("INSERT INTO notes (id, body) VALUES ($1, $2)").bind(id).bind(body).execute(pool).await.expect("note");
     last_change(pool).await
@@ -192,8 +193,15 @@ async fn a_router_sees_a_subscriber_that_registered_before_it_took_the_lock() {
     register.await.expect("register");
 
     // A later change of row 1 goes to the subscriber; the row's insert must not be left behind.
-    sqlx::query("UPDATE notes SET body = 'one, edited' WHERE id = 1").execute(&pool).await.expect("update");
-    let third = last_change(&pool).await;
+    let third = {
+        // Its id read in its own transaction: once committed, a router may move it at once.
+        let mut tx = pool.begin().await.expect("begin");
+        sqlx::query("UPDATE notes SET body = 'one, edited' WHERE id = 1").execute(&mut *tx).await.expect("update");
+        let id: i64 =
+            sqlx::query_scalar("SELECT max(id) FROM db_listenable.changes").fetch_one(&mut *tx).await.expect("max id");
+        tx.commit().await.expect("commit");
+        id
+    };
     wait_for("the journal drained", DEADLINE, || async { count(&pool, "changes").await == 0 }).await;
     let expected = vec![first, second, third];
     let started = std::time::Instant::now();
