@@ -32,11 +32,12 @@ pub enum Error {
         source: DriverError,
     },
 
-    /// The journal tables are not in the database: apply the migration that
-    /// [`crate::migrations::write_migration`] writes (it holds [`crate::ddl::journal_script`]).
+    /// The journal tables (or the routing function of this version) are not in the
+    /// database: apply the migration that [`crate::migrations::write_migration`] writes
+    /// (it holds [`crate::ddl::journal_script`]).
     #[error(
-        "the db-listenable journal is not installed (db_listenable.changes / deliveries / unrouted are missing): \
-         apply the migration from `triggers generate`"
+        "the db-listenable journal is not installed, or is older than this version (db_listenable.changes / \
+         deliveries / unrouted / route(bigint) are missing): apply the migration from `triggers generate`"
     )]
     NotInstalled,
 

@@ -1,7 +1,7 @@
 //! One captured change, as a processor receives it.
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The operation that made a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,8 +67,55 @@ pub struct Change<T> {
     /// When the change was captured (the writing statement's clock, shortly before its
     /// commit; PostgreSQL keeps commit times only with `track_commit_timestamp`).
     pub captured_at: SystemTime,
-    /// This delivery's attempt, from 1.
+    /// This delivery's attempt, from 1 (a requeued change counts from 1 again).
     pub attempt: u32,
+    /// Set when this change is a dead letter given back by
+    /// [`dead_letters::requeue`](super::dead_letters::requeue): it keeps its id and its
+    /// `captured_at`, and may be older than changes of the same row that already ran
+    /// ([`Requeued::newer_processed`]). `None` for every other delivery.
+    pub requeued: Option<Requeued>,
+}
+
+/// How a requeued change got here: it was dead-lettered, then requeued (see the policy in
+/// [`dead_letters`](super::dead_letters)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requeued {
+    /// When it was dead-lettered.
+    pub dead_at: SystemTime,
+    /// When it was requeued.
+    pub requeued_at: SystemTime,
+    /// Attempts it had made before it was dead-lettered.
+    pub previous_attempts: u32,
+    /// Newer changes of the same row that this subscriber processed after this one was
+    /// dead-lettered (ordered subscribers; an unordered one always reads 0, since it
+    /// does not group changes by row). Above 0, this change is not the row's latest
+    /// state: a processor that applies rows should look at the row as it is now rather
+    /// than apply `new` over what the newer changes did.
+    pub newer_processed: u64,
+}
+
+/// `deliveries.requeued` as the requeue writes it.
+#[derive(serde::Deserialize)]
+struct RequeuedRecord {
+    dead_at: f64,
+    requeued_at: f64,
+    previous_attempts: i64,
+    newer_processed: i64,
+}
+
+impl Requeued {
+    /// Reads the record `dead_letters::requeue` writes into `deliveries.requeued`.
+    pub(crate) fn from_json(value: &serde_json::Value) -> Result<Requeued, serde_json::Error> {
+        let record: RequeuedRecord = serde::Deserialize::deserialize(value)?;
+        let time =
+            |epoch: f64| UNIX_EPOCH + Duration::from_secs_f64(if epoch.is_finite() { epoch.max(0.0) } else { 0.0 });
+        Ok(Requeued {
+            dead_at: time(record.dead_at),
+            requeued_at: time(record.requeued_at),
+            previous_attempts: u32::try_from(record.previous_attempts).unwrap_or_default(),
+            newer_processed: u64::try_from(record.newer_processed).unwrap_or_default(),
+        })
+    }
 }
 
 impl<T> Change<T> {

@@ -10,7 +10,12 @@
 //!    row per subscriber of the entry's table. An entry of a transaction still running
 //!    is invisible to the router and simply waits for its commit, so transactions that
 //!    commit out of id order lose nothing (no cursor can pass them). Entries of a table
-//!    no subscriber consumes are kept in `db_listenable.unrouted` and reported.
+//!    no subscriber consumes are kept in `db_listenable.unrouted` and reported; the
+//!    first subscriber that registers for the table adopts them, and when the last
+//!    subscriber of a table is removed its pending deliveries return there. Registering
+//!    and removing a subscriber take the router's lock, and a routing round reads the
+//!    subscribers only once it holds that lock, so no round routes past a subscriber
+//!    that is joining or leaving.
 //! 3. Workers of every process **claim** batches of a subscriber's deliveries with
 //!    `FOR UPDATE SKIP LOCKED` under a lease, decode the rows with serde, and call the
 //!    processor. By default a delivery is claimable only when no earlier delivery of the
@@ -20,6 +25,11 @@
 //!    backoff and jitter, then dead-lettered with the error text; undecodable rows are
 //!    dead-lettered at once with the raw JSON. A worker that dies gives its deliveries
 //!    back when the lease runs out.
+//! 5. A dead letter does not hold its row back: newer changes of the row go on. When it
+//!    is **requeued** ([`dead_letters::requeue`]) it is replayed as the same change (its
+//!    id and `captured_at`), after those newer changes and before the row's changes
+//!    still waiting, and flagged: [`Change::requeued`] says when it died and how many
+//!    newer changes of its row were processed meanwhile (see [`dead_letters`]' policy).
 //!
 //! A claim takes at most [`RuntimeConfig::batch_size`] deliveries and at most
 //! [`RuntimeConfig::claim_bytes`] of row data (16 MiB by default; a larger delivery is
@@ -105,7 +115,7 @@ mod wakeup;
 mod worker;
 
 pub use builder::{RuntimeBuilder, SubscribeOptions, recommended_connections};
-pub use change::{Change, Op};
+pub use change::{Change, Op, Requeued};
 pub use config::{DriftPolicy, RuntimeConfig};
 pub use dead_letters::DeadLetter;
 pub use handle::{Runtime, shutdown_signal};

@@ -14,17 +14,19 @@ use std::time::{Duration, UNIX_EPOCH};
 use sqlx::{PgPool, Row};
 
 use super::subscriber::{Claimed, Spec};
-use crate::ddl::{ROUTED_CHANNEL, ROUTER_LOCK};
+use crate::ddl::ROUTER_LOCK;
 use crate::error::{Error, Result};
 
-/// Fails with [`Error::NotInstalled`] unless the journal and delivery tables exist.
+/// Fails with [`Error::NotInstalled`] unless the journal and delivery tables exist, with
+/// the routing function of this version.
 ///
 /// # Errors
 /// [`Error::NotInstalled`], or [`Error::Database`] if the check itself fails.
 pub async fn ensure_installed(pool: &PgPool) -> Result<()> {
     let present: bool = sqlx::query_scalar(
         "SELECT to_regclass('db_listenable.changes') IS NOT NULL AND to_regclass('db_listenable.deliveries') IS NOT NULL \
-         AND to_regclass('db_listenable.unrouted') IS NOT NULL",
+         AND to_regclass('db_listenable.unrouted') IS NOT NULL \
+         AND to_regprocedure('db_listenable.route(bigint)') IS NOT NULL",
     )
     .fetch_one(pool)
     .await
@@ -37,8 +39,10 @@ pub async fn ensure_installed(pool: &PgPool) -> Result<()> {
 pub(crate) async fn register(pool: &PgPool, spec: &Spec) -> Result<i32> {
     let action = || format!("register subscriber `{}` for {}", spec.name, spec.label);
     let mut tx = pool.begin().await.map_err(Error::database(action()))?;
-    // Registration and routing exclude each other: an entry is either routed before this
-    // subscriber exists (and then kept in `unrouted` if nobody took it) or after.
+    // Registration and routing exclude each other (a routing round reads only once it
+    // holds this lock, see `route`): an entry is either routed before this subscriber
+    // exists (and then kept in `unrouted` if nobody took it, adopted below) or after.
+    // The statements below run after the lock, so their snapshots see the last round.
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind(ROUTER_LOCK.0)
         .bind(ROUTER_LOCK.1)
@@ -80,6 +84,8 @@ pub(crate) async fn register(pool: &PgPool, spec: &Spec) -> Result<i32> {
 pub(crate) struct Routed {
     /// Journal entries taken out of `changes`.
     pub moved: i64,
+    /// Entries kept in `unrouted` earlier and given to their table's subscribers now.
+    pub adopted: i64,
     /// Deliveries created (an entry makes one per subscriber of its table).
     pub deliveries: i64,
     /// Entries kept in `unrouted` because no subscriber consumes their table.
@@ -90,54 +96,24 @@ pub(crate) struct Routed {
 /// router is at work (`None` then). Entries move in id order, so the deliveries of one
 /// row are created in the order the row changed.
 ///
-/// One statement, in its own transaction: the advisory lock is tried once (an
-/// uncorrelated sub-select, so a router that loses does not scan the journal) and
-/// released at its end. The wake-up for other processes' workers is sent at its commit,
-/// and only when something was routed.
+/// One call of `db_listenable.route` (see `ddl::delivery`), in its own transaction: one
+/// round trip, as when this was a single statement. The function tries the advisory lock
+/// before it reads anything, so what it reads is never older than the lock: registration
+/// and removal of subscribers (which take the lock) are either wholly before the round
+/// or wholly after it. A router that loses the lock does not scan the journal. The
+/// wake-up for other processes' workers is sent at its commit, and only when something
+/// was routed.
 pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
-    let action = "route journal entries to their subscribers";
-    let row = sqlx::query(
-        "WITH lock AS (
-             SELECT pg_try_advisory_xact_lock($2, $3) AS held,
-                    set_config('synchronous_commit', 'off', true) AS async_commit
-         ), moved AS (
-             DELETE FROM db_listenable.changes c
-             WHERE c.id = ANY(ARRAY(
-                 SELECT id FROM db_listenable.changes
-                 WHERE (SELECT held FROM lock)
-                 ORDER BY id LIMIT $1))
-             RETURNING c.id, c.table_id, c.op, c.txid, c.captured_at, c.old_row, c.new_row
-         ), routed AS (
-             INSERT INTO db_listenable.deliveries
-                 (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key)
-             SELECT s.id, m.id, m.table_id, m.op, m.txid, m.captured_at, m.old_row, m.new_row,
-                    db_listenable.row_key(m.table_id, m.op, m.id, m.old_row, m.new_row, s.key_columns)
-             FROM moved m JOIN db_listenable.subscribers s ON s.table_id = m.table_id
-             RETURNING 1
-         ), kept AS (
-             INSERT INTO db_listenable.unrouted (id, table_id, op, txid, captured_at, old_row, new_row)
-             SELECT m.id, m.table_id, m.op, m.txid, m.captured_at, m.old_row, m.new_row
-             FROM moved m
-             WHERE NOT EXISTS (SELECT 1 FROM db_listenable.subscribers s WHERE s.table_id = m.table_id)
-             RETURNING 1
-         ), woken AS (
-             -- Sent at commit, once per round that routed anything.
-             SELECT pg_notify($4, '') FROM (SELECT 1 FROM routed LIMIT 1) r
-         )
-         SELECT (SELECT held FROM lock), (SELECT count(*) FROM moved), (SELECT count(*) FROM routed),
-                (SELECT count(*) FROM kept), (SELECT count(*) FROM woken)",
-    )
-    .bind(limit)
-    .bind(ROUTER_LOCK.0)
-    .bind(ROUTER_LOCK.1)
-    .bind(ROUTED_CHANNEL)
-    .fetch_one(pool)
-    .await
-    .map_err(Error::database(action))?;
+    let row =
+        sqlx::query("SELECT held, moved_count, delivery_count, kept_count, adopted_count FROM db_listenable.route($1)")
+            .bind(limit)
+            .fetch_one(pool)
+            .await
+            .map_err(Error::database("route journal entries to their subscribers"))?;
     if !row.get::<bool, _>(0) {
         return Ok(None);
     }
-    Ok(Some(Routed { moved: row.get(1), deliveries: row.get(2), kept: row.get(3) }))
+    Ok(Some(Routed { moved: row.get(1), deliveries: row.get(2), kept: row.get(3), adopted: row.get(4) }))
 }
 
 /// Claims up to `limit` deliveries of a subscriber under a lease identified by `token`,
@@ -202,7 +178,7 @@ pub(crate) async fn claim(
              ) w
              WHERE w.n = 1 OR w.running <= $7))
          RETURNING d.change_id, d.op, d.txid::text, extract(epoch FROM d.captured_at)::float8,
-                   d.old_row, d.new_row, d.attempts",
+                   d.old_row, d.new_row, d.attempts, d.requeued",
     )
     .bind(subscriber_id)
     .bind(ordered)
@@ -227,6 +203,7 @@ pub(crate) async fn claim(
             old_row: row.get(4),
             new_row: row.get(5),
             attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+            requeued: row.get(7),
         });
     }
     claimed.sort_by_key(|c| c.change_id);
@@ -279,7 +256,17 @@ pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settle
          ), done AS (
              DELETE FROM db_listenable.deliveries
              WHERE subscriber_id = $1 AND lease_token = $2 AND change_id = ANY($3)
-             RETURNING 1
+             RETURNING change_id, row_key
+         ), superseded AS (
+             -- Dead letters of the rows just processed, older than what was processed:
+             -- the requeue confirmation and `Change::requeued` tell how many newer
+             -- changes ran since. An index probe per done row; nothing when none died.
+             UPDATE db_listenable.dead_letters x SET newer_processed = x.newer_processed + n.newer
+             FROM (SELECT l.change_id, count(*)::integer AS newer
+                   FROM done d JOIN db_listenable.dead_letters l
+                        ON l.subscriber_id = $1 AND l.row_key = d.row_key AND l.change_id < d.change_id
+                   GROUP BY l.change_id) n
+             WHERE x.subscriber_id = $1 AND x.change_id = n.change_id
          ), retried AS (
              UPDATE db_listenable.deliveries d
              SET leased_until = NULL, lease_token = NULL, last_error = f.error,
@@ -294,8 +281,10 @@ pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settle
              RETURNING d.*, f.error
          ), buried AS (
              INSERT INTO db_listenable.dead_letters
-                 (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, last_error)
-             SELECT subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, error
+                 (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, last_error,
+                  newer_processed)
+             SELECT subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, error,
+                    coalesce((requeued ->> 'newer_processed')::integer, 0)
              FROM dead
              ON CONFLICT (subscriber_id, change_id) DO UPDATE
                  SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, dead_at = now()
@@ -322,19 +311,49 @@ pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settle
 /// For a consumer that is gone (a decommissioned search-index instance), whose deliveries
 /// would otherwise pile up. Returns whether it existed.
 ///
+/// When it was the last subscriber of its table, its pending deliveries go back to
+/// `db_listenable.unrouted` (as journal entries, attempts forgotten), where the next
+/// subscriber of the table adopts them in journal order: nothing committed is lost with
+/// a consumer. Its dead letters are deleted with it.
+///
+/// Takes the router lock first, like registration, so no routing round runs meanwhile:
+/// a round that still saw the subscriber has committed (its deliveries are removed here),
+/// and the next one does not see it.
+///
 /// # Errors
 /// [`Error::Database`] if the rows cannot be deleted.
 pub async fn remove_subscriber(pool: &PgPool, name: &str) -> Result<bool> {
-    let action = format!("remove subscriber `{name}`");
+    let action = || format!("remove subscriber `{name}`");
+    let mut tx = pool.begin().await.map_err(Error::database(action()))?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(ROUTER_LOCK.0)
+        .bind(ROUTER_LOCK.1)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::database(action()))?;
+    // A new statement, so a snapshot taken with the lock held. `others` reads the
+    // subscribers as they were before `gone`, hence the `id <>`.
     let removed: Option<i32> = sqlx::query_scalar(
-        "WITH gone AS (DELETE FROM db_listenable.subscribers WHERE name = $1 RETURNING id),
-              deliveries AS (DELETE FROM db_listenable.deliveries WHERE subscriber_id IN (SELECT id FROM gone))
+        "WITH gone AS (DELETE FROM db_listenable.subscribers WHERE name = $1 RETURNING id, table_id),
+              pending AS (
+                  DELETE FROM db_listenable.deliveries WHERE subscriber_id IN (SELECT id FROM gone)
+                  RETURNING change_id, table_id, op, txid, captured_at, old_row, new_row
+              ),
+              kept AS (
+                  INSERT INTO db_listenable.unrouted (id, table_id, op, txid, captured_at, old_row, new_row)
+                  SELECT p.change_id, p.table_id, p.op, p.txid, p.captured_at, p.old_row, p.new_row
+                  FROM pending p
+                  WHERE NOT EXISTS (
+                      SELECT 1 FROM db_listenable.subscribers s JOIN gone g ON s.table_id = g.table_id AND s.id <> g.id)
+                  ON CONFLICT (id) DO NOTHING
+              )
          SELECT id FROM gone",
     )
     .bind(name)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await
-    .map_err(Error::database(action))?;
+    .map_err(Error::database(action()))?;
+    tx.commit().await.map_err(Error::database(action()))?;
     Ok(removed.is_some())
 }
 

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::Instrument;
 
-use super::change::{Change, Op};
+use super::change::{Change, Op, Requeued};
 use super::processor::{BatchProcessor, Context, ProcessError, Processor};
 use crate::ddl;
 use crate::model::DbListenable;
@@ -29,6 +29,8 @@ pub(crate) struct Claimed {
     pub new_row: Option<Value>,
     /// This attempt's number, from 1.
     pub attempt: u32,
+    /// Set when the delivery is a requeued dead letter (`deliveries.requeued`).
+    pub requeued: Option<Value>,
 }
 
 /// How one delivery ended.
@@ -140,6 +142,12 @@ fn decode<T: DbListenable + DeserializeOwned>(label: &str, claimed: &Claimed) ->
         txid: claimed.txid,
         captured_at: claimed.captured_at,
         attempt: claimed.attempt,
+        requeued: claimed
+            .requeued
+            .as_ref()
+            .map(Requeued::from_json)
+            .transpose()
+            .map_err(|error| format!("could not read the requeue record of change {}: {error}", claimed.change_id))?,
     })
 }
 

@@ -83,8 +83,13 @@ async fn round(shared: &Shared, next: &mut usize, route: &mut bool, shutdown: &w
     // Until a pass proves otherwise (a failed pass routes again too).
     *route = true;
     if let Some(routed) = routed {
-        if routed.moved > 0 {
-            tracing::debug!(entries = routed.moved, deliveries = routed.deliveries, "routed journal entries");
+        if routed.moved + routed.adopted > 0 {
+            tracing::debug!(
+                entries = routed.moved,
+                adopted = routed.adopted,
+                deliveries = routed.deliveries,
+                "routed journal entries"
+            );
             worked = true;
             shared.wake.notify_waiters();
         }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::Inner;
 use super::html::{Html, query_value};
 use super::pages::{base, failure, page};
-use crate::runtime::dead_letters;
+use crate::runtime::dead_letters::{self, RequeuePreview};
 
 /// What an action form posts. Every field has a default so that a post without the
 /// token is answered 403 by the CSRF check, not 422 by the form parser.
@@ -22,7 +22,7 @@ pub(crate) struct ActionForm {
     subscriber: String,
     /// One dead letter; absent: all of the subscriber's.
     change_id: Option<i64>,
-    /// `yes` once the discard confirmation page was answered.
+    /// `yes` once the requeue or discard confirmation page was answered.
     confirm: Option<String>,
 }
 
@@ -42,7 +42,10 @@ fn back(base: &str, subscriber: &str, done: &str, count: u64) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
-/// `POST /dead-letters/requeue`: one dead letter, or all of a subscriber's, back to work.
+/// `POST /dead-letters/requeue`: one dead letter, or all of a subscriber's, back to work,
+/// after a confirmation page that says what replaying old changes means here (see
+/// [`dead_letters`]'s policy): how many newer changes of their rows were processed since,
+/// how many wait behind them, and that the processor sees them flagged.
 pub(crate) async fn requeue(
     State(inner): State<Arc<Inner>>,
     OriginalUri(original): OriginalUri,
@@ -53,8 +56,19 @@ pub(crate) async fn requeue(
     if !inner.csrf.allows(&headers, &form.csrf) {
         return forbidden();
     }
+    let base = base(&original, &uri);
+    if form.confirm.as_deref() != Some("yes") {
+        match dead_letters::preview(&inner.pool, &form.subscriber, form.change_id).await {
+            Ok(preview) if preview.letters > 0 => {
+                return requeue_confirmation(&base, inner.csrf.value(), &form, &preview);
+            }
+            // Nothing to requeue: nothing to confirm either.
+            Ok(_) => {}
+            Err(error) => return unknown_subscriber(&error).unwrap_or_else(|| failure(&error)),
+        }
+    }
     match dead_letters::requeue(&inner.pool, &form.subscriber, form.change_id).await {
-        Ok(count) => back(&base(&original, &uri), &form.subscriber, "requeued", count),
+        Ok(count) => back(&base, &form.subscriber, "requeued", count),
         Err(error) => unknown_subscriber(&error).unwrap_or_else(|| failure(&error)),
     }
 }
@@ -81,6 +95,63 @@ pub(crate) async fn discard(
     }
 }
 
+/// The hidden fields that repeat `form` with `confirm=yes`, and the buttons.
+fn confirm_form(html: &mut Html, base: &str, csrf: &str, form: &ActionForm, action: &str, label: &str) {
+    html.raw("<form method=\"post\" action=\"").text(base).raw("/dead-letters/").text(action).raw("\">");
+    html.raw("<input type=\"hidden\" name=\"csrf\" value=\"").text(csrf).raw("\">");
+    html.raw("<input type=\"hidden\" name=\"subscriber\" value=\"").text(&form.subscriber).raw("\">");
+    if let Some(change) = form.change_id {
+        html.raw("<input type=\"hidden\" name=\"change_id\" value=\"").text(change).raw("\">");
+    }
+    html.raw("<input type=\"hidden\" name=\"confirm\" value=\"yes\">");
+    html.raw("<button type=\"submit\" id=\"confirm-")
+        .text(action)
+        .raw("\">")
+        .text(label)
+        .raw("</button></form> <a href=\"");
+    html.text(base).raw("/dead-letters?subscriber=").text(query_value(&form.subscriber)).raw("\">Cancel</a>");
+}
+
+fn requeue_confirmation(base: &str, csrf: &str, form: &ActionForm, preview: &RequeuePreview) -> Response {
+    page("Requeue dead letters?", base, false, |html: &mut Html| {
+        let one = form.change_id.is_some();
+        html.raw("<p id=\"confirm-question\">Requeue ");
+        match form.change_id {
+            Some(change) => html.raw("the dead letter of change ").text(change),
+            None => html.raw("<strong>all ").text(preview.letters).raw("</strong> dead letter(s)"),
+        };
+        html.raw(" of subscriber <strong>").text(&form.subscriber).raw("</strong>?</p>");
+        html.raw("<p id=\"requeue-consequences\">");
+        if !preview.ordered {
+            html.raw(
+                "This subscriber does not order changes by row: newer changes of the same row may have been \
+                      processed since, and may run at the same time. ",
+            );
+        } else if preview.newer_processed == 0 {
+            html.raw(if one { "No newer change of this row" } else { "No newer change of their rows" });
+            html.raw(" was processed since. ");
+        } else if one {
+            html.text(preview.newer_processed).raw(if preview.newer_processed == 1 {
+                " newer change of this row was processed since: this change is not the row's latest state. "
+            } else {
+                " newer changes of this row were processed since: this change is not the row's latest state. "
+            });
+        } else {
+            html.text(preview.superseded).raw(" of them have newer changes of their row that were processed since (");
+            html.text(preview.newer_processed).raw(" in all): those are not their row's latest state. ");
+        }
+        if preview.ordered && preview.newer_pending > 0 {
+            html.text(preview.newer_pending)
+                .raw(" newer change(s) of the same row(s) still waiting will run after it. ");
+        }
+        html.raw(
+            "The processor will see it flagged as requeued (<code>Change::requeued</code>), with its original \
+                  change id and capture time.</p>",
+        );
+        confirm_form(html, base, csrf, form, "requeue", "Requeue");
+    })
+}
+
 fn confirmation(base: &str, csrf: &str, form: &ActionForm) -> Response {
     page("Discard dead letters?", base, false, |html: &mut Html| {
         html.raw("<p id=\"confirm-question\">Discard ");
@@ -90,14 +161,6 @@ fn confirmation(base: &str, csrf: &str, form: &ActionForm) -> Response {
         };
         html.raw(" of subscriber <strong>").text(&form.subscriber);
         html.raw("</strong>? The changes will not be processed by it; this cannot be undone.</p>");
-        html.raw("<form method=\"post\" action=\"").text(base).raw("/dead-letters/discard\">");
-        html.raw("<input type=\"hidden\" name=\"csrf\" value=\"").text(csrf).raw("\">");
-        html.raw("<input type=\"hidden\" name=\"subscriber\" value=\"").text(&form.subscriber).raw("\">");
-        if let Some(change) = form.change_id {
-            html.raw("<input type=\"hidden\" name=\"change_id\" value=\"").text(change).raw("\">");
-        }
-        html.raw("<input type=\"hidden\" name=\"confirm\" value=\"yes\">");
-        html.raw("<button type=\"submit\" id=\"confirm-discard\">Discard</button></form> <a href=\"");
-        html.text(base).raw("/dead-letters?subscriber=").text(query_value(&form.subscriber)).raw("\">Cancel</a>");
+        confirm_form(html, base, csrf, form, "discard", "Discard");
     })
 }

@@ -10,6 +10,8 @@ mod ordering;
 mod outbox;
 mod privileges;
 mod recovery;
+mod requeue;
+mod routing;
 mod startup;
 
 use std::collections::BTreeMap;

@@ -120,6 +120,12 @@ CREATE TABLE IF NOT EXISTS "db_listenable"."dead_letters" (
     PRIMARY KEY (subscriber_id, change_id)
 );
 
+ALTER TABLE "db_listenable"."deliveries" ADD COLUMN IF NOT EXISTS requeued jsonb;
+
+ALTER TABLE "db_listenable"."dead_letters" ADD COLUMN IF NOT EXISTS newer_processed integer NOT NULL DEFAULT 0;
+
+CREATE INDEX IF NOT EXISTS dead_letters_row_key ON "db_listenable"."dead_letters" (subscriber_id, row_key);
+
 CREATE TABLE IF NOT EXISTS "db_listenable"."unrouted" (
     id bigint PRIMARY KEY,
     table_id integer NOT NULL,
@@ -140,4 +146,67 @@ SELECT pg_catalog.hashtextextended(
               FROM pg_catalog.unnest(key_columns) WITH ORDINALITY AS u(k, n))::text
     END,
     0)
+$db_listenable$;
+
+CREATE OR REPLACE FUNCTION "db_listenable"."route"(route_limit bigint, OUT held boolean, OUT moved_count bigint, OUT delivery_count bigint, OUT kept_count bigint, OUT adopted_count bigint) LANGUAGE plpgsql VOLATILE AS $db_listenable$
+BEGIN
+    moved_count := 0;
+    delivery_count := 0;
+    kept_count := 0;
+    adopted_count := 0;
+    held := pg_catalog.pg_try_advisory_xact_lock(1684171881, 1919907188);
+    IF NOT held THEN
+        RETURN;
+    END IF;
+    PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
+    IF EXISTS (SELECT 1 FROM "db_listenable"."subscribers" s WHERE EXISTS (SELECT 1 FROM "db_listenable"."unrouted" u WHERE u.table_id = s.table_id)) THEN
+        WITH taken AS (
+            DELETE FROM "db_listenable"."unrouted" u
+            WHERE u.id = ANY(ARRAY(
+                SELECT k.id
+                FROM (SELECT DISTINCT s.table_id FROM "db_listenable"."subscribers" s) t
+                CROSS JOIN LATERAL (
+                    SELECT x.id FROM "db_listenable"."unrouted" x WHERE x.table_id = t.table_id ORDER BY x.id LIMIT route_limit
+                ) k
+                ORDER BY k.id LIMIT route_limit))
+            RETURNING u.id, u.table_id, u.op, u.txid, u.captured_at, u.old_row, u.new_row
+        ), given AS (
+            INSERT INTO "db_listenable"."deliveries"
+                (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key)
+            SELECT s.id, e.id, e.table_id, e.op, e.txid, e.captured_at, e.old_row, e.new_row,
+                   "db_listenable"."row_key"(e.table_id, e.op, e.id, e.old_row, e.new_row, s.key_columns)
+            FROM taken e JOIN "db_listenable"."subscribers" s ON s.table_id = e.table_id
+            RETURNING 1
+        )
+        SELECT (SELECT pg_catalog.count(*) FROM taken), (SELECT pg_catalog.count(*) FROM given)
+        INTO adopted_count, delivery_count;
+    END IF;
+    IF adopted_count < route_limit THEN
+        WITH taken AS (
+            DELETE FROM "db_listenable"."changes" c
+            WHERE c.id = ANY(ARRAY(SELECT x.id FROM "db_listenable"."changes" x ORDER BY x.id LIMIT route_limit - adopted_count))
+            RETURNING c.id, c.table_id, c.op, c.txid, c.captured_at, c.old_row, c.new_row
+        ), given AS (
+            INSERT INTO "db_listenable"."deliveries"
+                (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key)
+            SELECT s.id, e.id, e.table_id, e.op, e.txid, e.captured_at, e.old_row, e.new_row,
+                   "db_listenable"."row_key"(e.table_id, e.op, e.id, e.old_row, e.new_row, s.key_columns)
+            FROM taken e JOIN "db_listenable"."subscribers" s ON s.table_id = e.table_id
+            RETURNING 1
+        ), left_alone AS (
+            INSERT INTO "db_listenable"."unrouted" (id, table_id, op, txid, captured_at, old_row, new_row)
+            SELECT e.id, e.table_id, e.op, e.txid, e.captured_at, e.old_row, e.new_row
+            FROM taken e
+            WHERE NOT EXISTS (SELECT 1 FROM "db_listenable"."subscribers" s WHERE s.table_id = e.table_id)
+            RETURNING 1
+        )
+        SELECT (SELECT pg_catalog.count(*) FROM taken), delivery_count + (SELECT pg_catalog.count(*) FROM given),
+               (SELECT pg_catalog.count(*) FROM left_alone)
+        INTO moved_count, delivery_count, kept_count;
+    END IF;
+    IF delivery_count > 0 THEN
+        -- Sent at commit, once per round that routed anything.
+        PERFORM pg_catalog.pg_notify('db_listenable_routed', '');
+    END IF;
+END
 $db_listenable$;

@@ -237,7 +237,8 @@ async fn figures_match_the_journal_after_known_changes() {
     // Requeued with the workers stopped: the dead letters become pending deliveries.
     let (_, _, list) = get(&app, "/dead-letters?subscriber=totals").await;
     let token = csrf(&list);
-    let (status, headers, _) = post(&app, "/dead-letters/requeue", &format!("csrf={token}&subscriber=totals")).await;
+    let form = format!("csrf={token}&subscriber=totals&confirm=yes");
+    let (status, headers, _) = post(&app, "/dead-letters/requeue", &form).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], format!("{MOUNT}/dead-letters?subscriber=totals&requeued=2").as_str());
     let samples = parse_metrics(&get(&app, "/metrics").await.2);
@@ -266,7 +267,7 @@ async fn a_requeued_dead_letter_is_processed() {
     assert!(list.contains(&format!("data-change=\"{change}\"")), "{list}");
     assert!(list.contains("<td>public.items</td><td>INSERT</td><td class=\"n\">1</td>"), "{list}");
     picky.healed.store(true, Ordering::SeqCst);
-    let form = format!("csrf={}&subscriber=totals&change_id={change}", csrf(&list));
+    let form = format!("csrf={}&subscriber=totals&change_id={change}&confirm=yes", csrf(&list));
     let (status, headers, _) = post(&app, "/dead-letters/requeue", &form).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], format!("{MOUNT}/dead-letters?subscriber=totals&requeued=1").as_str());
@@ -369,6 +370,55 @@ async fn actions_need_the_form_token_and_discard_asks_first() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], format!("{MOUNT}/dead-letters?subscriber=totals&discarded=1").as_str());
     assert_eq!(count(&pool, "dead_letters").await, 0);
+}
+
+/// Requeue replays an old change: the dashboard asks first, saying how many newer
+/// changes of the row ran since and that the processor will see the change flagged.
+#[tokio::test]
+async fn requeue_asks_first_and_says_how_many_newer_changes_of_the_row_ran() {
+    let (_db, pool) = items_db().await;
+    let picky = Picky::default();
+    let runtime = start(&pool, &picky).await;
+    let app = app(&pool, Some(&runtime));
+    insert(&pool, 1, "bad one").await;
+    insert(&pool, 2, "bad two").await;
+    wait_for("two dead letters", || async { count(&pool, "dead_letters").await == 2 }).await;
+    // Row 1 changes twice more, and both changes are processed; row 2 does not change.
+    for name in ["fine", "fine again"] {
+        sqlx::query("UPDATE items SET name = $1 WHERE id = 1").bind(name).execute(&pool).await.expect("update");
+    }
+    wait_for("the newer changes processed", || async {
+        picky.succeeded.load(Ordering::SeqCst) == 2 && count(&pool, "deliveries").await == 0
+    })
+    .await;
+    runtime.shutdown().await;
+    let change: i64 = sqlx::query_scalar("SELECT min(change_id) FROM db_listenable.dead_letters")
+        .fetch_one(&pool)
+        .await
+        .expect("change id");
+    let token = csrf(&get(&app, "/dead-letters").await.2);
+
+    let form = format!("csrf={token}&subscriber=totals&change_id={change}");
+    let (status, _, page) = post(&app, "/dead-letters/requeue", &form).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(&format!("Requeue the dead letter of change {change} of subscriber")), "{page}");
+    assert!(
+        page.contains("2 newer changes of this row were processed since: this change is not the row's latest state."),
+        "{page}"
+    );
+    assert!(page.contains("The processor will see it flagged as requeued"), "{page}");
+    assert!(page.contains("name=\"confirm\" value=\"yes\""), "{page}");
+    assert_eq!(count(&pool, "dead_letters").await, 2, "not before the confirmation");
+
+    let (status, _, page) = post(&app, "/dead-letters/requeue", &format!("csrf={token}&subscriber=totals")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("<strong>all 2</strong> dead letter(s)"), "{page}");
+    assert!(page.contains("1 of them have newer changes of their row that were processed since (2 in all)"), "{page}");
+
+    let (status, headers, _) = post(&app, "/dead-letters/requeue", &format!("{form}&confirm=yes")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], format!("{MOUNT}/dead-letters?subscriber=totals&requeued=1").as_str());
+    assert_eq!((count(&pool, "dead_letters").await, count(&pool, "deliveries").await), (1, 1));
 }
 
 #[tokio::test]
