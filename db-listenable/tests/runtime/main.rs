@@ -3,6 +3,7 @@
 #[cfg(feature = "cli")]
 mod cli;
 mod delivery;
+mod model;
 mod failures;
 mod ordering;
 mod outbox;
