@@ -3,8 +3,8 @@
 #[cfg(feature = "cli")]
 mod cli;
 mod delivery;
-mod model;
 mod failures;
+mod model;
 mod ordering;
 mod outbox;
 mod recovery;

@@ -66,6 +66,8 @@ impl Transaction {
 pub struct Mix {
     /// Keys permuted among existing rows in one UPDATE (swaps, cycles, `SET a = b, b = a`).
     pub permutations: bool,
+    /// UPDATEs that change keys (else such statements change other columns).
+    pub key_moves: bool,
     /// `TRUNCATE` of tables that capture it.
     pub truncate: bool,
     /// Transactions that end in `ROLLBACK`, and savepoints.
@@ -152,7 +154,7 @@ impl Generator {
             0..15 => self.insert(table, &target, &keys),
             15..30 => self.update_values(table, &target, &keys),
             30..35 => self.update_nothing(table, &target, &keys),
-            35..55 => self.key_move(table, &target, &keys),
+            35..55 if self.mix.key_moves => self.key_move(table, &target, &keys),
             55..65 => self.delete(table, &target, &keys),
             65..78 => self.merge(table, &target, &keys),
             78..88 => self.copy(table, &target, &keys),
@@ -223,8 +225,7 @@ impl Generator {
     }
 
     fn insert(&mut self, table: &Table, target: &str, keys: &[Vec<Val>]) -> Statement {
-        let rows: Vec<String> =
-            (0..self.rng.random_range(1..=4)).map(|_| tuple(&self.row(table, keys))).collect();
+        let rows: Vec<String> = (0..self.rng.random_range(1..=4)).map(|_| tuple(&self.row(table, keys))).collect();
         let mut sql = format!("INSERT INTO {target} ({}) VALUES {}", column_list(table), rows.join(", "));
         let mut kind = "insert";
         if table.upsert {
@@ -258,7 +259,12 @@ impl Generator {
     fn update_nothing(&mut self, table: &Table, target: &str, keys: &[Vec<Val>]) -> Statement {
         let col = quote_ident(table.columns.choose(&mut self.rng).expect("columns").name);
         let pred = self.predicate(table, keys);
-        Statement { table: "", kind: "update-nothing", sql: format!("UPDATE {target} SET {col} = {col} WHERE {pred}"), copy: None }
+        Statement {
+            table: "",
+            kind: "update-nothing",
+            sql: format!("UPDATE {target} SET {col} = {col} WHERE {pred}"),
+            copy: None,
+        }
     }
 
     /// Moves keys: to random keys, or (deferrable keys) permuted among existing rows with
@@ -282,15 +288,19 @@ impl Generator {
             to.rotate_left(1);
             to
         } else {
-            from.iter()
-                .map(|key| {
-                    // Change some key columns, keep others (a composite key half-moves).
-                    let mut key = key.clone();
-                    let i = self.rng.random_range(0..key.len());
-                    key[i] = self.value(&table.key()[i], false);
-                    key
-                })
-                .collect()
+            let mut to = Vec::new();
+            for key in &from {
+                // Change one key column, keep the others (a composite key half-moves).
+                let mut moved = key.clone();
+                let i = self.rng.random_range(0..moved.len());
+                moved[i] = self.value(&table.key()[i], false);
+                // Without permutations no row takes a key another row leaves.
+                if !self.mix.permutations && from.contains(&moved) {
+                    moved = key.clone();
+                }
+                to.push(moved);
+            }
+            to
         };
         let mut sets = Vec::new();
         for (i, col) in table.key().iter().enumerate() {
@@ -302,11 +312,18 @@ impl Generator {
                 .collect();
             sets.push(format!("{name} = CASE {} ELSE {name} END", arms.join(" ")));
         }
+        // Rows that keep their key in the same statement (their keys may mirror the moved
+        // ones: `(7,2)` moves, `(2,7)` stays).
+        let mut rows = from.clone();
         if self.rng.random_bool(0.5) {
+            rows.extend(keys.sample(&mut self.rng, 2).cloned());
+        }
+        if rows.len() > from.len() || self.rng.random_bool(0.5) {
             sets.extend(self.assignments(table));
         }
-        let tuples: Vec<String> = from.iter().map(|key| tuple(key)).collect();
-        let sql = format!("UPDATE {target} SET {} WHERE {} IN ({})", sets.join(", "), key_tuple(table), tuples.join(", "));
+        let tuples: Vec<String> = rows.iter().map(|key| tuple(key)).collect();
+        let sql =
+            format!("UPDATE {target} SET {} WHERE {} IN ({})", sets.join(", "), key_tuple(table), tuples.join(", "));
         Statement { table: "", kind: if permute { "key-permutation" } else { "key-move" }, sql, copy: None }
     }
 

@@ -26,7 +26,9 @@
 //! - `MODEL_STATEMENTS=<n>`: statements per stage (default: a CI size under a minute).
 //! - `DB_LISTENABLE_SOAK=1`: a long run (40,000 statements per stage).
 //! - `MODEL_PARTITIONS=1`: add the partitioned table (issue item 3; see [`PARTITIONS`]).
-//! - `MODEL_PERMUTATIONS=1`: key permutations in stage 2 too (see [`stage2`]).
+//! - `MODEL_PERMUTATIONS=0|1`: statements in which a row takes a key another row leaves
+//!   (swaps, cycles, chains), on by default in stage 1, off in stage 2 (see [`stage2`]).
+//! - `MODEL_KEY_MOVES=0`: no key-changing UPDATEs in stage 2.
 //!
 //! For example `MODEL_SEED=42 MODEL_STATEMENTS=20000 cargo test -p db-listenable --test
 //! runtime model:: -- --nocapture`.
@@ -53,6 +55,19 @@ pub fn partitions() -> bool {
 /// Whether environment variable `name` is set to something other than `0` or empty.
 pub fn flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Whether key permutations within one statement are generated: `MODEL_PERMUTATIONS`
+/// (`0` turns them off), else `default`.
+pub fn permutations(default: bool) -> bool {
+    std::env::var("MODEL_PERMUTATIONS").map_or(default, |v| !v.is_empty() && v != "0")
+}
+
+/// Whether stage 2 generates UPDATEs that change keys: `MODEL_KEY_MOVES` (`0` turns
+/// them off, to look for other defects while key moves are not ordered by the key they
+/// leave).
+pub fn key_moves() -> bool {
+    std::env::var("MODEL_KEY_MOVES").map_or(true, |v| !v.is_empty() && v != "0")
 }
 
 /// The seed: `MODEL_SEED`, or a fresh one.

@@ -133,7 +133,11 @@ pub async fn run(
     }
     let end = if transaction.commit { "COMMIT" } else { "ROLLBACK" };
     let ended = client.batch_execute(end).await;
-    if transaction.commit && ended.is_ok() { observer.keep() } else { observer.undo() }
+    if transaction.commit && ended.is_ok() {
+        observer.keep()
+    } else {
+        observer.undo()
+    }
     match ended {
         Ok(()) => Ok(Outcome::Finished),
         Err(error) if is_expected(&error) => Ok(Outcome::Rejected),

@@ -87,7 +87,7 @@ macro_rules! model {
 const WITH_TRUNCATE: Events = Events { truncate: true, ..Events::DEFAULT };
 
 /// Keys of `single` (and of `child.single_id`).
-const SINGLE_KEYS: Gen = Gen::Int(1, 24);
+const SINGLE_KEYS: Gen = Gen::Int(1, 16);
 
 /// The model of `single`.
 pub const SINGLE_MODEL: Model = model!("Single", "single", ["id"], ["id", "v", "q"], Events::DEFAULT);
@@ -142,12 +142,12 @@ pub static TEXTY: Table = Table {
 
 /// The model of `awkward`.
 pub const AWKWARD_MODEL: Model = model!(
-        "Awkward",
-        "awkward",
-        ["key"],
-        ["key", "n", "o", "op", "moved", "pair", "old_row", "new_row", "table_id", "awkward"],
-        Events::DEFAULT
-    );
+    "Awkward",
+    "awkward",
+    ["key"],
+    ["key", "n", "o", "op", "moved", "pair", "old_row", "new_row", "table_id", "awkward"],
+    Events::DEFAULT
+);
 
 /// Columns named like the capture function's own aliases and variables (issue item 2),
 /// and one named like the table.
@@ -182,7 +182,7 @@ pub static CHILD: Table = Table {
     create: &["CREATE TABLE child (id bigint PRIMARY KEY, \
                single_id bigint REFERENCES single ON UPDATE CASCADE ON DELETE CASCADE, v text)"],
     columns: &[
-        Col { name: "id", ty: "bigint", generate: Gen::Int(1, 24) },
+        Col { name: "id", ty: "bigint", generate: Gen::Int(1, 16) },
         Col { name: "single_id", ty: "bigint", generate: SINGLE_KEYS },
         Col { name: "v", ty: "text", generate: Gen::Text },
     ],

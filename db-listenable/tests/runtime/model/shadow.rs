@@ -14,7 +14,10 @@ pub fn key_of(table: &Table, row: &Value) -> String {
 }
 
 /// Every row of `tables` as `to_jsonb`, by table and key, in one statement.
-pub async fn fetch_rows(client: &tokio_postgres::Client, tables: &[&'static Table]) -> Result<Rows, tokio_postgres::Error> {
+pub async fn fetch_rows(
+    client: &tokio_postgres::Client,
+    tables: &[&'static Table],
+) -> Result<Rows, tokio_postgres::Error> {
     let selects: Vec<String> = tables
         .iter()
         .map(|t| {

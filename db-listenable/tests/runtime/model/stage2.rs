@@ -25,7 +25,7 @@ use super::shadow::{diff, fetch_rows, key_of};
 use crate::wait_for;
 
 /// Statements at CI size.
-const CI_STATEMENTS: usize = 1200;
+const CI_STATEMENTS: usize = 3000;
 
 /// Concurrent writers.
 const WRITERS: u64 = 3;
@@ -37,22 +37,28 @@ fn tables() -> Vec<&'static Table> {
 /// Applies each change to `mirror` and checks per-key order.
 #[derive(Clone, Default)]
 struct Mirror {
-    /// The highest change id seen per (table, key).
-    last: Arc<Mutex<HashMap<(String, String), i64>>>,
+    /// The highest change seen per (table, key): its id and what the key was to it.
+    last: Arc<Mutex<HashMap<(String, String), (i64, &'static str)>>>,
     /// Every change that arrived after a higher id of one of its keys.
     violations: Arc<Mutex<Vec<String>>>,
 }
 
+/// What a key is to a change: the row it writes or deletes (the runtime orders by it)...
+const ROW_KEY: &str = "row key";
+/// ...or the key a key move leaves (the runtime does not order by it).
+const LEFT_KEY: &str = "key left by a key move";
+
 impl Mirror {
-    fn record(&self, table: &str, key: &str, id: i64, role: &str) {
+    fn record(&self, table: &str, key: &str, id: i64, role: &'static str) {
         let mut last = self.last.lock().expect("order log");
-        let seen = last.entry((table.to_owned(), key.to_owned())).or_insert(id);
-        if id < *seen {
-            self.violations.lock().expect("violations").push(format!(
-                "{table} {key} ({role}): change {id} processed after change {seen}"
-            ));
+        let seen = last.entry((table.to_owned(), key.to_owned())).or_insert((id, role));
+        if id < seen.0 {
+            self.violations
+                .lock()
+                .expect("violations")
+                .push(format!("{table} {key}: change {id} ({role}) processed after change {} ({})", seen.0, seen.1));
         } else {
-            *seen = id;
+            *seen = (id, role);
         }
     }
 }
@@ -69,12 +75,12 @@ impl<T: JsonRow> Processor<T> for Mirror {
         // The runtime orders a change by the row it leaves (new key); a key move also
         // ends the old key's row, so it must come after that row's earlier changes too.
         if let Some((key, _)) = &new {
-            self.record(table.name(), key, change.id, "row key");
+            self.record(table.name(), key, change.id, ROW_KEY);
         }
         if let Some(old) = &old_key
             && new.as_ref().is_none_or(|(key, _)| key != old)
         {
-            let role = if new.is_some() { "old key of a key move" } else { "row key" };
+            let role = if new.is_some() { LEFT_KEY } else { ROW_KEY };
             self.record(table.name(), old, change.id, role);
         }
         let mut tx = ctx.db().begin().await?;
@@ -171,8 +177,11 @@ async fn scalar(client: &tokio_postgres::Client, sql: &str) -> i64 {
 async fn the_runtime_mirrors_every_table_through_a_restart_and_a_killed_runtime() {
     let seed = super::seed();
     let target = super::statements(CI_STATEMENTS);
-    let permutations = super::flag("MODEL_PERMUTATIONS");
-    println!("model stage 2: MODEL_SEED={seed} MODEL_STATEMENTS={target} permutations={permutations}");
+    let permutations = super::permutations(false);
+    let key_moves = super::key_moves();
+    println!(
+        "model stage 2: MODEL_SEED={seed} MODEL_STATEMENTS={target} permutations={permutations} key_moves={key_moves}"
+    );
     let settings = pg_harness::Settings::from_env();
     let cluster = Arc::new(pg_harness::Cluster::start_temporary(&settings).expect("private cluster"));
     cluster.create_database("model").await.expect("database");
@@ -189,7 +198,7 @@ async fn the_runtime_mirrors_every_table_through_a_restart_and_a_killed_runtime(
     let first = start(&url, &mirror).await;
     let doomed = start(&url, &mirror).await;
     let progress = Arc::new(AtomicUsize::new(0));
-    let mix = Mix { permutations, truncate: false, rollbacks: true };
+    let mix = Mix { permutations, key_moves, truncate: false, rollbacks: true };
     let share = target.div_ceil(WRITERS as usize);
     let writers: Vec<_> = (0..WRITERS)
         .map(|n| tokio::spawn(write(url.clone(), seed.wrapping_add(n), share, Arc::clone(&progress), mix)))
@@ -205,10 +214,8 @@ async fn the_runtime_mirrors_every_table_through_a_restart_and_a_killed_runtime(
     .await
     .expect("restart");
     println!("model stage 2: PostgreSQL restarted");
-    wait_for("two thirds of the statements", deadline, || async {
-        progress.load(Ordering::SeqCst) >= target * 2 / 3
-    })
-    .await;
+    wait_for("two thirds of the statements", deadline, || async { progress.load(Ordering::SeqCst) >= target * 2 / 3 })
+        .await;
     // A worker dies: its runtime's tasks are dropped mid-batch; another process starts.
     drop(doomed);
     let replacement = start(&url, &mirror).await;
