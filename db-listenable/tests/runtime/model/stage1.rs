@@ -185,8 +185,7 @@ fn transaction_statement(transaction: &super::generator::Transaction, error: &st
             Step::Run(s) => vec![s.clone()],
             Step::Savepoint { statements, .. } => statements.clone(),
         })
-        .filter(|s| error.starts_with(&s.sql))
-        .last()
+        .rfind(|s| error.starts_with(&s.sql))
         .unwrap_or_else(|| Statement { table: "", kind: "transaction control", sql: error.to_owned(), copy: None })
 }
 

@@ -38,10 +38,13 @@ fn tables() -> Vec<&'static Table> {
 #[derive(Clone, Default)]
 struct Mirror {
     /// The highest change seen per (table, key): its id and what the key was to it.
-    last: Arc<Mutex<HashMap<(String, String), (i64, &'static str)>>>,
+    last: Arc<Mutex<OrderLog>>,
     /// Every change that arrived after a higher id of one of its keys.
     violations: Arc<Mutex<Vec<String>>>,
 }
+
+/// Per (table, key): the highest change id seen, and what the key was to that change.
+type OrderLog = HashMap<(String, String), (i64, &'static str)>;
 
 /// What a key is to a change: the row it writes or deletes (the runtime orders by it)...
 const ROW_KEY: &str = "row key";
