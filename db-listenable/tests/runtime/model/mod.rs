@@ -3,8 +3,9 @@
 //!
 //! - **Stage 1, capture** ([`stage1`], both granularities): thousands of random statements
 //!   ([`generator`]) on tables with a bigint key, a composite key, a text key, a `citext`
-//!   key, columns named like the capture function's aliases, and a child table with
-//!   `ON UPDATE/DELETE CASCADE`: multi-row inserts, upserts, `MERGE`, `COPY`, updates
+//!   key, columns named like the capture function's aliases, a child table with
+//!   `ON UPDATE/DELETE CASCADE`, and a user trigger that writes one captured table from
+//!   inside each UPDATE of another (a nested statement): multi-row inserts, upserts, `MERGE`, `COPY`, updates
 //!   that change nothing, key moves, swaps and permutations, deletes, `TRUNCATE`, several
 //!   statements per transaction, rollbacks and savepoints. After **every statement**
 //!   the journal written so far is replayed ([`shadow`]) into one map per table (`I`

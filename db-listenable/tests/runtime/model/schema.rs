@@ -87,7 +87,7 @@ macro_rules! model {
 const WITH_TRUNCATE: Events = Events { truncate: true, ..Events::DEFAULT };
 
 /// Keys of `single` (and of `child.single_id`).
-const SINGLE_KEYS: Gen = Gen::Int(1, 16);
+const SINGLE_KEYS: Gen = Gen::Int(1, 10);
 
 /// The model of `single`.
 pub const SINGLE_MODEL: Model = model!("Single", "single", ["id"], ["id", "v", "q"], Events::DEFAULT);
@@ -109,11 +109,18 @@ pub static SINGLE: Table = Table {
 /// The model of `pair`.
 pub const PAIR_MODEL: Model = model!("Pair", "pair", ["a", "b"], ["a", "b", "v"], Events::DEFAULT);
 
-/// A composite key over a tiny domain, so moved keys meet other rows' keys and their
+/// A composite key over a tiny domain, with a user trigger writing `single`, so moved keys meet other rows' keys and their
 /// mirror images (`(7,2)` and `(2,7)`: issue item 1).
 pub static PAIR: Table = Table {
     model: PAIR_MODEL,
-    create: &["CREATE TABLE pair (a int, b int, v text, PRIMARY KEY (a, b) DEFERRABLE INITIALLY IMMEDIATE)"],
+    create: &[
+        "CREATE TABLE pair (a int, b int, v text, PRIMARY KEY (a, b) DEFERRABLE INITIALLY IMMEDIATE)",
+        // A user trigger that writes another captured table from inside each UPDATE of
+        // `pair`: a nested statement in the middle of the outer one's capture (item 1).
+        "CREATE FUNCTION pair_touches_single() RETURNS trigger LANGUAGE plpgsql AS \
+         $$BEGIN UPDATE single SET q = coalesce(q, 0) + 1 WHERE id = NEW.a; RETURN NULL; END$$",
+        "CREATE TRIGGER audit_pair AFTER UPDATE ON pair FOR EACH ROW EXECUTE FUNCTION pair_touches_single()",
+    ],
     columns: &[
         Col { name: "a", ty: "int", generate: Gen::Int(1, 5) },
         Col { name: "b", ty: "int", generate: Gen::Int(1, 5) },
@@ -182,7 +189,7 @@ pub static CHILD: Table = Table {
     create: &["CREATE TABLE child (id bigint PRIMARY KEY, \
                single_id bigint REFERENCES single ON UPDATE CASCADE ON DELETE CASCADE, v text)"],
     columns: &[
-        Col { name: "id", ty: "bigint", generate: Gen::Int(1, 16) },
+        Col { name: "id", ty: "bigint", generate: Gen::Int(1, 10) },
         Col { name: "single_id", ty: "bigint", generate: SINGLE_KEYS },
         Col { name: "v", ty: "text", generate: Gen::Text },
     ],
