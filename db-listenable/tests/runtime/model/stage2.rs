@@ -2,6 +2,10 @@
 //! restart and a killed runtime; the mirror ends equal and no key sees its changes out
 //! of order.
 //!
+//! `child` has no subscriber until the replacement runtime starts: its entries wait in
+//! `unrouted` and must all be adopted, in order, by the subscriber registering while the
+//! other runtime routes.
+//!
 //! Capture is row-level here, so what this stage finds is the runtime's (stage 1 covers
 //! capture). `TRUNCATE` is not generated: it is documented to stand outside per-row
 //! ordering. Key permutations within one statement are off unless
@@ -113,7 +117,9 @@ impl<T: JsonRow> Processor<T> for Mirror {
 }
 
 /// A runtime of two workers on a pool of its own (as a separate process would have).
-async fn start(url: &str, mirror: &Mirror) -> Runtime {
+/// Without `child`, that table's entries wait in `unrouted` until a runtime with it
+/// registers (while routers run: issue item 6).
+async fn start(url: &str, mirror: &Mirror, child: bool) -> Runtime {
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(2))
@@ -125,16 +131,42 @@ async fn start(url: &str, mirror: &Mirror) -> Runtime {
     config.lease = Duration::from_secs(2);
     config.max_attempts = 1000;
     config.capture = CaptureConfig { granularity: Granularity::Row, ..CaptureConfig::default() };
-    RuntimeBuilder::new(pool)
+    let builder = RuntimeBuilder::new(pool)
         .config(config)
         .processor::<SingleRow, _>("mirror_single", mirror.clone())
         .processor::<PairRow, _>("mirror_pair", mirror.clone())
         .processor::<TextyRow, _>("mirror_texty", mirror.clone())
-        .processor::<AwkwardRow, _>("mirror_awkward", mirror.clone())
-        .processor::<ChildRow, _>("mirror_child", mirror.clone())
-        .start()
-        .await
-        .expect("start a runtime")
+        .processor::<AwkwardRow, _>("mirror_awkward", mirror.clone());
+    let builder = if child {
+        builder.processor::<ChildRow, _>("mirror_child", mirror.clone())
+    } else {
+        builder.without_processor("public.child")
+    };
+    builder.start().await.expect("start a runtime")
+}
+
+/// Waits until the journal, the deliveries and `unrouted` are empty; panics with what is
+/// left after `deadline`.
+async fn drained(client: &tokio_postgres::Client, deadline: Duration, seed: u64) {
+    let left = "SELECT (SELECT count(*) FROM db_listenable.changes), (SELECT count(*) FROM db_listenable.deliveries), \
+                (SELECT count(*) FROM db_listenable.unrouted), (SELECT count(*) FROM db_listenable.dead_letters)";
+    let started = std::time::Instant::now();
+    loop {
+        let row = client.query_one(left, &[]).await.expect("backlog");
+        let counts: [i64; 4] = [row.get(0), row.get(1), row.get(2), row.get(3)];
+        if counts[..3] == [0, 0, 0] {
+            return;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "not drained after {deadline:?} (MODEL_SEED={seed}): changes {}, deliveries {}, unrouted {}, dead letters {}",
+            counts[0],
+            counts[1],
+            counts[2],
+            counts[3]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// One writer: random transactions until `share` statements ran, reconnecting through
@@ -198,8 +230,8 @@ async fn the_runtime_mirrors_every_table_through_a_restart_and_a_killed_runtime(
         .expect("mirror table");
 
     let mirror = Mirror::default();
-    let first = start(&url, &mirror).await;
-    let doomed = start(&url, &mirror).await;
+    let first = start(&url, &mirror, false).await;
+    let doomed = start(&url, &mirror, false).await;
     let progress = Arc::new(AtomicUsize::new(0));
     let mix = Mix { permutations, key_moves, truncate: false, rollbacks: true };
     let share = target.div_ceil(WRITERS as usize);
@@ -221,7 +253,8 @@ async fn the_runtime_mirrors_every_table_through_a_restart_and_a_killed_runtime(
         .await;
     // A worker dies: its runtime's tasks are dropped mid-batch; another process starts.
     drop(doomed);
-    let replacement = start(&url, &mirror).await;
+    // ...and serves `child` too: its subscriber registers while the others route.
+    let replacement = start(&url, &mirror, true).await;
     println!("model stage 2: a runtime killed and replaced");
     let mut errors = Vec::new();
     for writer in writers {
@@ -230,10 +263,7 @@ async fn the_runtime_mirrors_every_table_through_a_restart_and_a_killed_runtime(
     assert!(errors.is_empty(), "writers met unexpected errors (seed {seed}):\n{}", errors.join("\n"));
 
     let admin = runner::connect(&url).await.expect("reconnect");
-    let backlog = "SELECT (SELECT count(*) FROM db_listenable.changes) + (SELECT count(*) FROM db_listenable.deliveries) \
-                   + (SELECT count(*) FROM db_listenable.unrouted)";
-    wait_for("the journal and the deliveries to drain", deadline, || async { scalar(&admin, backlog).await == 0 })
-        .await;
+    drained(&admin, deadline, seed).await;
     first.shutdown().await;
     replacement.shutdown().await;
     let dead = scalar(&admin, "SELECT count(*) FROM db_listenable.dead_letters").await;
