@@ -21,7 +21,7 @@ pub type Rows = BTreeMap<&'static str, BTreeMap<String, Value>>;
 /// One statement, with the `COPY` data it sends if it is a `COPY ... FROM STDIN`.
 #[derive(Debug, Clone)]
 pub struct Statement {
-    /// The table it writes to (through the table or one of its partitions).
+    /// The table it addresses (a partitioned table, or one of its partitions).
     pub table: &'static str,
     /// What kind of statement (for the report): `insert`, `key-permutation`, `merge`...
     pub kind: &'static str,
@@ -148,7 +148,8 @@ impl Generator {
                 rows.values().map(|row| table.key().iter().map(|c| Val::from_json(&row[c.name])).collect()).collect()
             })
             .unwrap_or_default();
-        let target = quote_ident(table.targets.choose(&mut self.rng).expect("targets"));
+        let addressed = *table.targets.choose(&mut self.rng).expect("targets");
+        let target = quote_ident(addressed);
         let roll = self.rng.random_range(0..100);
         let mut statement = match roll {
             0..15 => self.insert(table, &target, &keys),
@@ -163,7 +164,7 @@ impl Generator {
             }
             _ => self.update_values(table, &target, &keys),
         };
-        statement.table = table.name();
+        statement.table = addressed;
         statement
     }
 

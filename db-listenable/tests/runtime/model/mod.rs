@@ -13,7 +13,9 @@
 //!   `T` empties) and compared with the tables (`to_jsonb` of every row). A divergence
 //!   is recorded with the statement that caused it, the shadow is resynchronised from
 //!   the tables so one defect does not hide the next, and the test fails at the end
-//!   listing the first divergence of each (table, kind of statement).
+//!   listing the first divergence of each (addressed table, kind of statement). A
+//!   divergence after a statement in which a row took a key another row left (a swap,
+//!   a cycle, a chain) is labelled so: no order of `U` entries replays such a statement.
 //! - **Stage 2, delivery** ([`stage2`]): the runtime with four workers (two runtimes of
 //!   two) mirrors the tables into `mirror` with an ordered processor while three writers
 //!   run random transactions; PostgreSQL is restarted a third of the way, and a runtime
