@@ -6,6 +6,7 @@ mod delivery;
 mod failures;
 mod lease;
 mod memory;
+mod model;
 mod ordering;
 mod outbox;
 mod privileges;
