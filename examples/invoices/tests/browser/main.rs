@@ -121,6 +121,10 @@ async fn requeue_a_dead_letter_from_the_dashboard_in_chromium() {
     let row = element(&browser, "tr.dead-letter td pre.error").await;
     assert!(text(&row).await.contains("invoices are in maintenance <b>now</b>"), "the error, as text");
     element(&browser, "tr.dead-letter button.requeue").await.click().await.expect("click requeue");
+    // Requeue asks first, saying what replaying an old change means for this row.
+    let consequences = text(&element(&browser, "#requeue-consequences").await).await;
+    assert!(consequences.contains("flagged as requeued"), "the confirmation explains the replay: {consequences}");
+    element(&browser, "#confirm-requeue").await.click().await.expect("confirm the requeue");
     assert_eq!(text(&element(&browser, "#notice").await).await, "Requeued 1 dead letter(s).");
 
     // Processed: the total follows the item, and the dashboard counts no dead letter.
