@@ -4,19 +4,32 @@
 //!
 //! - **INSERT, UPDATE, DELETE** of the model's table, however issued (plain statements,
 //!   `INSERT ... ON CONFLICT`, `MERGE`, `COPY`, cascades of foreign keys, writes from
-//!   other triggers), once per changed row, at both granularities. An UPDATE that
-//!   changes a row's key is one `U` entry with the old and new row.
+//!   other triggers), at both granularities.
+//! - **The journal holds the change of each key.** A key present before and after a
+//!   statement is a `U` (when a captured column changed), a key it removed a `D`, a key
+//!   it added an `I`. So an UPDATE that changes a row's key is the `D` of the key left
+//!   and the `I` of the key taken, and swaps, cycles and chains of keys within one
+//!   statement are the changes of each key involved: replaying the entries in id order
+//!   (a `D` removes its key, an `I` or `U` puts its row at its key) rebuilds the table
+//!   exactly, and every entry concerns one key, which is what the runtime orders by.
+//!   Row granularity sees one row at a time: a moved row's trigger also reports the
+//!   key it took as an `I` when another moved row reports that key's change as a `U`
+//!   (a harmless repeat for a consumer that puts rows at their keys), and it looks the
+//!   key left up in the table (one index probe per moved row), so the journal's owner
+//!   needs `SELECT` on the table there. Physical row identity across a key change is
+//!   kept (change-data-capture tools such as Debezium also make a key change a delete
+//!   and an insert).
 //! - **Keys compare with one equality**, the built-in `=` resolved in `pg_catalog`
-//!   ([`KEY_EQUALITY`]): it decides both whether a key changed and which old and new
-//!   rows pair up. For built-in types that is the type's own `=`; a `citext` key uses
-//!   `text`'s, so a change of case only is a key change (captured once, as a key move),
-//!   as it is for the runtime's per-row ordering (`db_listenable.row_key` hashes the
-//!   key's `jsonb`, which is text-exact too). The list of keys moved by the running
-//!   statement is compared as `jsonb` arrays with `=` (exact and order-sensitive):
-//!   equal `jsonb` keys are equal keys under that equality. A key type without a
-//!   built-in `=` (directly or through an implicit cast, e.g. `ltree`) is refused at
-//!   install for statement granularity, naming the table and column (row granularity
-//!   compares no keys and captures it).
+//!   ([`KEY_EQUALITY`]): pairing by key and looking a key up both use it. For built-in
+//!   types that is the type's own `=`; a `citext` key uses `text`'s, so a change of case
+//!   only is a key change, as it is for the runtime's per-row ordering
+//!   (`db_listenable.row_key` hashes the key's `jsonb`, which is text-exact too). A key
+//!   type without a built-in `=` (directly or through an implicit cast, e.g. `ltree`)
+//!   is refused at install, naming the table and column.
+//! - **Deferred uniqueness**: a key whose unique constraint is checked at commit
+//!   (`DEFERRABLE` with `SET CONSTRAINTS ... DEFERRED`) may hold duplicates between
+//!   statements; a statement that leaves duplicate keys behind is paired by key as well
+//!   as duplicates allow (the entries of such keys can repeat or mix rows).
 //! - **TRUNCATE** is refused unless the model captures it (`events(truncate)`), then
 //!   journalled as one `T` entry without rows.
 //! - **Partitioned tables, partitions and inheritance trees are refused** at install
@@ -37,8 +50,8 @@
 use super::config::{CaptureConfig, Granularity, WAKEUP_CHANNEL, WAKEUP_LOCK, Wakeup};
 use super::journal::{ancestors_of, journal_object, revoke_from_public};
 use super::name::{
-    ALL_TRIGGERS, DELETE_TRIGGER, INSERT_TRIGGER, JOURNAL_SCHEMA, KEY_MOVE_TRIGGER, ROW_TRIGGER, TRUNCATE_TRIGGER,
-    UPDATE_TRIGGER, per_table,
+    ALL_TRIGGERS, DELETE_TRIGGER, INSERT_TRIGGER, JOURNAL_SCHEMA, ROW_TRIGGER, TRUNCATE_TRIGGER, UPDATE_TRIGGER,
+    per_table,
 };
 use super::quote::{quote_ident, quote_literal};
 use super::script::{Script, dollar_quote};
@@ -46,17 +59,6 @@ use crate::model::Model;
 
 /// Marks our comments on installed objects: `db-listenable <fingerprint>`.
 pub const COMMENT_PREFIX: &str = "db-listenable ";
-
-/// The start of the transaction-local setting in which the key-move trigger remembers
-/// the old keys of the rows it captured, so the statement-level pass does not pair them
-/// again. The full name adds the table id and `pg_trigger_depth()`: a nested UPDATE of
-/// another captured table (a user trigger) or of the same table (one level deeper)
-/// keeps its own list and never reads or clears the outer statement's.
-const MOVED_KEYS_SETTING: &str = "db_listenable.moved_";
-
-/// The label of the statement function's block: variables are referenced qualified
-/// with it, so no column name of the captured table can be mistaken for one.
-const BLOCK_LABEL: &str = "db_listenable_capture";
 
 /// The equality that decides both whether a key changed (the key-move trigger's `WHEN`)
 /// and which old and new rows pair up: the built-in `=` PostgreSQL resolves in
@@ -174,21 +176,6 @@ fn capture_triggers(model: &Model, config: &CaptureConfig) -> Vec<CaptureTrigger
                          FOR EACH STATEMENT"
                     ),
                 });
-                let key = |side: &str| {
-                    let columns: Vec<String> =
-                        model.key.iter().map(|column| format!("{side}.{}", quote_ident(column))).collect();
-                    format!("({})", columns.join(", "))
-                };
-                // `NOT (=)`, not `IS DISTINCT FROM`: the same operator as the pairing
-                // join (keys are NOT NULL here, see `key_check`).
-                triggers.push(CaptureTrigger {
-                    name: KEY_MOVE_TRIGGER,
-                    clause: format!(
-                        "AFTER UPDATE ON {table} FOR EACH ROW WHEN (NOT ({} {KEY_EQUALITY} {}))",
-                        key("OLD"),
-                        key("NEW")
-                    ),
-                });
             }
             if events.delete {
                 triggers.push(CaptureTrigger {
@@ -221,8 +208,8 @@ fn definition(model: &Model, config: &CaptureConfig) -> Script {
             script.push(drop_trigger(stale, &table));
         }
     }
-    if config.granularity == Granularity::Statement && model.events.update {
-        script.push(key_check(model));
+    if model.events.update {
+        script.push(key_check(model, config.granularity));
     }
     if !triggers.is_empty() {
         let body = match config.granularity {
@@ -259,12 +246,6 @@ fn definition(model: &Model, config: &CaptureConfig) -> Script {
 
 fn drop_trigger(trigger: &str, table: &str) -> String {
     format!("DROP TRIGGER IF EXISTS {} ON {table}", quote_ident(trigger))
-}
-
-/// `jsonb_build_array(r."a", r."b")`: a row's key, comparable and hashable.
-fn key_of(model: &Model, row: &str) -> String {
-    let parts: Vec<String> = model.key.iter().map(|column| format!("{row}.{}", quote_ident(column))).collect();
-    format!("jsonb_build_array({})", parts.join(", "))
 }
 
 /// `old - ARRAY[...]::text[] <> new - ARRAY[...]::text[]`: whether a captured column
@@ -310,19 +291,45 @@ fn wake(wakeup: Wakeup) -> String {
     }
 }
 
-/// Row granularity: one journal row per changed row.
+/// Row granularity: one journal row per changed row, and, like statement granularity,
+/// the changes of each key: an UPDATE that changes the key is the `I` of the key taken
+/// and, for the key left, a `D`, or a `U` to the row that took it in the same statement
+/// (a swap, a cycle, a chain). AFTER ROW triggers run when the statement is over, so the
+/// key left is looked up in the table as the statement left it; a key move is rare, and
+/// the lookup is one index probe.
 fn row_body(model: &Model, wakeup: Wakeup) -> String {
+    let key_same: Vec<String> = model
+        .key
+        .iter()
+        .map(|column| {
+            let column = quote_literal(column);
+            format!("old_row -> {column} = new_row -> {column}")
+        })
+        .collect();
+    let occupied: Vec<String> =
+        model.key.iter().map(|column| format!("t.{col} {KEY_EQUALITY} OLD.{col}", col = quote_ident(column))).collect();
     format!(
         "
 DECLARE
     old_row jsonb;
     new_row jsonb;
+    occupant jsonb;
 BEGIN
 {guard}    IF TG_OP <> 'INSERT' THEN
         old_row := to_jsonb(OLD);
     END IF;
     IF TG_OP <> 'DELETE' THEN
         new_row := to_jsonb(NEW);
+    END IF;
+    IF TG_OP = 'UPDATE' AND NOT ({key_same}) THEN
+        SELECT to_jsonb(t.*) INTO occupant FROM {table} t WHERE {occupied};
+        IF occupant IS NULL THEN
+            INSERT INTO {changes} (table_id, op, old_row) VALUES ({table_id}, 'D', old_row);
+        ELSIF occupant <> old_row THEN
+            INSERT INTO {changes} (table_id, op, old_row, new_row) VALUES ({table_id}, 'U', old_row, occupant);
+        END IF;
+        INSERT INTO {changes} (table_id, op, new_row) VALUES ({table_id}, 'I', new_row);
+{wake}        RETURN NULL;
     END IF;
     IF TG_OP = 'UPDATE' AND NOT ({changed}) THEN
         RETURN NULL;
@@ -333,6 +340,9 @@ BEGIN
 END
 ",
         guard = caller_check(model),
+        key_same = key_same.join(" AND "),
+        table = qualified_table(model),
+        occupied = occupied.join(" AND "),
         changed = changed(model, "old_row", "new_row"),
         changes = journal_object("changes"),
         table_id = table_id(model),
@@ -341,73 +351,42 @@ END
 }
 
 /// Statement granularity: one `INSERT ... SELECT` per statement from the transition
-/// tables. UPDATE pairs old and new rows by key; a row whose key changed is captured by
-/// the row-level branch (key-move trigger), which records its old key so the pairing
-/// leaves that row out.
+/// tables. An UPDATE is the difference of the table by key: old and new rows are
+/// paired by key (a full join), so a key present before and after is a `U` (when a
+/// captured column changed), a key only before is a `D`, a key only after an `I`. A row
+/// whose key changed is thus the `D` of the key it left and the `I` of the key it took,
+/// and swaps, cycles and chains of keys within one statement come out as the changes of
+/// each key: replaying the entries in any order reproduces the table, and every entry
+/// concerns exactly one key (what per-row ordering needs).
 ///
-/// Rows are referenced as `o.*` / `n.*` and variables through the block label, so no
-/// column name can be confused with them. The common UPDATE (no key moved) runs the
-/// pairing without any moved-key test.
+/// Rows are referenced as `o.*` / `n.*` and the function declares no variable, so no
+/// column name can be confused with anything of ours.
 fn statement_body(model: &Model, wakeup: Wakeup) -> String {
     let changes = journal_object("changes");
     let table_id = table_id(model);
-    let setting = format!("{}.setting", BLOCK_LABEL);
-    let moved = format!("{}.moved", BLOCK_LABEL);
-    let pairs = format!(
-        "SELECT to_jsonb(o.*) AS old_row, to_jsonb(n.*) AS new_row
-              FROM old_rows o JOIN new_rows n ON {join}",
-        join = key_join(model)
-    );
     format!(
         "
-<<{BLOCK_LABEL}>>
-DECLARE
-    setting text;
-    moved text;
 BEGIN
-{guard}    IF TG_LEVEL = 'ROW' THEN
-        -- An UPDATE that changed the key: paired here, where OLD and NEW are known.
-        INSERT INTO {changes} (table_id, op, old_row, new_row)
-        VALUES ({table_id}, 'U', to_jsonb(OLD), to_jsonb(NEW));
-        {setting} := {setting_name};
-        -- Appended as text and parsed once by the statement pass.
-        PERFORM set_config({setting},
-            coalesce(nullif(current_setting({setting}, true), '') || ',', '') || {old_key}::text, true);
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'INSERT' THEN
+{guard}    IF TG_OP = 'INSERT' THEN
         INSERT INTO {changes} (table_id, op, new_row)
         SELECT {table_id}, 'I', to_jsonb(n.*) FROM new_rows n;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO {changes} (table_id, op, old_row)
         SELECT {table_id}, 'D', to_jsonb(o.*) FROM old_rows o;
     ELSIF TG_OP = 'UPDATE' THEN
-        {setting} := {setting_name};
-        {moved} := nullif(current_setting({setting}, true), '');
-        IF {moved} IS NULL THEN
-            INSERT INTO {changes} (table_id, op, old_row, new_row)
-            SELECT {table_id}, 'U', pair.old_row, pair.new_row
-            FROM ({pairs}) pair
-            WHERE ({changed});
-        ELSE
-            PERFORM set_config({setting}, '', true);
-            -- Exact: jsonb `=` of arrays is order-sensitive, and equal jsonb keys are equal keys.
-            INSERT INTO {changes} (table_id, op, old_row, new_row)
-            SELECT {table_id}, 'U', pair.old_row, pair.new_row
-            FROM ({pairs}
-                  WHERE NOT EXISTS (
-                      SELECT FROM jsonb_array_elements(('[' || {moved} || ']')::jsonb) m
-                      WHERE m.value = {o_key})) pair
-            WHERE ({changed});
-        END IF;
+        INSERT INTO {changes} (table_id, op, old_row, new_row)
+        SELECT {table_id},
+               CASE WHEN pair.old_row IS NULL THEN 'I' WHEN pair.new_row IS NULL THEN 'D' ELSE 'U' END::\"char\",
+               pair.old_row, pair.new_row
+        FROM (SELECT to_jsonb(o.*) AS old_row, to_jsonb(n.*) AS new_row
+              FROM old_rows o FULL JOIN new_rows n ON {join}) pair
+        WHERE pair.old_row IS NULL OR pair.new_row IS NULL OR ({changed});
     END IF;
 {wake}    RETURN NULL;
 END
 ",
-        setting_name = format!("{} || {table_id} || '_' || pg_trigger_depth()", quote_literal(MOVED_KEYS_SETTING)),
         guard = caller_check(model),
-        old_key = key_of(model, "OLD"),
-        o_key = key_of(model, "o"),
+        join = key_join(model),
         changed = changed(model, "pair.old_row", "pair.new_row"),
         wake = wake(wakeup),
     )
@@ -423,24 +402,18 @@ fn key_join(model: &Model) -> String {
     parts.join(" AND ")
 }
 
-/// A `DO` block that refuses to install statement-level UPDATE capture unless the key
-/// columns are NOT NULL, covered by a unique index, and comparable with
-/// [`KEY_EQUALITY`]: only then does pairing old and new rows by key find each row's own
-/// versions.
-fn key_check(model: &Model) -> String {
+/// A `DO` block that refuses to install UPDATE capture on keys it cannot compare with
+/// [`KEY_EQUALITY`] (both granularities look keys up with it) and, for statement
+/// granularity, unless the key columns are NOT NULL and covered by a unique index: only
+/// then does pairing old and new rows by key find each key's own versions.
+fn key_check(model: &Model, granularity: Granularity) -> String {
     let table = quote_literal(&qualified_table(model));
     let key: Vec<String> = model.key.iter().map(|column| quote_literal(column)).collect();
     let key = format!("ARRAY[{}]::text[]", key.join(", "));
     let key_equality = quote_literal(KEY_EQUALITY);
-    let body = format!(
-        "
-DECLARE
-    key_columns text[] := {key};
-    nullable text[];
-    no_equality text[];
-    key_column record;
-BEGIN
-    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO nullable
+    let pairing = if granularity == Granularity::Statement {
+        format!(
+            "    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO nullable
     FROM pg_catalog.pg_attribute a
     WHERE a.attrelid = {table}::regclass AND a.attname::text = ANY (key_columns) AND NOT a.attnotnull;
     IF nullable IS NOT NULL THEN
@@ -461,7 +434,20 @@ BEGIN
             USING ERRCODE = 'invalid_table_definition',
                   HINT = 'Declare the primary key (or a unique index) on the key columns, or capture with Granularity::Row.';
     END IF;
-    -- Caught here rather than by CREATE TRIGGER, to name the table and the way out.
+"
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "
+DECLARE
+    key_columns text[] := {key};
+    nullable text[];
+    no_equality text[];
+    key_column record;
+BEGIN
+{pairing}    -- Caught here rather than by CREATE TRIGGER, to name the table and the way out.
     FOR key_column IN
         SELECT a.attname::text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
         FROM pg_catalog.pg_attribute a
@@ -476,7 +462,7 @@ BEGIN
     IF no_equality IS NOT NULL THEN
         RAISE EXCEPTION 'db-listenable: key column(s) % of % have no built-in equality (%)', no_equality, {table}, {key_equality}
             USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Capture with Granularity::Row, or key the table on a type whose = is built in (or implicitly castable to one).';
+                  HINT = 'Key the table on a type whose = is built in (or implicitly castable to one).';
     END IF;
 END
 "

@@ -231,7 +231,8 @@ END
 
 /// `row_key(table_id, op, change_id, old_row, new_row, key_columns)`: the 64-bit hash
 /// that groups the deliveries of one row, so they run one at a time in journal order.
-/// A key move belongs to the new key; TRUNCATE, outbox events and subscribers without key
+/// Capture journals the change of each key (old and new rows of an entry share their
+/// key), so the key is read from either row; TRUNCATE, outbox events and subscribers without key
 /// columns get a key of their own (no ordering among them). A collision only makes two
 /// rows wait for each other.
 fn row_key_function() -> String {

@@ -23,8 +23,9 @@ pub const UPDATE_TRIGGER: &str = "db_listenable_update";
 /// Statement-level capture of DELETE.
 pub const DELETE_TRIGGER: &str = "db_listenable_delete";
 
-/// Row-level capture of the rare UPDATE that changes a key, which transition tables
-/// cannot pair (statement granularity only).
+/// Row-level capture of UPDATEs that changed a key, created by earlier versions for
+/// statement granularity; no longer created (key moves are paired by key in the
+/// statement trigger), and dropped when capture is installed again.
 pub const KEY_MOVE_TRIGGER: &str = "db_listenable_key_move";
 
 /// The TRUNCATE trigger (captures or refuses TRUNCATE); carries the fingerprint comment.

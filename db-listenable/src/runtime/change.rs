@@ -8,7 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub enum Op {
     /// A row was inserted: `new` is set.
     Insert,
-    /// A row was updated: `old` and `new` are set (their keys differ when the key moved).
+    /// A row was updated: `old` and `new` are set, with the same key. An UPDATE that
+    /// changed a row's key arrives as the [`Op::Delete`] of the key it left and the
+    /// [`Op::Insert`] of the key it took (when another row took the key it left in the
+    /// same statement, that key's change is an `Update` to the other row).
     Update,
     /// A row was deleted: `old` is set.
     Delete,

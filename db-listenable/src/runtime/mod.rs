@@ -43,8 +43,9 @@
 //! cannot renew in time (the database unreachable) stops its processor when the lease
 //! ends and settles nothing: the batch is the next claimant's, never two workers' at once.
 //!
-//! Ordering covers the changes of one row (same table and key; a key move belongs to
-//! its new key). TRUNCATE entries and outbox events stand alone: they are not ordered
+//! Ordering covers the changes of one row (same table and key; every entry concerns one
+//! key, since capture journals a key move as the DELETE of the key left and the INSERT
+//! of the key taken). TRUNCATE entries and outbox events stand alone: they are not ordered
 //! with the row changes around them.
 //!
 //! Wake-ups come from `LISTEN` (the triggers' gated NOTIFY, and the router's); a periodic

@@ -121,16 +121,19 @@ async fn upserts_copy_and_key_moves_are_captured(config: CaptureConfig) {
     client.batch_execute("UPDATE items SET id = 10 WHERE id = 1").await.expect("move key");
 
     let rows = journal(&client).await;
+    let mut key_move = ops_and_ids(rows[4..].to_vec());
+    key_move.sort();
     assert_eq!(
-        ops_and_ids(rows.clone()),
+        ops_and_ids(rows[..4].to_vec()),
         [
             ("INSERT".into(), None, Some(1)),
             ("UPDATE".into(), Some(1), Some(1)),
             ("INSERT".into(), None, Some(2)),
             ("INSERT".into(), None, Some(3)),
-            ("UPDATE".into(), Some(1), Some(10)),
         ]
     );
+    // A key move is the change of each key: the key left, the key taken.
+    assert_eq!(key_move, [("DELETE".into(), Some(1), None), ("INSERT".into(), None, Some(10))]);
     assert_eq!(rows[1].new.as_ref().expect("new")["name"], "b");
 }
 
@@ -160,14 +163,15 @@ async fn composite_keys_pair_updates_of_the_same_row(config: CaptureConfig) {
         .await
         .expect("statements");
     let key = |row: &Option<serde_json::Value>| row.as_ref().map(|r| (r["order_id"].clone(), r["line_no"].clone(), r["sku"].clone()));
-    let mut updates: Vec<_> =
-        journal(&client).await.into_iter().filter(|c| c.op == "UPDATE").map(|c| (key(&c.old), key(&c.new))).collect();
+    // After the three inserts: the changes of each key.
+    let mut updates: Vec<_> = journal(&client).await.into_iter().skip(3).map(|c| (key(&c.old), key(&c.new))).collect();
     updates.sort_by_key(|pair| format!("{pair:?}"));
     let row = |order: i64, line: i64, sku: &str| Some((json!(order), json!(line), json!(sku)));
     let mut expected = vec![
         (row(7, 1, "x"), row(7, 1, "x!")),
         (row(7, 2, "y"), row(7, 2, "y!")),
-        (row(7, 2, "y!"), row(7, 3, "y!")),
+        (row(7, 2, "y!"), None),
+        (None, row(7, 3, "y!")),
         (row(8, 1, "z"), row(8, 1, "z!")),
     ];
     expected.sort_by_key(|pair| format!("{pair:?}"));
@@ -176,8 +180,8 @@ async fn composite_keys_pair_updates_of_the_same_row(config: CaptureConfig) {
 
 async fn key_moves_are_paired_with_their_own_rows_even_when_keys_shift(config: CaptureConfig) {
     let (_db, client) = journal_db().await;
-    // A deferrable key lets one statement shift every key by one: old key 2 and new
-    // key 2 then belong to different rows, which pairing by key alone would confuse.
+    // A deferrable key lets one statement shift every key by one: key 2 then holds
+    // another row, so the change of key 2 is from "two" to "one".
     const SHIFTED: &str = "CREATE TABLE items (id bigint PRIMARY KEY DEFERRABLE INITIALLY DEFERRED, name text NOT NULL,
                                                qty int NOT NULL DEFAULT 0, updated_at timestamptz)";
     captured(&client, SHIFTED, &ITEMS, &config).await;
@@ -189,26 +193,33 @@ async fn key_moves_are_paired_with_their_own_rows_even_when_keys_shift(config: C
         .batch_execute("UPDATE items SET id = id + 1, qty = 7 WHERE id < 9; UPDATE items SET qty = 1 WHERE id = 9")
         .await
         .expect("shift keys");
-    let mut updates: Vec<(i64, i64, String, String)> = journal(&client)
+    let mut changes: Vec<(String, i64, String, String)> = journal(&client)
         .await
         .into_iter()
-        .filter(|c| c.op == "UPDATE")
+        .skip(4)
         .map(|c| {
-            let (old, new) = (c.old.expect("old"), c.new.expect("new"));
-            let name = |row: &serde_json::Value| row["name"].as_str().unwrap_or_default().to_owned();
-            (old["id"].as_i64().unwrap_or(-1), new["id"].as_i64().unwrap_or(-1), name(&old), name(&new))
+            let row = c.new.as_ref().or(c.old.as_ref()).cloned().unwrap_or_default();
+            let name = |row: &Option<serde_json::Value>| {
+                row.as_ref().and_then(|r| r["name"].as_str()).unwrap_or("-").to_owned()
+            };
+            (c.op, row["id"].as_i64().unwrap_or(-1), name(&c.old), name(&c.new))
         })
         .collect();
-    updates.sort();
-    assert_eq!(
-        updates,
-        [
-            (1, 2, "one".into(), "one".into()),
-            (2, 3, "two".into(), "two".into()),
-            (3, 4, "three".into(), "three".into()),
-            (9, 9, "nine".into(), "nine".into()),
-        ]
-    );
+    changes.sort();
+    let change = |op: &str, id: i64, old: &str, new: &str| (op.to_owned(), id, old.to_owned(), new.to_owned());
+    let mut expected = vec![
+        change("DELETE", 1, "one", "-"),
+        change("UPDATE", 2, "two", "one"),
+        change("UPDATE", 3, "three", "two"),
+        change("INSERT", 4, "-", "three"),
+        change("UPDATE", 9, "nine", "nine"),
+    ];
+    if config.granularity == Granularity::Row {
+        // Each moved row also reports the key it took (a repeat of the change of keys 2 and 3).
+        expected.extend([change("INSERT", 2, "-", "one"), change("INSERT", 3, "-", "two")]);
+    }
+    expected.sort();
+    assert_eq!(changes, expected);
 }
 
 async fn a_statement_mixing_key_moves_and_plain_updates_captures_each_row_once(config: CaptureConfig) {
@@ -219,9 +230,9 @@ async fn a_statement_mixing_key_moves_and_plain_updates_captures_each_row_once(c
         .await
         .expect("update");
     let mut pairs: Vec<(Option<i64>, Option<i64>)> =
-        ops_and_ids(journal(&client).await).into_iter().filter(|c| c.0 == "UPDATE").map(|c| (c.1, c.2)).collect();
+        ops_and_ids(journal(&client).await).into_iter().skip(3).map(|c| (c.1, c.2)).collect();
     pairs.sort();
-    assert_eq!(pairs, [(Some(1), Some(100)), (Some(2), Some(2)), (Some(3), Some(3))]);
+    assert_eq!(pairs, [(None, Some(100)), (Some(1), None), (Some(2), Some(2)), (Some(3), Some(3))]);
 }
 
 async fn merge_statements_are_captured(config: CaptureConfig) {

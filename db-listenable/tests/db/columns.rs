@@ -75,7 +75,9 @@ async fn columns_named_like_the_capture_functions_own_names_are_captured_exactly
         ("INSERT".to_owned(), None, Some(row(2, 2, "b"))),
         ("UPDATE".to_owned(), Some(row(1, 1, "a")), Some(row(1, 1, "c"))),
         ("UPDATE".to_owned(), Some(row(2, 2, "b")), Some(row(2, 2, "c"))),
-        ("UPDATE".to_owned(), Some(row(1, 1, "c")), Some(row(1, 101, "d"))),
+        // A key move: the key left and the key taken.
+        ("DELETE".to_owned(), Some(row(1, 1, "c")), None),
+        ("INSERT".to_owned(), None, Some(row(1, 101, "d"))),
         ("DELETE".to_owned(), Some(row(2, 2, "c")), None),
     ];
     expected.sort_by_key(|c| format!("{c:?}"));

@@ -1,5 +1,6 @@
 //! UPDATEs that change keys: composite keys, nested statements, keys with their own
-//! equality (`citext`). Each UPDATE must arrive exactly once, with its own old and new row.
+//! equality (`citext`). The journal holds the change of each key: a key present before
+//! and after is an UPDATE, a key left a DELETE, a key taken an INSERT.
 
 use db_listenable::ddl::CaptureConfig;
 use db_listenable::{Events, Model};
@@ -7,16 +8,19 @@ use serde_json::{Value, json};
 
 use crate::{captured, col, journal, journal_db};
 
-/// (table, old row, new row) of every UPDATE in the journal, sorted.
-async fn updates(client: &tokio_postgres::Client) -> Vec<(String, Value, Value)> {
-    let mut updates: Vec<(String, Value, Value)> = journal(client)
+/// (table, old row, new row) of every entry in the journal (`null` for a missing side), sorted.
+async fn changes(client: &tokio_postgres::Client) -> Vec<(String, Value, Value)> {
+    let entries = journal(client)
         .await
         .into_iter()
-        .filter(|c| c.op == "UPDATE")
         .map(|c| (c.table, c.old.unwrap_or(Value::Null), c.new.unwrap_or(Value::Null)))
         .collect();
-    updates.sort_by_key(|u| u.1.to_string() + &u.2.to_string());
-    updates
+    sorted(entries)
+}
+
+/// Forgets the journal so far (the rows a test starts from).
+async fn clear_journal(client: &tokio_postgres::Client) {
+    client.batch_execute("DELETE FROM db_listenable.changes").await.expect("clear journal");
 }
 
 fn sorted(mut rows: Vec<(String, Value, Value)>) -> Vec<(String, Value, Value)> {
@@ -86,18 +90,18 @@ async fn a_moved_composite_key_does_not_hide_updates_of_its_permutations(config:
     // The issue's reproduction: moving key (7,2) must not exclude (2,7) (or anything else).
     let (_db, client) = journal_db().await;
     captured(&client, "CREATE TABLE pairs (a int, b int, v text, PRIMARY KEY (a, b))", &PAIRS, &config).await;
+    client.batch_execute("INSERT INTO pairs VALUES (7, 2, 'x'), (2, 7, 'y'), (5, 5, 'z')").await.expect("rows");
+    clear_journal(&client).await;
     client
-        .batch_execute(
-            "INSERT INTO pairs VALUES (7, 2, 'x'), (2, 7, 'y'), (5, 5, 'z');
-             UPDATE pairs SET b = CASE WHEN (a, b) = (7, 2) THEN 3 ELSE b END, v = v || '!'",
-        )
+        .batch_execute("UPDATE pairs SET b = CASE WHEN (a, b) = (7, 2) THEN 3 ELSE b END, v = v || '!'")
         .await
-        .expect("statements");
+        .expect("update");
     let row = |a: i64, b: i64, v: &str| json!({"a": a, "b": b, "v": v});
     assert_eq!(
-        updates(&client).await,
+        changes(&client).await,
         sorted(vec![
-            ("pairs".into(), row(7, 2, "x"), row(7, 3, "x!")),
+            ("pairs".into(), row(7, 2, "x"), Value::Null),
+            ("pairs".into(), Value::Null, row(7, 3, "x!")),
             ("pairs".into(), row(2, 7, "y"), row(2, 7, "y!")),
             ("pairs".into(), row(5, 5, "z"), row(5, 5, "z!")),
         ])
@@ -113,10 +117,12 @@ async fn a_cascaded_update_of_another_table_keeps_both_tables_moved_keys_apart(c
     let parent = |id: i64, v: &str| json!({"id": id, "v": v});
     let child = |id: i64, parent_id: i64, v: &str| json!({"id": id, "parent_id": parent_id, "v": v});
     assert_eq!(
-        updates(&client).await,
+        changes(&client).await,
         sorted(vec![
-            ("parents".into(), parent(1, "p1"), parent(11, "p1!")),
-            ("parents".into(), parent(2, "p2"), parent(12, "p2!")),
+            ("parents".into(), parent(1, "p1"), Value::Null),
+            ("parents".into(), Value::Null, parent(11, "p1!")),
+            ("parents".into(), parent(2, "p2"), Value::Null),
+            ("parents".into(), Value::Null, parent(12, "p2!")),
             ("children".into(), child(1, 2, "c1"), child(1, 12, "c1")),
             ("children".into(), child(11, 1, "c11"), child(11, 11, "c11")),
         ])
@@ -139,9 +145,10 @@ async fn a_user_trigger_updating_another_table_keeps_both_tables_moved_keys_apar
     let parent = |id: i64, v: &str| json!({"id": id, "v": v});
     let child = |v: &str| json!({"id": 1, "parent_id": 2, "v": v});
     assert_eq!(
-        updates(&client).await,
+        changes(&client).await,
         sorted(vec![
-            ("parents".into(), parent(1, "p1"), parent(5, "p1!")),
+            ("parents".into(), parent(1, "p1"), Value::Null),
+            ("parents".into(), Value::Null, parent(5, "p1!")),
             ("parents".into(), parent(2, "p2"), parent(2, "p2!")),
             ("children".into(), child("c1"), child("c1+")),
             ("children".into(), child("c1+"), child("c1++")),
@@ -171,23 +178,32 @@ async fn a_nested_update_of_the_same_table_keeps_each_levels_moved_keys(config: 
         .await
         .expect("update parents");
     let row = |id: i64, v: &str| json!({"id": id, "v": v});
-    let got = updates(&client).await;
-    // The nested UPDATEs of row 100 and the two moves; never a pairing of old 2 with new 2.
-    assert!(!got.iter().any(|(_, old, new)| old["id"] == 2 && new["id"] == 2), "{got:?}");
-    assert_eq!(got.iter().filter(|(_, old, _)| old["id"] == 100).count(), 2, "{got:?}");
-    assert!(got.contains(&("parents".into(), row(1, "a"), row(2, "a!"))), "{got:?}");
-    assert!(got.contains(&("parents".into(), row(2, "b"), row(3, "b!"))), "{got:?}");
-    assert_eq!(got.len(), 4, "{got:?}");
+    let change = |old: Value, new: Value| ("parents".to_owned(), old, new);
+    // The two nested UPDATEs of row 100, and the change of keys 1, 2 and 3: key 2 went
+    // from "b" to "a!" (the row that took it).
+    let mut expected = vec![
+        change(row(100, "counter"), row(100, "counter+")),
+        change(row(100, "counter+"), row(100, "counter++")),
+        change(row(1, "a"), Value::Null),
+        change(row(2, "b"), row(2, "a!")),
+        change(Value::Null, row(3, "b!")),
+    ];
+    if config.granularity == db_listenable::ddl::Granularity::Row {
+        // The row that took key 2 reports it too.
+        expected.push(change(Value::Null, row(2, "a!")));
+    }
+    assert_eq!(changes(&client).await, sorted(expected));
 }
 
 async fn a_case_only_change_of_a_citext_key_is_captured_once(config: CaptureConfig) {
     let (_db, client) = journal_db().await;
     client.batch_execute("CREATE EXTENSION citext").await.expect("citext");
     captured(&client, "CREATE TABLE tags (k citext PRIMARY KEY, v int NOT NULL)", &TAGS, &config).await;
+    client.batch_execute("INSERT INTO tags VALUES ('abc', 1), ('def', 2), ('ghi', 3)").await.expect("rows");
+    clear_journal(&client).await;
     client
         .batch_execute(
-            "INSERT INTO tags VALUES ('abc', 1), ('def', 2), ('ghi', 3);
-             UPDATE tags SET k = upper(k) WHERE k = 'abc';
+            "UPDATE tags SET k = upper(k) WHERE k = 'abc';
              UPDATE tags SET k = upper(k), v = v + 10 WHERE k <> 'ABC';
              UPDATE tags SET k = CASE k WHEN 'abc' THEN 'xyz' ELSE lower(k) END",
         )
@@ -195,14 +211,21 @@ async fn a_case_only_change_of_a_citext_key_is_captured_once(config: CaptureConf
         .expect("statements");
     let row = |k: &str, v: i64| json!({"k": k, "v": v});
     assert_eq!(
-        updates(&client).await,
+        changes(&client).await,
         sorted(vec![
-            ("tags".into(), row("abc", 1), row("ABC", 1)),
-            ("tags".into(), row("def", 2), row("DEF", 12)),
-            ("tags".into(), row("ghi", 3), row("GHI", 13)),
-            ("tags".into(), row("ABC", 1), row("xyz", 1)),
-            ("tags".into(), row("DEF", 12), row("def", 12)),
-            ("tags".into(), row("GHI", 13), row("ghi", 13)),
+            // A change of case is a change of key (pg_catalog's text equality).
+            ("tags".into(), row("abc", 1), Value::Null),
+            ("tags".into(), Value::Null, row("ABC", 1)),
+            ("tags".into(), row("def", 2), Value::Null),
+            ("tags".into(), Value::Null, row("DEF", 12)),
+            ("tags".into(), row("ghi", 3), Value::Null),
+            ("tags".into(), Value::Null, row("GHI", 13)),
+            ("tags".into(), row("ABC", 1), Value::Null),
+            ("tags".into(), Value::Null, row("xyz", 1)),
+            ("tags".into(), row("DEF", 12), Value::Null),
+            ("tags".into(), Value::Null, row("def", 12)),
+            ("tags".into(), row("GHI", 13), Value::Null),
+            ("tags".into(), Value::Null, row("ghi", 13)),
         ])
     );
 }
@@ -217,10 +240,11 @@ const PATHS: Model = Model {
     events: Events::DEFAULT,
 };
 
-#[tokio::test]
-async fn a_key_type_without_a_built_in_equality_is_refused_at_install_not_at_the_first_update() {
+for_each_granularity! {
+async fn a_key_type_without_a_built_in_equality_is_refused_at_install_not_at_the_first_update(config: CaptureConfig) {
     // `ltree` has its own `=` outside pg_catalog and no implicit cast to a type with a
-    // built-in one: statement capture cannot pair its rows. Refused when installing,
+    // built-in one: capture cannot compare its keys (statement granularity pairs rows by
+    // key, row granularity looks up the key a moved row left). Refused when installing,
     // naming the table and the column, never by failing the application's UPDATEs.
     let (_db, client) = journal_db().await;
     client
@@ -228,25 +252,18 @@ async fn a_key_type_without_a_built_in_equality_is_refused_at_install_not_at_the
         .await
         .expect("table");
     let err = client
-        .batch_execute(&db_listenable::ddl::install_script(&PATHS, &CaptureConfig::default()).to_string())
+        .batch_execute(&db_listenable::ddl::install_script(&PATHS, &config).to_string())
         .await
-        .expect_err("statement capture of an ltree key must be refused");
+        .expect_err("capture of an ltree key must be refused");
     let db_err = err.as_db_error().unwrap_or_else(|| panic!("{err}"));
     assert!(
         db_err.message().contains("\"public\".\"paths\"") && db_err.message().contains("{p}"),
         "{}",
         db_err.message()
     );
-    assert!(db_err.hint().is_some_and(|hint| hint.contains("Granularity::Row")), "{:?}", db_err.hint());
-
-    // Row granularity has no key comparison: it captures such a table.
-    let row = CaptureConfig { granularity: db_listenable::ddl::Granularity::Row, ..CaptureConfig::default() };
-    client.batch_execute(&db_listenable::ddl::install_script(&PATHS, &row).to_string()).await.expect("row capture");
+    assert!(db_err.hint().is_some_and(|hint| hint.contains("built in")), "{:?}", db_err.hint());
     client.batch_execute("INSERT INTO paths VALUES ('a.b', 1); UPDATE paths SET p = 'a.c'").await.expect("writes");
-    assert_eq!(
-        updates(&client).await,
-        [("paths".to_owned(), json!({"p": "a.b", "v": 1}), json!({"p": "a.c", "v": 1}))]
-    );
+}
 }
 
 /// A small deterministic generator (64-bit LCG): the same seed, the same statements.
@@ -275,8 +292,9 @@ fn grid_statement(rng: &mut Lcg) -> String {
 
 for_each_granularity! {
 async fn random_key_permutations_replay_to_the_table(config: CaptureConfig) {
-    // Replaying the journal statement by statement (old keys out, new rows in) must
-    // rebuild the table exactly, whatever keys the statements swapped or rotated.
+    // Replaying the journal entry by entry (a DELETE removes its key, an INSERT or
+    // UPDATE puts its row at its key) must rebuild the table exactly, whatever keys the
+    // statements swapped or rotated.
     const GRID: Model = Model { table: "grid", ..PAIRS };
     let (_db, client) = journal_db().await;
     captured(
@@ -296,27 +314,21 @@ async fn random_key_permutations_replay_to_the_table(config: CaptureConfig) {
         client.batch_execute(&statement).await.unwrap_or_else(|err| panic!("{statement}: {err}"));
     }
     let entries = client
-        .query("SELECT txid::text, op::text, old_row, new_row FROM db_listenable.changes ORDER BY id", &[])
+        .query("SELECT op::text, old_row, new_row FROM db_listenable.changes ORDER BY id", &[])
         .await
         .expect("journal");
     let key = |row: &Value| (row["a"].as_i64().unwrap_or(-1), row["b"].as_i64().unwrap_or(-1));
     let mut replayed = std::collections::BTreeMap::new();
-    let mut start = 0;
-    while start < entries.len() {
-        let txid: String = entries[start].get(0);
-        let end = start + entries[start..].iter().take_while(|e| e.get::<_, String>(0) == txid).count();
-        let statement = &entries[start..end];
-        for entry in statement {
-            if let Some(old) = entry.get::<_, Option<Value>>(2) {
-                assert!(replayed.remove(&key(&old)).is_some(), "replay removes a row it does not have: {old}");
+    for entry in &entries {
+        let (old, new): (Option<Value>, Option<Value>) = (entry.get(1), entry.get(2));
+        match (old, new) {
+            (Some(old), None) => assert!(replayed.remove(&key(&old)).is_some(), "replay removes a row it does not have: {old}"),
+            (old, Some(new)) => {
+                assert!(old.is_none_or(|old| key(&old) == key(&new)), "an entry is about one key: {new}");
+                replayed.insert(key(&new), new["v"].clone());
             }
+            (None, None) => panic!("an entry without rows"),
         }
-        for entry in statement {
-            if let Some(new) = entry.get::<_, Option<Value>>(3) {
-                assert!(replayed.insert(key(&new), new["v"].clone()).is_none(), "replay duplicates {new}");
-            }
-        }
-        start = end;
     }
     let table: std::collections::BTreeMap<(i64, i64), Value> = client
         .query("SELECT a::int8, b::int8, v FROM grid", &[])

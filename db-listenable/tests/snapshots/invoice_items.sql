@@ -27,6 +27,8 @@ INSERT INTO "db_listenable"."tables" (id, schema_name, table_name) VALUES (11321
 
 DROP TRIGGER IF EXISTS "db_listenable_row" ON "public"."invoice_items";
 
+DROP TRIGGER IF EXISTS "db_listenable_key_move" ON "public"."invoice_items";
+
 DO $db_listenable$
 DECLARE
     key_columns text[] := ARRAY['id']::text[];
@@ -70,16 +72,12 @@ BEGIN
     IF no_equality IS NOT NULL THEN
         RAISE EXCEPTION 'db-listenable: key column(s) % of % have no built-in equality (%)', no_equality, '"public"."invoice_items"', 'OPERATOR(pg_catalog.=)'
             USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Capture with Granularity::Row, or key the table on a type whose = is built in (or implicitly castable to one).';
+                  HINT = 'Key the table on a type whose = is built in (or implicitly castable to one).';
     END IF;
 END
 $db_listenable$;
 
 CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $db_listenable$
-<<db_listenable_capture>>
-DECLARE
-    setting text;
-    moved text;
 BEGIN
     IF TG_RELID <> '"public"."invoice_items"'::regclass AND '"public"."invoice_items"'::regclass NOT IN (WITH RECURSIVE ancestors(relid) AS (
             SELECT TG_RELID
@@ -90,16 +88,6 @@ BEGIN
             '"public"."invoice_items"'::regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF TG_LEVEL = 'ROW' THEN
-        -- An UPDATE that changed the key: paired here, where OLD and NEW are known.
-        INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
-        VALUES (1132144556, 'U', to_jsonb(OLD), to_jsonb(NEW));
-        db_listenable_capture.setting := 'db_listenable.moved_' || 1132144556 || '_' || pg_trigger_depth();
-        -- Appended as text and parsed once by the statement pass.
-        PERFORM set_config(db_listenable_capture.setting,
-            coalesce(nullif(current_setting(db_listenable_capture.setting, true), '') || ',', '') || jsonb_build_array(OLD."id")::text, true);
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO "db_listenable"."changes" (table_id, op, new_row)
         SELECT 1132144556, 'I', to_jsonb(n.*) FROM new_rows n;
@@ -107,26 +95,13 @@ BEGIN
         INSERT INTO "db_listenable"."changes" (table_id, op, old_row)
         SELECT 1132144556, 'D', to_jsonb(o.*) FROM old_rows o;
     ELSIF TG_OP = 'UPDATE' THEN
-        db_listenable_capture.setting := 'db_listenable.moved_' || 1132144556 || '_' || pg_trigger_depth();
-        db_listenable_capture.moved := nullif(current_setting(db_listenable_capture.setting, true), '');
-        IF db_listenable_capture.moved IS NULL THEN
-            INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
-            SELECT 1132144556, 'U', pair.old_row, pair.new_row
-            FROM (SELECT to_jsonb(o.*) AS old_row, to_jsonb(n.*) AS new_row
-              FROM old_rows o JOIN new_rows n ON o."id" OPERATOR(pg_catalog.=) n."id") pair
-            WHERE (pair.old_row - ARRAY['updated_at']::text[] <> pair.new_row - ARRAY['updated_at']::text[]);
-        ELSE
-            PERFORM set_config(db_listenable_capture.setting, '', true);
-            -- Exact: jsonb `=` of arrays is order-sensitive, and equal jsonb keys are equal keys.
-            INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
-            SELECT 1132144556, 'U', pair.old_row, pair.new_row
-            FROM (SELECT to_jsonb(o.*) AS old_row, to_jsonb(n.*) AS new_row
-              FROM old_rows o JOIN new_rows n ON o."id" OPERATOR(pg_catalog.=) n."id"
-                  WHERE NOT EXISTS (
-                      SELECT FROM jsonb_array_elements(('[' || db_listenable_capture.moved || ']')::jsonb) m
-                      WHERE m.value = jsonb_build_array(o."id"))) pair
-            WHERE (pair.old_row - ARRAY['updated_at']::text[] <> pair.new_row - ARRAY['updated_at']::text[]);
-        END IF;
+        INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
+        SELECT 1132144556,
+               CASE WHEN pair.old_row IS NULL THEN 'I' WHEN pair.new_row IS NULL THEN 'D' ELSE 'U' END::"char",
+               pair.old_row, pair.new_row
+        FROM (SELECT to_jsonb(o.*) AS old_row, to_jsonb(n.*) AS new_row
+              FROM old_rows o FULL JOIN new_rows n ON o."id" OPERATOR(pg_catalog.=) n."id") pair
+        WHERE pair.old_row IS NULL OR pair.new_row IS NULL OR (pair.old_row - ARRAY['updated_at']::text[] <> pair.new_row - ARRAY['updated_at']::text[]);
     END IF;
     IF pg_try_advisory_xact_lock(1684171881, 2002873189) THEN
         PERFORM pg_notify('db_listenable', '');
@@ -141,10 +116,8 @@ CREATE OR REPLACE TRIGGER "db_listenable_insert" AFTER INSERT ON "public"."invoi
 
 CREATE OR REPLACE TRIGGER "db_listenable_update" AFTER UPDATE ON "public"."invoice_items" REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
 
-CREATE OR REPLACE TRIGGER "db_listenable_key_move" AFTER UPDATE ON "public"."invoice_items" FOR EACH ROW WHEN (NOT ((OLD."id") OPERATOR(pg_catalog.=) (NEW."id"))) EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
-
 CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoice_items" REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"();
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable a0fccaf241a43b7c';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 81308021f2ac8ac0';

@@ -33,10 +33,38 @@ DROP TRIGGER IF EXISTS "db_listenable_delete" ON "public"."invoice_items";
 
 DROP TRIGGER IF EXISTS "db_listenable_key_move" ON "public"."invoice_items";
 
+DO $db_listenable$
+DECLARE
+    key_columns text[] := ARRAY['id']::text[];
+    nullable text[];
+    no_equality text[];
+    key_column record;
+BEGIN
+    -- Caught here rather than by CREATE TRIGGER, to name the table and the way out.
+    FOR key_column IN
+        SELECT a.attname::text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
+        FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = '"public"."invoice_items"'::regclass AND a.attname::text = ANY (key_columns) ORDER BY a.attnum
+    LOOP
+        BEGIN
+            EXECUTE pg_catalog.format('SELECT NULL::%s OPERATOR(pg_catalog.=) NULL::%s', key_column.type, key_column.type);
+        EXCEPTION WHEN undefined_function OR ambiguous_function THEN
+            no_equality := pg_catalog.array_append(no_equality, key_column.name);
+        END;
+    END LOOP;
+    IF no_equality IS NOT NULL THEN
+        RAISE EXCEPTION 'db-listenable: key column(s) % of % have no built-in equality (%)', no_equality, '"public"."invoice_items"', 'OPERATOR(pg_catalog.=)'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Key the table on a type whose = is built in (or implicitly castable to one).';
+    END IF;
+END
+$db_listenable$;
+
 CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $db_listenable$
 DECLARE
     old_row jsonb;
     new_row jsonb;
+    occupant jsonb;
 BEGIN
     IF TG_RELID <> '"public"."invoice_items"'::regclass AND '"public"."invoice_items"'::regclass NOT IN (WITH RECURSIVE ancestors(relid) AS (
             SELECT TG_RELID
@@ -53,6 +81,16 @@ BEGIN
     IF TG_OP <> 'DELETE' THEN
         new_row := to_jsonb(NEW);
     END IF;
+    IF TG_OP = 'UPDATE' AND NOT (old_row -> 'id' = new_row -> 'id') THEN
+        SELECT to_jsonb(t.*) INTO occupant FROM "public"."invoice_items" t WHERE t."id" OPERATOR(pg_catalog.=) OLD."id";
+        IF occupant IS NULL THEN
+            INSERT INTO "db_listenable"."changes" (table_id, op, old_row) VALUES (1132144556, 'D', old_row);
+        ELSIF occupant <> old_row THEN
+            INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row) VALUES (1132144556, 'U', old_row, occupant);
+        END IF;
+        INSERT INTO "db_listenable"."changes" (table_id, op, new_row) VALUES (1132144556, 'I', new_row);
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'UPDATE' AND NOT (old_row - ARRAY['updated_at']::text[] <> new_row - ARRAY['updated_at']::text[]) THEN
         RETURN NULL;
     END IF;
@@ -68,4 +106,4 @@ CREATE OR REPLACE TRIGGER "db_listenable_row" AFTER INSERT OR UPDATE OR DELETE O
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('capture', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 9c74bb419220922d';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 4bcfd5f18b688e55';

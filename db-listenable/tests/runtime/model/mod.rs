@@ -9,13 +9,14 @@
 //!   that change nothing, key moves, swaps and permutations, deletes, `TRUNCATE`, several
 //!   statements per transaction, rollbacks and savepoints. After **every statement**
 //!   the journal written so far is replayed ([`shadow`]) into one map per table (`I`
-//!   inserts the new row, `U` deletes the old key then upserts the new row, `D` deletes,
-//!   `T` empties) and compared with the tables (`to_jsonb` of every row). A divergence
+//!   and `U` put the new row at its key, `D` deletes its key, `T` empties; a `U` whose
+//!   old and new keys differ is itself a finding: the journal holds the change of each
+//!   key) and compared with the tables (`to_jsonb` of every row). A divergence
 //!   is recorded with the statement that caused it, the shadow is resynchronised from
 //!   the tables so one defect does not hide the next, and the test fails at the end
 //!   listing the first divergence of each (addressed table, kind of statement). A
 //!   divergence after a statement in which a row took a key another row left (a swap,
-//!   a cycle, a chain) is labelled so: no order of `U` entries replays such a statement.
+//!   a cycle, a chain) is labelled so.
 //! - **Stage 2, delivery** ([`stage2`]): the runtime with four workers (two runtimes of
 //!   two) mirrors the tables into `mirror` with an ordered processor while three writers
 //!   run random transactions; PostgreSQL is restarted a third of the way, and a runtime
@@ -30,7 +31,7 @@
 //! - `DB_LISTENABLE_SOAK=1`: a long run (40,000 statements per stage).
 //! - `MODEL_PARTITIONS=1`: add the partitioned table (issue item 3; see [`PARTITIONS`]).
 //! - `MODEL_PERMUTATIONS=0|1`: statements in which a row takes a key another row leaves
-//!   (swaps, cycles, chains), on by default in stage 1, off in stage 2 (see [`stage2`]).
+//!   (swaps, cycles, chains), on by default.
 //! - `MODEL_KEY_MOVES=0`: no key-changing UPDATEs in stage 2.
 //!
 //! For example `MODEL_SEED=42 MODEL_STATEMENTS=20000 cargo test -p db-listenable --test
@@ -67,8 +68,7 @@ pub fn permutations(default: bool) -> bool {
 }
 
 /// Whether stage 2 generates UPDATEs that change keys: `MODEL_KEY_MOVES` (`0` turns
-/// them off, to look for other defects while key moves are not ordered by the key they
-/// leave).
+/// them off).
 pub fn key_moves() -> bool {
     std::env::var("MODEL_KEY_MOVES").map_or(true, |v| !v.is_empty() && v != "0")
 }

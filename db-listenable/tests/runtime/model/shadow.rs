@@ -106,8 +106,12 @@ impl Shadow {
             ("I", None, Some((key, row))) => {
                 rows.insert(key, row);
             }
-            ("U", Some(old), Some((key, row))) => {
-                rows.remove(&old);
+            // The journal holds the change of each key: an UPDATE never changes its key
+            // (a key move is the DELETE of the key left and the INSERT of the key taken).
+            ("U", Some(old), Some((key, _))) if old != key => {
+                return Err(format!("an UPDATE entry that changes its key: {entry}"));
+            }
+            ("U", Some(_), Some((key, row))) => {
                 rows.insert(key, row);
             }
             ("D", Some(old), None) => {

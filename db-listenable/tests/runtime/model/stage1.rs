@@ -59,8 +59,9 @@ impl Checker {
 }
 
 /// The diagnosis of a divergence after a statement in which a row took a key that
-/// another row of the same table left: no order of `U` entries replays that (a swap
-/// deletes the row the first `U` wrote), so the journal cannot express it.
+/// another row of the same table left (a swap, a cycle, a chain): capture must then
+/// journal the change of each key, since no order of entries that each move a row
+/// from one key to another replays a swap.
 const KEY_REUSED: &str = "a row took a key another row left, in one statement";
 
 impl Checker {
