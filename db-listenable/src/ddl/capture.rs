@@ -60,8 +60,8 @@ use crate::model::Model;
 /// Marks our comments on installed objects: `db-listenable <fingerprint>`.
 pub const COMMENT_PREFIX: &str = "db-listenable ";
 
-/// The equality that decides both whether a key changed (the key-move trigger's `WHEN`)
-/// and which old and new rows pair up: the built-in `=` PostgreSQL resolves in
+/// The equality that decides which old and new rows pair up (statement granularity) and
+/// which row holds the key a moved row left (row granularity): the built-in `=` PostgreSQL resolves in
 /// `pg_catalog`, independent of anyone's `search_path`. For built-in types that is the
 /// type's own; a `citext` key resolves to `text`'s (case-sensitive) `=`, so a change of
 /// case is a key change.

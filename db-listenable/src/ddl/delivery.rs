@@ -153,7 +153,19 @@ fn route_function() -> String {
         journal_object("changes"),
         journal_object("subscribers"),
     );
-    let row_key = journal_object("row_key");
+    // Both sources (kept entries, then the journal) hand their `taken` entries to every
+    // subscriber of the entry's table the same way.
+    let given = format!(
+        "given AS (
+            INSERT INTO {deliveries}
+                (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key)
+            SELECT s.id, e.id, e.table_id, e.op, e.txid, e.captured_at, e.old_row, e.new_row,
+                   {row_key}(e.table_id, e.op, e.id, e.old_row, e.new_row, s.key_columns)
+            FROM taken e JOIN {subscribers} s ON s.table_id = e.table_id
+            RETURNING 1
+        )",
+        row_key = journal_object("row_key"),
+    );
     let body = format!(
         "
 BEGIN
@@ -177,14 +189,7 @@ BEGIN
                 ) k
                 ORDER BY k.id LIMIT route_limit))
             RETURNING u.id, u.table_id, u.op, u.txid, u.captured_at, u.old_row, u.new_row
-        ), given AS (
-            INSERT INTO {deliveries}
-                (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key)
-            SELECT s.id, e.id, e.table_id, e.op, e.txid, e.captured_at, e.old_row, e.new_row,
-                   {row_key}(e.table_id, e.op, e.id, e.old_row, e.new_row, s.key_columns)
-            FROM taken e JOIN {subscribers} s ON s.table_id = e.table_id
-            RETURNING 1
-        )
+        ), {given}
         SELECT (SELECT pg_catalog.count(*) FROM taken), (SELECT pg_catalog.count(*) FROM given)
         INTO adopted_count, delivery_count;
     END IF;
@@ -193,14 +198,7 @@ BEGIN
             DELETE FROM {changes} c
             WHERE c.id = ANY(ARRAY(SELECT x.id FROM {changes} x ORDER BY x.id LIMIT route_limit - adopted_count))
             RETURNING c.id, c.table_id, c.op, c.txid, c.captured_at, c.old_row, c.new_row
-        ), given AS (
-            INSERT INTO {deliveries}
-                (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key)
-            SELECT s.id, e.id, e.table_id, e.op, e.txid, e.captured_at, e.old_row, e.new_row,
-                   {row_key}(e.table_id, e.op, e.id, e.old_row, e.new_row, s.key_columns)
-            FROM taken e JOIN {subscribers} s ON s.table_id = e.table_id
-            RETURNING 1
-        ), left_alone AS (
+        ), {given}, left_alone AS (
             INSERT INTO {unrouted} (id, table_id, op, txid, captured_at, old_row, new_row)
             SELECT e.id, e.table_id, e.op, e.txid, e.captured_at, e.old_row, e.new_row
             FROM taken e

@@ -34,6 +34,13 @@ pub async fn ensure_installed(pool: &PgPool) -> Result<()> {
     if present { Ok(()) } else { Err(Error::NotInstalled) }
 }
 
+/// Waits for the router lock and holds it until `tx` ends: no routing round runs
+/// meanwhile, and the statements that follow read what the last round left.
+async fn hold_router_lock(tx: &mut sqlx::PgConnection) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)").bind(ROUTER_LOCK.0).bind(ROUTER_LOCK.1).execute(tx).await?;
+    Ok(())
+}
+
 /// Registers (or refreshes) a subscriber and hands it the kept entries of its table
 /// that no subscriber consumed yet. Returns its id.
 pub(crate) async fn register(pool: &PgPool, spec: &Spec) -> Result<i32> {
@@ -43,12 +50,7 @@ pub(crate) async fn register(pool: &PgPool, spec: &Spec) -> Result<i32> {
     // holds this lock, see `route`): an entry is either routed before this subscriber
     // exists (and then kept in `unrouted` if nobody took it, adopted below) or after.
     // The statements below run after the lock, so their snapshots see the last round.
-    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-        .bind(ROUTER_LOCK.0)
-        .bind(ROUTER_LOCK.1)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::database(action()))?;
+    hold_router_lock(&mut tx).await.map_err(Error::database(action()))?;
     let id: i32 = sqlx::query_scalar(
         "INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ($1, $2, $3)
          ON CONFLICT (name) DO UPDATE SET table_id = EXCLUDED.table_id, key_columns = EXCLUDED.key_columns,
@@ -325,12 +327,7 @@ pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settle
 pub async fn remove_subscriber(pool: &PgPool, name: &str) -> Result<bool> {
     let action = || format!("remove subscriber `{name}`");
     let mut tx = pool.begin().await.map_err(Error::database(action()))?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-        .bind(ROUTER_LOCK.0)
-        .bind(ROUTER_LOCK.1)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::database(action()))?;
+    hold_router_lock(&mut tx).await.map_err(Error::database(action()))?;
     // A new statement, so a snapshot taken with the lock held. `others` reads the
     // subscribers as they were before `gone`, hence the `id <>`.
     let removed: Option<i32> = sqlx::query_scalar(
