@@ -263,14 +263,18 @@ fn changed(model: &Model, old: &str, new: &str) -> String {
 /// Refuses to run for a table other than the model's (or its partitions and inheritance
 /// children). Only the journal's owner can attach the function to a table (EXECUTE is
 /// revoked from PUBLIC), so this guards against a misplaced trigger, not an attacker: one
-/// OID comparison per call, the ancestry query only when it fails.
+/// OID comparison per call, the ancestry query only when it fails. Two `IF`s, not one
+/// `AND`: a condition with a sub-query leaves PL/pgSQL's fast path for simple
+/// expressions and made row-level capture a third slower (BENCHMARKS.md).
 fn caller_check(model: &Model) -> String {
     let table = format!("{}::regclass", quote_literal(&qualified_table(model)));
     format!(
-        "    IF TG_RELID <> {table} AND {table} NOT IN ({ancestors}) THEN
-        RAISE EXCEPTION 'db-listenable: the capture function of % was called by a trigger on %.%',
-            {table}, TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege';
+        "    IF TG_RELID <> {table} THEN
+        IF {table} NOT IN ({ancestors}) THEN
+            RAISE EXCEPTION 'db-listenable: the capture function of % was called by a trigger on %.%',
+                {table}, TG_TABLE_SCHEMA, TG_TABLE_NAME
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
     END IF;
 ",
         ancestors = ancestors_of("TG_RELID")
@@ -360,7 +364,10 @@ END
 /// concerns exactly one key (what per-row ordering needs).
 ///
 /// Rows are referenced as `o.*` / `n.*` and the function declares no variable, so no
-/// column name can be confused with anything of ours.
+/// column name can be confused with anything of ours. A side missing from the full join
+/// is told by its first key column (NOT NULL, see [`key_check`]), not by its `jsonb`:
+/// every mention of a row's `jsonb` converts the row again, and testing the converted
+/// rows for NULL made a bulk UPDATE a quarter slower (BENCHMARKS.md).
 fn statement_body(model: &Model, wakeup: Wakeup) -> String {
     let changes = journal_object("changes");
     let table_id = table_id(model);
@@ -376,18 +383,18 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO {changes} (table_id, op, old_row, new_row)
         SELECT {table_id},
-               CASE WHEN pair.old_row IS NULL THEN 'I' WHEN pair.new_row IS NULL THEN 'D' ELSE 'U' END::\"char\",
-               pair.old_row, pair.new_row
-        FROM (SELECT to_jsonb(o.*) AS old_row, to_jsonb(n.*) AS new_row
-              FROM old_rows o FULL JOIN new_rows n ON {join}) pair
-        WHERE pair.old_row IS NULL OR pair.new_row IS NULL OR ({changed});
+               CASE WHEN o.{first_key} IS NULL THEN 'I' WHEN n.{first_key} IS NULL THEN 'D' ELSE 'U' END::\"char\",
+               to_jsonb(o.*), to_jsonb(n.*)
+        FROM old_rows o FULL JOIN new_rows n ON {join}
+        WHERE o.{first_key} IS NULL OR n.{first_key} IS NULL OR ({changed});
     END IF;
 {wake}    RETURN NULL;
 END
 ",
         guard = caller_check(model),
+        first_key = quote_ident(model.key.first().copied().unwrap_or_default()),
         join = key_join(model),
-        changed = changed(model, "pair.old_row", "pair.new_row"),
+        changed = changed(model, "to_jsonb(o.*)", "to_jsonb(n.*)"),
         wake = wake(wakeup),
     )
 }

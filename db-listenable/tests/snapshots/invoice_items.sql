@@ -79,14 +79,16 @@ $db_listenable$;
 
 CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $db_listenable$
 BEGIN
-    IF TG_RELID <> '"public"."invoice_items"'::regclass AND '"public"."invoice_items"'::regclass NOT IN (WITH RECURSIVE ancestors(relid) AS (
+    IF TG_RELID <> '"public"."invoice_items"'::regclass THEN
+        IF '"public"."invoice_items"'::regclass NOT IN (WITH RECURSIVE ancestors(relid) AS (
             SELECT TG_RELID
             UNION
             SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid = a.relid)
         SELECT relid FROM ancestors) THEN
-        RAISE EXCEPTION 'db-listenable: the capture function of % was called by a trigger on %.%',
-            '"public"."invoice_items"'::regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege';
+            RAISE EXCEPTION 'db-listenable: the capture function of % was called by a trigger on %.%',
+                '"public"."invoice_items"'::regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
     END IF;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO "db_listenable"."changes" (table_id, op, new_row)
@@ -97,11 +99,10 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
         SELECT 1132144556,
-               CASE WHEN pair.old_row IS NULL THEN 'I' WHEN pair.new_row IS NULL THEN 'D' ELSE 'U' END::"char",
-               pair.old_row, pair.new_row
-        FROM (SELECT to_jsonb(o.*) AS old_row, to_jsonb(n.*) AS new_row
-              FROM old_rows o FULL JOIN new_rows n ON o."id" OPERATOR(pg_catalog.=) n."id") pair
-        WHERE pair.old_row IS NULL OR pair.new_row IS NULL OR (pair.old_row - ARRAY['updated_at']::text[] <> pair.new_row - ARRAY['updated_at']::text[]);
+               CASE WHEN o."id" IS NULL THEN 'I' WHEN n."id" IS NULL THEN 'D' ELSE 'U' END::"char",
+               to_jsonb(o.*), to_jsonb(n.*)
+        FROM old_rows o FULL JOIN new_rows n ON o."id" OPERATOR(pg_catalog.=) n."id"
+        WHERE o."id" IS NULL OR n."id" IS NULL OR (to_jsonb(o.*) - ARRAY['updated_at']::text[] <> to_jsonb(n.*) - ARRAY['updated_at']::text[]);
     END IF;
     IF pg_try_advisory_xact_lock(1684171881, 2002873189) THEN
         PERFORM pg_notify('db_listenable', '');
@@ -120,4 +121,4 @@ CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoi
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 81308021f2ac8ac0';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable ff68234f62201589';

@@ -66,14 +66,16 @@ DECLARE
     new_row jsonb;
     occupant jsonb;
 BEGIN
-    IF TG_RELID <> '"public"."invoice_items"'::regclass AND '"public"."invoice_items"'::regclass NOT IN (WITH RECURSIVE ancestors(relid) AS (
+    IF TG_RELID <> '"public"."invoice_items"'::regclass THEN
+        IF '"public"."invoice_items"'::regclass NOT IN (WITH RECURSIVE ancestors(relid) AS (
             SELECT TG_RELID
             UNION
             SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid = a.relid)
         SELECT relid FROM ancestors) THEN
-        RAISE EXCEPTION 'db-listenable: the capture function of % was called by a trigger on %.%',
-            '"public"."invoice_items"'::regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege';
+            RAISE EXCEPTION 'db-listenable: the capture function of % was called by a trigger on %.%',
+                '"public"."invoice_items"'::regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
     END IF;
     IF TG_OP <> 'INSERT' THEN
         old_row := to_jsonb(OLD);
@@ -106,4 +108,4 @@ CREATE OR REPLACE TRIGGER "db_listenable_row" AFTER INSERT OR UPDATE OR DELETE O
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('capture', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 4bcfd5f18b688e55';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 7e3edb608d6a5561';
