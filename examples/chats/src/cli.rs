@@ -7,7 +7,6 @@ use std::task::Poll;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pg_harness::Lifetime;
-use tokio::net::TcpListener;
 
 use crate::search::SearchIndex;
 use crate::server::{self, Instance};
@@ -116,7 +115,7 @@ async fn serve(addr: SocketAddr, pg_dir: Option<&Path>, data_dir: &Path) -> anyh
     let db = crate::database::open(pg_dir, Lifetime::StopWhenDropped).await?;
     crate::migrate(&db.pool).await?;
     // Bind before starting the workers: a port in use fails at once, with nothing to stop.
-    let socket = TcpListener::bind(addr).await.with_context(|| format!("could not listen on {addr}"))?;
+    let socket = server::listen(addr).with_context(|| format!("could not listen on {addr}"))?;
     let local = socket.local_addr().context("could not read the listening address")?;
     let instance = Instance::start(&db.pool, data_dir, server::runtime_config()).await?;
     let (token, generated) = db_listenable::web::token_from_env_or_random(server::ADMIN_TOKEN_VAR);

@@ -69,6 +69,22 @@ async fn subscriber_exists(pool: &PgPool, name: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// How many connections the kernel queues for the server before it accepts them. A
+/// burst of clients (300 opening at once in the tests) overflowed the default 128 and
+/// had connections dropped and reset; the kernel caps this at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with [`LISTEN_BACKLOG`].
+///
+/// # Errors
+/// The socket's I/O error (the address in use, say).
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// A running instance: its processors work; [`router`](Instance::router) serves its API.
 #[derive(Debug)]
 pub struct Instance {

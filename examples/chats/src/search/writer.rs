@@ -15,6 +15,7 @@
 //! process killed) is rebuilt at the next start instead of passing for complete.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tantivy::{Index, IndexWriter, TantivyDocument};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -75,8 +76,8 @@ impl Writer {
     /// Takes the writer lock of `index`.
     ///
     /// # Errors
-    /// [`SearchError::Index`] when another process holds the lock, or `meta.json` cannot
-    /// be read.
+    /// [`SearchError::Index`] when the lock stays busy (another process holds it), or
+    /// `meta.json` cannot be read.
     pub fn open(index: &Index) -> Result<Writer, SearchError> {
         let writer = open_writer(index)?;
         let complete = is_complete(index)?;
@@ -97,8 +98,24 @@ impl Writer {
     }
 }
 
+/// How long opening the writer waits for a lock that is busy.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Opens the writer, waiting up to [`LOCK_WAIT`] while its lock is busy: a write that was
+/// abandoned (a failed start, a previous instance stopping) rolls back on a blocking
+/// thread and lets the lock go when done. Past that, the lock is someone else's.
 fn open_writer(index: &Index) -> Result<IndexWriter<TantivyDocument>, SearchError> {
-    Ok(index.writer_with_num_threads(1, WRITER_MEMORY)?)
+    let started = Instant::now();
+    loop {
+        match index.writer_with_num_threads(1, WRITER_MEMORY) {
+            Err(tantivy::TantivyError::LockFailure(tantivy::directory::error::LockError::LockBusy, _))
+                if started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            result => return Ok(result?),
+        }
+    }
 }
 
 /// The writer, lent to one write: queue deletions and additions with

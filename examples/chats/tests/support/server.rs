@@ -10,7 +10,6 @@ use chats::server::Instance;
 use db_listenable::runtime::{RuntimeConfig, Stats};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -63,7 +62,7 @@ impl Server {
     pub async fn start(pool: &PgPool, data_dir: &Path) -> Server {
         let instance = Instance::start(pool, data_dir, config()).await.expect("instance starts");
         let id = instance.id().to_owned();
-        let socket = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let socket = chats::server::listen(([127, 0, 0, 1], 0).into()).expect("bind");
         let addr = socket.local_addr().expect("address");
         let (stop, mut stopped) = oneshot::channel::<()>();
         let (stats, mut stats_requests) = mpsc::channel::<oneshot::Sender<Stats>>(4);
