@@ -24,9 +24,11 @@ async fn dead_letters(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM db_listenable.dead_letters").fetch_one(pool).await.expect("count")
 }
 
-/// The first element matching `css`; panics with the page source when there is none.
+/// The first element matching `css`, waiting up to 30 s for it (a click that submits a
+/// form returns before the next page is there); panics with the page source when none
+/// comes.
 async fn element(browser: &Client, css: &str) -> Element {
-    match browser.find(Locator::Css(css)).await {
+    match browser.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(css)).await {
         Ok(element) => element,
         Err(error) => panic!("no element {css} ({error}) on the page:\n{}", browser.source().await.unwrap_or_default()),
     }
