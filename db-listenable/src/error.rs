@@ -95,6 +95,31 @@ impl Error {
         let action = action.into();
         move |source| Error::Database { action, source: Box::new(source) }
     }
+
+    /// The SQLSTATE PostgreSQL reported for the statement that failed (e.g. `42501` for a
+    /// missing privilege, `40P01` for a deadlock), when this is a [`Error::Database`]
+    /// error that came from the server; `None` otherwise (a lost connection, a timeout,
+    /// any other variant).
+    ///
+    /// ```
+    /// let error = db_listenable::Error::NotInstalled;
+    /// assert_eq!(error.sqlstate(), None);
+    /// ```
+    pub fn sqlstate(&self) -> Option<&str> {
+        let Error::Database { source, .. } = self else {
+            return None;
+        };
+        #[cfg(feature = "sqlx")]
+        if let Some(sqlx::Error::Database(error)) = source.downcast_ref::<sqlx::Error>() {
+            return error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().map(|error| error.code());
+        }
+        #[cfg(feature = "tokio-postgres")]
+        if let Some(error) = source.downcast_ref::<tokio_postgres::Error>() {
+            return error.code().map(tokio_postgres::error::SqlState::code);
+        }
+        let _ = source;
+        None
+    }
 }
 
 /// The crate's result type.

@@ -156,3 +156,16 @@ async fn sessions_in_the_replica_role_are_not_captured() {
     assert_eq!(ids, [Some(2)]);
     assert!(check(&db, &[ITEMS]).await.is_clean(), "the triggers themselves are as installed");
 }
+
+#[tokio::test]
+async fn a_failed_statement_reports_its_sqlstate() {
+    // tokio-postgres: a client whose transaction has failed refuses every statement (25P02).
+    let (_db, client) = crate::journal_db().await;
+    client.batch_execute("BEGIN").await.expect("begin");
+    client.batch_execute("SELECT 1 / 0").await.expect_err("division by zero");
+    let error = drift::check_tokio_postgres(&client, &[ITEMS], &CaptureConfig::default())
+        .await
+        .expect_err("a statement in a failed transaction must fail");
+    assert_eq!(error.sqlstate(), Some("25P02"), "{error}");
+    assert_eq!(db_listenable::Error::NotInstalled.sqlstate(), None);
+}

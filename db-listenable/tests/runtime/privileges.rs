@@ -220,3 +220,18 @@ async fn an_application_role_that_owns_nothing_in_the_journal_is_captured_and_ru
         .expect_err("an event under a table's id must be refused");
     assert!(error.to_string().contains("public.items"), "{error}");
 }
+
+#[tokio::test]
+async fn a_role_without_the_grants_is_refused_with_the_sqlstate() {
+    let db = pg_harness::TestDb::create().await.expect("db");
+    let admin = pool(db.url(), 2).await;
+    install(&admin, ITEMS_TABLE, &Item::MODEL, &CaptureConfig::default()).await;
+    let app = AppRole::create(&admin, db.url()).await;
+    let refused = RuntimeBuilder::new(app.pool.clone())
+        .config(fast())
+        .processor::<Item, _>("recorder", Recorder::default())
+        .start()
+        .await
+        .expect_err("no grants, no runtime");
+    assert_eq!(refused.sqlstate(), Some("42501"), "insufficient_privilege: {refused}");
+}
