@@ -218,14 +218,24 @@ impl RuntimeBuilder {
         let lease_pool = lease_pool(&pool, &config);
         let shared = Arc::new(Shared { pool, lease_pool, config, served, state, wake: Notify::new() });
         let (stop, stopped) = watch::channel(false);
+        let count = shared.config.workers + usize::from(shared.config.wakeups);
+        let (live, mut guards) = Runtime::guards(count);
         let mut tasks = Vec::new();
         for n in 0..shared.config.workers {
-            tasks.push(tokio::spawn(worker::run(Arc::clone(&shared), n, stopped.clone())));
+            let (alive, work) = (guards.pop(), worker::run(Arc::clone(&shared), n, stopped.clone()));
+            tasks.push(tokio::spawn(async move {
+                let _alive = alive;
+                work.await;
+            }));
         }
         if shared.config.wakeups {
-            tasks.push(tokio::spawn(wakeup::listen(Arc::clone(&shared), stopped.clone())));
+            let (alive, work) = (guards.pop(), wakeup::listen(Arc::clone(&shared), stopped.clone()));
+            tasks.push(tokio::spawn(async move {
+                let _alive = alive;
+                work.await;
+            }));
         }
-        Ok(Runtime::new(shared, stop, tasks))
+        Ok(Runtime::new(shared, stop, tasks, live))
     }
 }
 

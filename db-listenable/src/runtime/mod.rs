@@ -119,7 +119,7 @@ pub use builder::{RuntimeBuilder, SubscribeOptions, recommended_connections};
 pub use change::{Change, Op, Requeued};
 pub use config::{DriftPolicy, RuntimeConfig};
 pub use dead_letters::DeadLetter;
-pub use handle::{Runtime, shutdown_signal};
+pub use handle::{Health, Runtime, shutdown_signal};
 pub use outbox::JournalOutbox;
 pub use processor::{BatchProcessor, Context, ProcessError, Processor};
 pub use stats::{LATENCY_BUCKETS, LatencyHistogram, Stats, StatsHandle, SubscriberStats, load as load_stats};

@@ -5,6 +5,7 @@ mod cli;
 mod delivery;
 mod failures;
 mod lease;
+mod lifecycle;
 mod memory;
 mod model;
 mod ordering;

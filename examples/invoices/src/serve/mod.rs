@@ -36,7 +36,6 @@ use axum::routing::{get, post};
 use db_listenable::runtime::{Runtime, Stats};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::RwLock;
 
 use crate::invoicing::Notifications;
 use error::ApiError;
@@ -56,10 +55,8 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 pub struct AppState {
     pool: PgPool,
     catalog: Arc<Notifications>,
-    // `Runtime::shutdown` consumes the runtime, and connection tasks may still hold clones
-    // of the state when the server returns; a slot the runtime can be taken out of does
-    // not depend on every clone being gone.
-    runtime: Arc<RwLock<Option<Runtime>>>,
+    /// A clone of the runtime: `/status` reads it, [`serve`] shuts it down.
+    runtime: Runtime,
     /// The operations dashboard, mounted at [`ADMIN_PATH`] when set.
     admin: Option<Router>,
 }
@@ -67,12 +64,7 @@ pub struct AppState {
 impl AppState {
     /// State for a server on `pool` whose `/status` reports `runtime`.
     pub fn new(pool: PgPool, runtime: Runtime) -> Self {
-        AppState {
-            catalog: Arc::new(Notifications::new(pool.clone())),
-            pool,
-            runtime: Arc::new(RwLock::new(Some(runtime))),
-            admin: None,
-        }
+        AppState { catalog: Arc::new(Notifications::new(pool.clone())), pool, runtime, admin: None }
     }
 
     /// Mounts `admin` (a [`db_listenable::web::Dashboard`] router) at [`ADMIN_PATH`].
@@ -81,19 +73,12 @@ impl AppState {
         self
     }
 
-    /// Takes the runtime out, to shut it down; `/status` answers 503 from then on. Waits
-    /// for the `/status` requests reading it. `None` if it was taken already.
-    pub async fn take_runtime(&self) -> Option<Runtime> {
-        self.runtime.write().await.take()
-    }
-
-    /// The runtime's figures, with this process's rates.
+    /// The runtime's figures, with this process's rates; 503 once it is stopping.
     async fn stats(&self) -> Result<Stats, ApiError> {
-        let runtime = self.runtime.read().await;
-        match runtime.as_ref() {
-            Some(runtime) => Ok(runtime.stats().await?),
-            None => Err(ApiError::unavailable("the listener is stopping")),
+        if self.runtime.health().stopping {
+            return Err(ApiError::unavailable("the listener is stopping"));
         }
+        Ok(self.runtime.stats().await?)
     }
 }
 
@@ -132,10 +117,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let served = axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown).await;
-    // After the HTTP side: no request can be reading the stats of a stopping runtime.
-    if let Some(runtime) = state.take_runtime().await {
-        runtime.shutdown().await;
-    }
+    // After the HTTP side, so no request in flight meets a stopping runtime.
+    state.runtime.shutdown().await;
     served
 }
 
