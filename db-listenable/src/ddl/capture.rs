@@ -34,8 +34,7 @@
 //!   journalled as one `T` entry without rows.
 //! - **Partitioned tables, partitions and inheritance trees are refused** at install
 //!   (see [`super::tree`]): a statement trigger on a partitioned table misses writes
-//!   addressed to a partition, and a row moving between partitions fires no AFTER
-//!   UPDATE row trigger. A captured plain table that is attached as a partition or
+//!   addressed to a partition. A captured plain table that is attached as a partition or
 //!   gains an inheritance parent or child later is reported by the drift check.
 //! - **Replica sessions are not captured**: the triggers are ordinary (`ENABLE`), so a
 //!   session with `session_replication_role = replica` (logical replication's apply

@@ -1,12 +1,16 @@
 //! Partitioned tables, partitions and inheritance trees: capture refuses them.
 //!
 //! A statement-level trigger fires only for the table a statement names, so on a
-//! partitioned table it misses writes addressed to a partition; an UPDATE that moves a
-//! row to another partition runs as a DELETE and an INSERT, which fires no AFTER UPDATE
-//! row trigger (so neither granularity could journal it as one change); row triggers
-//! are not inherited by inheritance children at all. Rather than capture part of such a
-//! table, installation refuses it, and the drift check reports a captured table that
-//! becomes part of such a tree later (`ATTACH PARTITION`, `INHERIT`).
+//! partitioned table it misses writes addressed to a partition, and partitions attached
+//! later carry none of it; row triggers are not inherited by inheritance children at
+//! all, and a key is not unique across an inheritance tree. Rather than capture part of
+//! such a table, installation refuses it, and the drift check reports a captured table
+//! that becomes part of such a tree later (`ATTACH PARTITION`, `INHERIT`).
+//!
+//! Partitioned tables could be captured: a row moving between partitions is a DELETE
+//! and an INSERT, which is how the journal records a key change anyway (see the capture
+//! module); what is missing is installing the statement triggers on every partition and
+//! reporting partitions attached later as drift.
 
 use super::quote::quote_literal;
 use super::script::dollar_quote;
@@ -28,9 +32,8 @@ pub const TREE_PROBLEM_SQL: &str = "CASE
     END";
 
 /// What to do about it, for the install error's hint and the drift reason.
-pub const TREE_HINT: &str = "db-listenable captures plain tables only: it cannot see every write of a partitioned \
-     or inheritance table, nor journal a row moving between partitions as one change. Capture a plain table (or \
-     detach it from the tree).";
+pub const TREE_HINT: &str = "db-listenable captures plain tables only: its triggers do not see every write of a \
+     partitioned or inheritance table. Capture a plain table (or detach it from the tree).";
 
 /// A `DO` block that refuses to install capture on `qualified_table` when it is
 /// partitioned, a partition, or part of an inheritance tree.

@@ -18,7 +18,7 @@ BEGIN
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION 'db-listenable: cannot capture %: it %', '"public"."invoice_items"', problem
             USING ERRCODE = 'feature_not_supported',
-                  HINT = 'db-listenable captures plain tables only: it cannot see every write of a partitioned or inheritance table, nor journal a row moving between partitions as one change. Capture a plain table (or detach it from the tree).';
+                  HINT = 'db-listenable captures plain tables only: its triggers do not see every write of a partitioned or inheritance table. Capture a plain table (or detach it from the tree).';
     END IF;
 END
 $db_listenable$;
@@ -121,4 +121,4 @@ CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoi
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable ff68234f62201589';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 671730d3d22f2516';
