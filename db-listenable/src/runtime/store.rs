@@ -262,11 +262,13 @@ pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settle
          ), superseded AS (
              -- Dead letters of the rows just processed, older than what was processed:
              -- the requeue confirmation and `Change::requeued` tell how many newer
-             -- changes ran since. An index probe per done row; nothing when none died.
+             -- changes ran since. An index probe per done row, and none at all (a one-time
+             -- filter, evaluated once) while the subscriber has no dead letter.
              UPDATE db_listenable.dead_letters x SET newer_processed = x.newer_processed + n.newer
              FROM (SELECT l.change_id, count(*)::integer AS newer
                    FROM done d JOIN db_listenable.dead_letters l
                         ON l.subscriber_id = $1 AND l.row_key = d.row_key AND l.change_id < d.change_id
+                   WHERE EXISTS (SELECT FROM db_listenable.dead_letters e WHERE e.subscriber_id = $1)
                    GROUP BY l.change_id) n
              WHERE x.subscriber_id = $1 AND x.change_id = n.change_id
          ), retried AS (
