@@ -367,7 +367,7 @@ async fn fill_invoices(pool: &PgPool, changes: u64, layout: Layout) {
 // Part 2: our no-op drain
 
 /// The captured table, shaped like drain.rs's `items`.
-#[derive(Debug, DbListenable, Deserialize)]
+#[derive(Debug, DbListenable, Deserialize, sqlx::FromRow)]
 #[db_listenable(table = "items")]
 #[expect(dead_code, reason = "decoded by the runtime (part of what is measured), never read by the no-op processor")]
 struct Item {

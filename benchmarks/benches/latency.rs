@@ -35,7 +35,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 /// The captured table.
-#[derive(Debug, DbListenable, Deserialize)]
+#[derive(Debug, DbListenable, Deserialize, sqlx::FromRow)]
 #[db_listenable(table = "items")]
 struct Item {
     id: i64,

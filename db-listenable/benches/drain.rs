@@ -55,7 +55,7 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::sync::Notify;
 
 /// The captured table, shaped like the runtime tests' `items`.
-#[derive(Debug, DbListenable, Deserialize)]
+#[derive(Debug, DbListenable, Deserialize, sqlx::FromRow)]
 #[db_listenable(table = "items")]
 #[expect(dead_code, reason = "decoded by the runtime (part of what is measured), never read by the no-op processor")]
 struct Item {

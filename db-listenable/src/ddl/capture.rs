@@ -19,6 +19,13 @@
 //!   needs `SELECT` on the table there. Physical row identity across a key change is
 //!   kept (change-data-capture tools such as Debezium also make a key change a delete
 //!   and an insert).
+//! - **Rows are kept exactly**, as `to_jsonb` of the row: `numeric` digit for digit, every
+//!   other type in its text form, which its input function reads back (the runtime turns
+//!   the rows back into the table's row type, see `runtime`'s claim). The capture
+//!   function pins `extra_float_digits = 3`, the one setting that makes that text lossy:
+//!   a session that lowers it (to 0 or below) would otherwise have its floats rounded to
+//!   15 digits, in the journal and in the comparison that decides whether an UPDATE
+//!   changed anything. Measured: no cost beyond noise (BENCHMARKS.md).
 //! - **Keys compare with one equality**, the built-in `=` resolved in `pg_catalog`
 //!   ([`KEY_EQUALITY`]): pairing by key and looking a key up both use it. For built-in
 //!   types that is the type's own `=`; a `citext` key uses `text`'s, so a change of case
@@ -217,7 +224,7 @@ fn definition(model: &Model, config: &CaptureConfig) -> Script {
         };
         script.push(format!(
             "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER \
-             SET search_path = pg_catalog, pg_temp AS {}",
+             SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS {}",
             dollar_quote(&body)
         ));
         script.push(revoke_from_public(&format!("{}()", quote_ident(&capture_function_name(model)))));

@@ -14,12 +14,12 @@ use tokio::sync::{Notify, watch};
 use super::config::{DriftPolicy, RuntimeConfig};
 use super::handle::Runtime;
 use super::processor::{BatchProcessor, ProcessError, Processor};
+use super::row::ChangeRow;
 use super::shared::{Counters, PickStart, Served, Shared};
 use super::store;
 use super::subscriber::{Batched, OutboxCatalog, Single, Subscriber};
 use super::{wakeup, worker};
 use crate::error::{Error, Result};
-use crate::model::DbListenable;
 
 /// Per-subscription options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl RuntimeBuilder {
     /// Subscribes `processor` to `T`'s changes under `name`, in per-row order.
     pub fn processor<T, P>(self, name: impl Into<String>, processor: P) -> Self
     where
-        T: DbListenable + DeserializeOwned + Send + Sync,
+        T: ChangeRow,
         P: Processor<T>,
     {
         self.processor_with(name, processor, SubscribeOptions::default())
@@ -103,7 +103,7 @@ impl RuntimeBuilder {
     /// [`processor`](RuntimeBuilder::processor) with options.
     pub fn processor_with<T, P>(mut self, name: impl Into<String>, processor: P, options: SubscribeOptions) -> Self
     where
-        T: DbListenable + DeserializeOwned + Send + Sync,
+        T: ChangeRow,
         P: Processor<T>,
     {
         self.subscribers.push(Arc::new(Single::<T, P>::new(name.into(), processor, options.ordered)));
@@ -113,7 +113,7 @@ impl RuntimeBuilder {
     /// Subscribes a [`BatchProcessor`] to `T`'s changes under `name`, in per-row order.
     pub fn batch_processor<T, P>(self, name: impl Into<String>, processor: P) -> Self
     where
-        T: DbListenable + DeserializeOwned + Send + Sync,
+        T: ChangeRow,
         P: BatchProcessor<T>,
     {
         self.batch_processor_with(name, processor, SubscribeOptions::default())
@@ -127,7 +127,7 @@ impl RuntimeBuilder {
         options: SubscribeOptions,
     ) -> Self
     where
-        T: DbListenable + DeserializeOwned + Send + Sync,
+        T: ChangeRow,
         P: BatchProcessor<T>,
     {
         self.subscribers.push(Arc::new(Batched::<T, P>::new(name.into(), processor, options.ordered)));

@@ -83,7 +83,7 @@
 //! use db_listenable::DbListenable;
 //! use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBuilder, shutdown_signal};
 //!
-//! #[derive(DbListenable, serde::Deserialize)]
+//! #[derive(DbListenable, sqlx::FromRow)]
 //! struct Message { id: i64, chat_id: i64, body: String }
 //!
 //! struct Log;
@@ -103,11 +103,13 @@
 
 mod builder;
 mod change;
+mod claim;
 mod config;
 pub mod dead_letters;
 mod handle;
 mod outbox;
 mod processor;
+mod row;
 mod shared;
 mod stats;
 mod store;
@@ -122,5 +124,6 @@ pub use dead_letters::DeadLetter;
 pub use handle::{Health, Runtime, shutdown_signal};
 pub use outbox::JournalOutbox;
 pub use processor::{BatchProcessor, Context, ProcessError, Processor};
+pub use row::{ChangeRow, JsonRow, RowData};
 pub use stats::{LATENCY_BUCKETS, LatencyHistogram, Stats, StatsHandle, SubscriberStats, load as load_stats};
 pub use store::{ensure_installed, remove_subscriber};

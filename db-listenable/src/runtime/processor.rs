@@ -3,11 +3,10 @@
 use std::any::Any;
 use std::future::Future;
 
-use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 
 use super::change::Change;
-use crate::model::DbListenable;
+use super::row::ChangeRow;
 
 /// The error a processor returns; its `Display` text is kept as the delivery's last
 /// error and shown in dead letters.
@@ -24,7 +23,7 @@ pub type ProcessError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// use db_listenable::DbListenable;
 /// use db_listenable::runtime::{Change, Context, ProcessError, Processor};
 ///
-/// #[derive(DbListenable, serde::Deserialize)]
+/// #[derive(DbListenable, sqlx::FromRow)]
 /// struct InvoiceItem { id: i64, invoice_id: i64, quantity: i32 }
 ///
 /// struct InvoiceTotals;
@@ -44,7 +43,7 @@ pub type ProcessError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// ```
 pub trait Processor<T>: Send + Sync + 'static
 where
-    T: DbListenable + DeserializeOwned + Send + Sync,
+    T: ChangeRow,
 {
     /// Handles one change. Changes of one row arrive in commit order (unless the
     /// subscription opted out of ordering), never two at a time.
@@ -59,7 +58,7 @@ where
 /// changes is retried alone (a batch of one), so one bad change cannot hold the others back.
 pub trait BatchProcessor<T>: Send + Sync + 'static
 where
-    T: DbListenable + DeserializeOwned + Send + Sync,
+    T: ChangeRow,
 {
     /// Handles `changes` (never empty) as a whole: `Ok` marks them all done.
     fn process_batch(

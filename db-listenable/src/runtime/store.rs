@@ -9,11 +9,11 @@
 //! at-least-once delivery already allows, and small batches stop paying one flush per
 //! claim and one per settlement.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::{PgPool, Row};
 
-use super::subscriber::{Claimed, Spec};
+use super::subscriber::Spec;
 use crate::ddl::ROUTER_LOCK;
 use crate::error::{Error, Result};
 
@@ -116,100 +116,6 @@ pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
         return Ok(None);
     }
     Ok(Some(Routed { moved: row.get(1), deliveries: row.get(2), kept: row.get(3), adopted: row.get(4) }))
-}
-
-/// Claims up to `limit` deliveries of a subscriber under a lease identified by `token`,
-/// and no more row data than `budget` bytes (`RuntimeConfig::claim_bytes`): the claim
-/// stops before the delivery that would pass it, except that the first delivery is always
-/// taken, however large, so nothing gets stuck.
-///
-/// With `ordered`, a delivery is claimable only when no earlier delivery of the same row
-/// is left (in flight, waiting for a retry, or not yet processed), so the changes of a row
-/// run one at a time in journal order across all workers. The check reads the table as it
-/// was when the statement started, so it can only be too careful, never too eager.
-///
-/// The pick is an `ANY(ARRAY(...))` sub-select ordered like the primary key, so it stays
-/// one index-ordered scan that stops after `limit` rows; as a join, the planner read every
-/// pending delivery and sorted them, which grew with the backlog. The ordering rule is a
-/// scalar `min()` per candidate (one probe of `deliveries_row_key`): written as `NOT
-/// EXISTS`, PostgreSQL may turn it into an anti-join over the whole subscriber backlog.
-/// The scan starts at change id `from` (see `shared::PickStart`); the ordering rule still
-/// looks at every delivery of the row, below `from` too.
-///
-/// The byte budget is a running sum over the picked rows, outside the locking level
-/// (`FOR UPDATE` is not allowed with window functions in one query level). The sizes
-/// are `pg_column_size`, the stored size, which reads TOAST pointers without fetching or
-/// decompressing the values. Picked rows past the budget stay locked only until the
-/// statement commits, and are left as they were.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn claim(
-    pool: &PgPool,
-    subscriber_id: i32,
-    ordered: bool,
-    from: i64,
-    limit: i64,
-    budget: i64,
-    lease: Duration,
-    token: i64,
-) -> Result<Vec<Claimed>> {
-    let rows = sqlx::query(
-        "UPDATE db_listenable.deliveries d
-         SET attempts = d.attempts + 1,
-             leased_until = now() + $4 * interval '1 millisecond',
-             lease_token = $5
-         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
-         WHERE d.subscriber_id = $1 AND d.change_id = ANY(ARRAY(
-             SELECT w.change_id FROM (
-                 SELECT picked.change_id,
-                        row_number() OVER (ORDER BY picked.change_id) AS n,
-                        sum(picked.size) OVER (ORDER BY picked.change_id) AS running
-                 FROM (
-                     SELECT p.change_id,
-                            coalesce(pg_column_size(p.old_row), 0) + coalesce(pg_column_size(p.new_row), 0) AS size
-                     FROM db_listenable.deliveries p
-                     WHERE p.subscriber_id = $1
-                       AND p.change_id >= $6
-                       AND p.available_at <= now()
-                       AND (p.leased_until IS NULL OR p.leased_until < now())
-                       AND (NOT $2 OR p.change_id = (
-                           SELECT min(e.change_id) FROM db_listenable.deliveries e
-                           WHERE e.subscriber_id = $1 AND e.row_key = p.row_key))
-                     ORDER BY p.subscriber_id, p.change_id
-                     LIMIT $3
-                     FOR UPDATE SKIP LOCKED) picked
-             ) w
-             WHERE w.n = 1 OR w.running <= $7))
-         RETURNING d.change_id, d.op, d.txid::text, extract(epoch FROM d.captured_at)::float8,
-                   d.old_row, d.new_row, d.attempts, d.requeued",
-    )
-    .bind(subscriber_id)
-    .bind(ordered)
-    .bind(limit)
-    .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
-    .bind(token)
-    .bind(from)
-    .bind(budget)
-    .fetch_all(pool)
-    .await
-    .map_err(Error::database("claim deliveries"))?;
-    let mut claimed = Vec::with_capacity(rows.len());
-    for row in rows {
-        let txid: String = row.get(2);
-        let epoch: f64 = row.get(3);
-        let attempts: i32 = row.get(6);
-        claimed.push(Claimed {
-            change_id: row.get(0),
-            op: row.get(1),
-            txid: txid.parse().unwrap_or_default(),
-            captured_at: UNIX_EPOCH + Duration::from_secs_f64(epoch.max(0.0)),
-            old_row: row.get(4),
-            new_row: row.get(5),
-            attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
-            requeued: row.get(7),
-        });
-    }
-    claimed.sort_by_key(|c| c.change_id);
-    Ok(claimed)
 }
 
 /// Extends the lease of the deliveries held under `token`. Returns how many are still held.

@@ -9,28 +9,41 @@ use std::time::SystemTime;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
+use sqlx::postgres::PgRow;
 use tracing::Instrument;
 
 use super::change::{Change, Op, Requeued};
 use super::processor::{BatchProcessor, Context, ProcessError, Processor};
+use super::row::{ChangeRow, RowData};
 use crate::ddl;
-use crate::model::DbListenable;
 
 /// A delivery as claimed from `db_listenable.deliveries`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Claimed {
     pub change_id: i64,
     pub op: i8,
     pub txid: u64,
     pub captured_at: SystemTime,
-    pub old_row: Option<Value>,
-    pub new_row: Option<Value>,
+    /// The rows before and after the change.
+    pub rows: Rows,
     /// This attempt's number, from 1.
     pub attempt: u32,
     /// Set when the delivery is a requeued dead letter (`deliveries.requeued`).
     pub requeued: Option<Value>,
+}
+
+/// A claimed delivery's rows.
+#[derive(Debug)]
+pub(crate) enum Rows {
+    /// As the journal keeps them (outbox events).
+    Json { old: Option<Value>, new: Option<Value> },
+    /// As the table's row type, for the model's `FromRow` (see `super::claim`).
+    Typed { old: Option<PgRow>, new: Option<PgRow> },
+    /// A row that PostgreSQL could not turn back into the table's row type: the error.
+    Unfit(String),
+    /// The conversion failed for a reason other than the row (the error): retried.
+    Unavailable(String),
 }
 
 /// How one delivery ended.
@@ -54,6 +67,9 @@ pub(crate) struct Spec {
     pub key_columns: Vec<String>,
     /// The model, for subscribers of a table (the start-up drift check).
     pub model: Option<crate::model::Model>,
+    /// The table whose row type the claim returns the rows as (`"schema"."table"`); `None`
+    /// for the rows as `jsonb`.
+    pub row_type: Option<String>,
 }
 
 /// A subscriber with its types erased.
@@ -110,7 +126,7 @@ pub(crate) fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn model_spec<T: DbListenable>(name: String, ordered: bool) -> Spec {
+fn model_spec<T: ChangeRow>(name: String, ordered: bool) -> Spec {
     let model = T::MODEL;
     Spec {
         name,
@@ -118,36 +134,61 @@ fn model_spec<T: DbListenable>(name: String, ordered: bool) -> Spec {
         label: format!("{}.{}", model.schema, model.table),
         key_columns: if ordered { model.key.iter().map(|k| (*k).to_owned()).collect() } else { Vec::new() },
         model: Some(model),
+        row_type: T::TYPED.then(|| ddl::qualified_table(&model)),
+    }
+}
+
+/// Why a claimed delivery could not become a typed change.
+enum DecodeError {
+    /// The rows do not decode into the model: retrying cannot help.
+    Undecodable(String),
+    /// The rows could not be read this time (see [`Rows::Unavailable`]).
+    Unavailable(String),
+}
+
+impl DecodeError {
+    fn outcome(self) -> Outcome {
+        match self {
+            DecodeError::Undecodable(error) => Outcome::Undecodable(error),
+            DecodeError::Unavailable(error) => Outcome::Failed(error),
+        }
     }
 }
 
 /// Decodes a claimed delivery into a typed change.
-fn decode<T: DbListenable + DeserializeOwned>(label: &str, claimed: &Claimed) -> Result<Change<T>, String> {
-    let op = Op::from_code(claimed.op)
-        .ok_or_else(|| format!("unknown operation code {} in the journal for {label}", claimed.op))?;
-    let row = |row: &Option<Value>, which: &str| -> Result<Option<T>, String> {
-        match row {
-            None => Ok(None),
-            Some(value) => serde_json::from_value(T::MODEL.row_for_serde(value.clone())).map(Some).map_err(|error| {
-                format!("could not decode the {which} row of {label} into {}: {error}", T::MODEL.rust_name)
-            }),
-        }
+fn decode<T: ChangeRow>(label: &str, claimed: &Claimed) -> Result<Change<T>, DecodeError> {
+    let op = Op::from_code(claimed.op).ok_or_else(|| {
+        DecodeError::Undecodable(format!("unknown operation code {} in the journal for {label}", claimed.op))
+    })?;
+    let (old, new) = match &claimed.rows {
+        Rows::Typed { old, new } => (old.as_ref().map(RowData::Typed), new.as_ref().map(RowData::Typed)),
+        Rows::Json { old, new } => (old.as_ref().map(RowData::Json), new.as_ref().map(RowData::Json)),
+        Rows::Unfit(error) => return Err(DecodeError::Undecodable(error.clone())),
+        Rows::Unavailable(error) => return Err(DecodeError::Unavailable(error.clone())),
+    };
+    let row = |row: Option<RowData<'_>>, which: &str| -> Result<Option<T>, DecodeError> {
+        row.map(T::from_captured).transpose().map_err(|error| {
+            DecodeError::Undecodable(format!(
+                "could not decode the {which} row of {label} into {}: {error}",
+                T::MODEL.rust_name
+            ))
+        })
     };
     Ok(Change {
         id: claimed.change_id,
         op,
-        old: row(&claimed.old_row, "old")?,
-        new: row(&claimed.new_row, "new")?,
+        old: row(old, "old")?,
+        new: row(new, "new")?,
         table: label.to_owned(),
         txid: claimed.txid,
         captured_at: claimed.captured_at,
         attempt: claimed.attempt,
-        requeued: claimed
-            .requeued
-            .as_ref()
-            .map(Requeued::from_json)
-            .transpose()
-            .map_err(|error| format!("could not read the requeue record of change {}: {error}", claimed.change_id))?,
+        requeued: claimed.requeued.as_ref().map(Requeued::from_json).transpose().map_err(|error| {
+            DecodeError::Undecodable(format!(
+                "could not read the requeue record of change {}: {error}",
+                claimed.change_id
+            ))
+        })?,
     })
 }
 
@@ -160,7 +201,7 @@ pub(crate) struct Single<T, P> {
 
 impl<T, P> Single<T, P>
 where
-    T: DbListenable + DeserializeOwned + Send + Sync,
+    T: ChangeRow,
     P: Processor<T>,
 {
     pub(crate) fn new(name: String, processor: P, ordered: bool) -> Self {
@@ -170,7 +211,7 @@ where
 
 impl<T, P> Subscriber for Single<T, P>
 where
-    T: DbListenable + DeserializeOwned + Send + Sync,
+    T: ChangeRow,
     P: Processor<T>,
 {
     fn spec(&self) -> &Spec {
@@ -182,7 +223,7 @@ where
             let mut outcomes = Vec::with_capacity(batch.len());
             for claimed in batch {
                 let outcome = match decode::<T>(&self.spec.label, claimed) {
-                    Err(error) => Outcome::Undecodable(error),
+                    Err(error) => error.outcome(),
                     Ok(change) => {
                         let span = change_span(&change);
                         match traced(span, guarded(self.processor.process(ctx, &change))).await {
@@ -207,7 +248,7 @@ pub(crate) struct Batched<T, P> {
 
 impl<T, P> Batched<T, P>
 where
-    T: DbListenable + DeserializeOwned + Send + Sync,
+    T: ChangeRow,
     P: BatchProcessor<T>,
 {
     pub(crate) fn new(name: String, processor: P, ordered: bool) -> Self {
@@ -217,7 +258,7 @@ where
 
 impl<T, P> Subscriber for Batched<T, P>
 where
-    T: DbListenable + DeserializeOwned + Send + Sync,
+    T: ChangeRow,
     P: BatchProcessor<T>,
 {
     fn spec(&self) -> &Spec {
@@ -235,7 +276,7 @@ where
                         changes.push(change);
                         positions.push(position);
                     }
-                    Err(error) => outcomes[position] = Outcome::Undecodable(error),
+                    Err(error) => outcomes[position] = error.outcome(),
                 }
             }
             if changes.is_empty() {
@@ -278,6 +319,7 @@ impl OutboxCatalog {
             label: ddl::topic_label(catalog),
             key_columns: Vec::new(),
             model: None,
+            row_type: None,
         };
         OutboxCatalog { spec, dispatch }
     }
@@ -292,11 +334,14 @@ impl Subscriber for OutboxCatalog {
         Box::pin(async move {
             let mut outcomes = Vec::with_capacity(batch.len());
             for claimed in batch {
-                let record =
-                    claimed.new_row.clone().ok_or_else(|| "the outbox entry has no event".to_owned()).and_then(|row| {
-                        serde_json::from_value::<changeset::EventRecord>(row)
-                            .map_err(|error| format!("could not decode the outbox event: {error}"))
-                    });
+                let event = match &claimed.rows {
+                    Rows::Json { new, .. } => new.clone(),
+                    _ => None,
+                };
+                let record = event.ok_or_else(|| "the outbox entry has no event".to_owned()).and_then(|row| {
+                    serde_json::from_value::<changeset::EventRecord>(row)
+                        .map_err(|error| format!("could not decode the outbox event: {error}"))
+                });
                 let outcome = match record {
                     Err(error) => Outcome::Undecodable(error),
                     Ok(record) => match guarded((self.dispatch)(record)).await {

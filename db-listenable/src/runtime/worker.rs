@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use super::claim::{self, ClaimRequest};
 use super::processor::Context;
 use super::shared::{Served, Shared};
 use super::store::{self, Settlement};
@@ -128,7 +129,17 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
     let budget = i64::try_from(config.claim_bytes).unwrap_or(i64::MAX);
     // Taken before the claim is sent: the lease the server grants ends later than this.
     let claimed_at = Instant::now();
-    let claimed = store::claim(&shared.pool, served.id, ordered, from, limit, budget, config.lease, token).await?;
+    let request = ClaimRequest {
+        subscriber_id: served.id,
+        ordered,
+        from,
+        limit,
+        budget,
+        lease: config.lease,
+        token,
+        row_type: spec.row_type.as_deref(),
+    };
+    let claimed = claim::claim(&shared.pool, &request).await?;
     served.pick.claimed(config.batch_size.max(1), claimed.len(), claimed.iter().map(|c| c.change_id).min());
     if claimed.is_empty() {
         return Ok(0);

@@ -132,7 +132,7 @@ async fn trigger_functions_pin_search_path_and_serve_roles_without_journal_right
         .await
         .expect("proconfig")
         .get(0);
-    assert_eq!(config, ["search_path=pg_catalog, pg_temp"]);
+    assert_eq!(config, ["search_path=pg_catalog, pg_temp", "extra_float_digits=3"]);
 
     // A role that may write items but has no right on the journal: capture still works
     // (the trigger functions are SECURITY DEFINER), yet the role cannot read the journal.

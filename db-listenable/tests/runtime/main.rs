@@ -15,6 +15,7 @@ mod recovery;
 mod requeue;
 mod routing;
 mod startup;
+mod types;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -29,7 +30,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 /// The model most tests use.
-#[derive(Debug, Clone, PartialEq, DbListenable, Deserialize)]
+#[derive(Debug, Clone, PartialEq, DbListenable, Deserialize, sqlx::FromRow)]
 #[db_listenable(table = "items")]
 pub struct Item {
     /// Key.

@@ -16,7 +16,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::{Item, Recorder, count, fast, insert_items, install, items_db, wait_for};
 
 /// A second captured table, so one runtime can route while another table's subscriber joins or leaves.
-#[derive(Debug, Clone, PartialEq, DbListenable, Deserialize)]
+#[derive(Debug, Clone, PartialEq, DbListenable, Deserialize, sqlx::FromRow)]
 #[db_listenable(table = "notes")]
 struct Note {
     id: i64,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::{Item, Recorder, count, fast, insert_items, install, items_db, pool, wait_for};
 
-#[derive(Debug, DbListenable, Deserialize)]
+#[derive(Debug, DbListenable, Deserialize, sqlx::FromRow)]
 #[db_listenable(table = "others")]
 struct Other {
     #[allow(dead_code)]

@@ -77,7 +77,7 @@ BEGIN
 END
 $db_listenable$;
 
-CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $db_listenable$
+CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS $db_listenable$
 BEGIN
     IF TG_RELID <> '"public"."invoice_items"'::regclass THEN
         IF '"public"."invoice_items"'::regclass NOT IN (WITH RECURSIVE ancestors(relid) AS (
@@ -121,4 +121,4 @@ CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoi
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 671730d3d22f2516';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 6851038eb9af30b0';

@@ -60,7 +60,7 @@ BEGIN
 END
 $db_listenable$;
 
-CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $db_listenable$
+CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS $db_listenable$
 DECLARE
     old_row jsonb;
     new_row jsonb;
@@ -108,4 +108,4 @@ CREATE OR REPLACE TRIGGER "db_listenable_row" AFTER INSERT OR UPDATE OR DELETE O
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('capture', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 499eefbb0b0518e6';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 44211923c78c8f56';

@@ -17,7 +17,7 @@ use sqlx::postgres::PgPoolOptions;
 use tower::ServiceExt;
 
 /// The model under test.
-#[derive(Debug, Clone, PartialEq, DbListenable, Deserialize)]
+#[derive(Debug, Clone, PartialEq, DbListenable, Deserialize, sqlx::FromRow)]
 #[db_listenable(table = "items")]
 pub struct Item {
     /// Key.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// The two bookkeeping columns are `ignore`d: the messages counter and message numbering
 /// update them all the time, and an UPDATE that changes only them must not come back as
 /// a chat change (it would make the chats counter recount for nothing).
-#[derive(Debug, Clone, PartialEq, Eq, DbListenable, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, DbListenable, Serialize, Deserialize, sqlx::FromRow)]
 #[db_listenable(table = "chats")]
 pub struct Chat {
     /// Key (never shown by the API).
@@ -28,7 +28,7 @@ pub struct Chat {
 }
 
 /// A row of `messages`.
-#[derive(Debug, Clone, PartialEq, Eq, DbListenable, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, DbListenable, Serialize, Deserialize, sqlx::FromRow)]
 #[db_listenable(table = "messages")]
 pub struct Message {
     /// Key (never shown by the API).

@@ -18,13 +18,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use db_listenable::ddl::{CaptureConfig, Granularity};
-use db_listenable::runtime::{Change, Context, Op, ProcessError, Processor, Runtime, RuntimeBuilder};
+use db_listenable::runtime::{Change, Context, JsonRow, Op, ProcessError, Processor, Runtime, RuntimeBuilder};
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 
 use super::generator::{Generator, Mix, Rows};
 use super::runner::{self, Blind};
-use super::schema::{self, AwkwardRow, ChildRow, JsonRow, PairRow, SingleRow, Table, TextyRow};
+use super::schema::{self, AwkwardRow, ChildRow, MirrorTable, PairRow, SingleRow, Table, TextyRow};
 use super::shadow::{diff, fetch_rows, key_of};
 use crate::wait_for;
 
@@ -71,13 +71,13 @@ impl Mirror {
     }
 }
 
-impl<T: JsonRow> Processor<T> for Mirror {
-    async fn process(&self, ctx: &Context<'_>, change: &Change<T>) -> Result<(), ProcessError> {
+impl<T: MirrorTable> Processor<JsonRow<T>> for Mirror {
+    async fn process(&self, ctx: &Context<'_>, change: &Change<JsonRow<T>>) -> Result<(), ProcessError> {
         let table = schema::tables(false)
             .into_iter()
             .find(|t| t.name() == T::MODEL.table)
             .ok_or("a change of an unknown table")?;
-        let row = |r: &T| Value::Object(r.object().clone());
+        let row = |r: &JsonRow<T>| Value::Object(r.object().clone());
         let old_key = change.old.as_ref().map(|r| key_of(table, &row(r)));
         let new = change.new.as_ref().map(|r| (key_of(table, &row(r)), row(r)));
         // The runtime orders a change by its key; an entry whose old and new keys differed
@@ -134,12 +134,12 @@ async fn start(url: &str, mirror: &Mirror, child: bool, capture: &CaptureConfig)
     config.capture = capture.clone();
     let builder = RuntimeBuilder::new(pool)
         .config(config)
-        .processor::<SingleRow, _>("mirror_single", mirror.clone())
-        .processor::<PairRow, _>("mirror_pair", mirror.clone())
-        .processor::<TextyRow, _>("mirror_texty", mirror.clone())
-        .processor::<AwkwardRow, _>("mirror_awkward", mirror.clone());
+        .processor::<JsonRow<SingleRow>, _>("mirror_single", mirror.clone())
+        .processor::<JsonRow<PairRow>, _>("mirror_pair", mirror.clone())
+        .processor::<JsonRow<TextyRow>, _>("mirror_texty", mirror.clone())
+        .processor::<JsonRow<AwkwardRow>, _>("mirror_awkward", mirror.clone());
     let builder = if child {
-        builder.processor::<ChildRow, _>("mirror_child", mirror.clone())
+        builder.processor::<JsonRow<ChildRow>, _>("mirror_child", mirror.clone())
     } else {
         builder.without_processor("public.child")
     };

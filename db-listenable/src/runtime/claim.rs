@@ -1,0 +1,246 @@
+//! Claiming a batch of deliveries, and the rows it hands to processors.
+//!
+//! # Rows as `sqlx::FromRow` reads them
+//!
+//! The journal keeps each row as `jsonb` (`to_jsonb` of the row, written by the capture
+//! trigger), which is what routing, the dashboard and dead letters read. A processor gets
+//! the row back as PostgreSQL's own row type: the claim of a model's subscriber turns
+//! each captured row into the table's row type with `jsonb_populate_record`, in the
+//! same statement, and returns real columns, which the model reads with its
+//! `sqlx::FromRow`. So every column type decodes exactly as the model decodes a `SELECT`
+//! of the table: `numeric` to 38 digits and beyond, `bytea`, timestamps, `interval`,
+//! enums, domains, arrays, NaN and infinities.
+//!
+//! The trip through `jsonb` is lossless for the built-in types: `to_jsonb` writes
+//! `numeric` exactly and every other type with its output function, which its input
+//! function reads back. Floats are the exception PostgreSQL leaves to a setting
+//! (`extra_float_digits`, which a session may lower to round them): the capture function
+//! pins it (see [`crate::ddl::capture`]). What does not come back the same: a `json`
+//! column (not `jsonb`) comes back normalised as `jsonb` (whitespace, key order and
+//! duplicate keys are not kept; the value is the same), and `money` is read back in the
+//! reading session's `lc_monetary`.
+//!
+//! A row that cannot be turned back into the table's type (a column's type changed in a
+//! way its old values do not fit, a domain's check tightened) makes the fast claim fail
+//! as a whole; the batch is then claimed as `jsonb` and each row converted alone, so only
+//! the rows that do not fit are dead-lettered, with PostgreSQL's error.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde_json::Value;
+// `row_type` is a quoted identifier built from the model's constants, never user input.
+use sqlx::{AssertSqlSafe, PgPool, Row};
+
+use super::subscriber::{Claimed, Rows};
+use crate::error::{Error, Result};
+
+/// What a claim asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClaimRequest<'a> {
+    pub subscriber_id: i32,
+    /// Per-row order (see [`claim`]).
+    pub ordered: bool,
+    /// The change id the pick starts at (`shared::PickStart`).
+    pub from: i64,
+    pub limit: i64,
+    /// `RuntimeConfig::claim_bytes`.
+    pub budget: i64,
+    pub lease: Duration,
+    pub token: i64,
+    /// The table whose row type the rows are returned as (`"schema"."table"`, quoted), or
+    /// `None` for the rows as `jsonb` (outbox events).
+    pub row_type: Option<&'a str>,
+}
+
+/// Claims up to `limit` deliveries of a subscriber under a lease identified by `token`,
+/// and no more row data than `budget` bytes (`RuntimeConfig::claim_bytes`): the claim
+/// stops before the delivery that would pass it, except that the first delivery is always
+/// taken, however large, so nothing gets stuck. Returns them sorted by change id.
+///
+/// With `ordered`, a delivery is claimable only when no earlier delivery of the same row
+/// is left (in flight, waiting for a retry, or not yet processed), so the changes of a row
+/// run one at a time in journal order across all workers. The check reads the table as it
+/// was when the statement started, so it can only be too careful, never too eager.
+///
+/// The pick is an `ANY(ARRAY(...))` sub-select ordered like the primary key, so it stays
+/// one index-ordered scan that stops after `limit` rows; as a join, the planner read every
+/// pending delivery and sorted them, which grew with the backlog. The ordering rule is a
+/// scalar `min()` per candidate (one probe of `deliveries_row_key`): written as `NOT
+/// EXISTS`, PostgreSQL may turn it into an anti-join over the whole subscriber backlog.
+/// The scan starts at change id `from` (see `shared::PickStart`); the ordering rule still
+/// looks at every delivery of the row, below `from` too.
+///
+/// The byte budget is a running sum over the picked rows, outside the locking level
+/// (`FOR UPDATE` is not allowed with window functions in one query level). The sizes
+/// are `pg_column_size`, the stored size, which reads TOAST pointers without fetching or
+/// decompressing the values. Picked rows past the budget stay locked only until the
+/// statement commits, and are left as they were.
+///
+/// With a `row_type`, the rows come back as that table's columns (see the module docs);
+/// when one of them does not convert, the batch is claimed as `jsonb` instead and each row
+/// converted on its own.
+pub(crate) async fn claim(pool: &PgPool, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>> {
+    let Some(row_type) = request.row_type else {
+        return claim_json(pool, request).await;
+    };
+    let sql = format!(
+        "WITH claimed AS ({update} RETURNING {returning})
+         SELECT c.change_id, c.op, c.txid, c.captured, c.attempts, c.requeued, v.side, r.*
+         FROM claimed c
+         LEFT JOIN LATERAL (VALUES (1::int2, c.old_row), (2::int2, c.new_row)) AS v(side, row) ON v.row IS NOT NULL
+         LEFT JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{row_type}, v.row) AS r ON true
+         ORDER BY c.change_id, v.side",
+        update = UPDATE,
+        returning = RETURNING,
+    );
+    let rows = match bind(sqlx::query(AssertSqlSafe(sql)), request).fetch_all(pool).await {
+        Ok(rows) => rows,
+        Err(error) if is_data_error(&error) => {
+            tracing::warn!(
+                table = row_type,
+                error = %error,
+                "a captured row does not fit its table's row type any more; claiming the batch row by row"
+            );
+            return claim_converting_each(pool, request, row_type).await;
+        }
+        Err(error) => return Err(Error::database("claim deliveries")(error)),
+    };
+    let mut claimed: Vec<Claimed> = Vec::new();
+    for row in rows {
+        let change_id: i64 = row.get(0);
+        if claimed.last().is_none_or(|last| last.change_id != change_id) {
+            let txid: String = row.get(2);
+            let epoch: f64 = row.get(3);
+            let attempts: i32 = row.get(4);
+            claimed.push(Claimed {
+                change_id,
+                op: row.get(1),
+                txid: txid.parse().unwrap_or_default(),
+                captured_at: UNIX_EPOCH + Duration::from_secs_f64(epoch.max(0.0)),
+                rows: Rows::Typed { old: None, new: None },
+                attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+                requeued: row.get(5),
+            });
+        }
+        let side: Option<i16> = row.get(6);
+        if let (Some(side), Some(last)) = (side, claimed.last_mut())
+            && let Rows::Typed { old, new } = &mut last.rows
+        {
+            if side == 1 {
+                *old = Some(row);
+            } else {
+                *new = Some(row);
+            }
+        }
+    }
+    Ok(claimed)
+}
+
+/// The claim proper: leases the picked deliveries (see [`claim`]).
+const UPDATE: &str = "UPDATE db_listenable.deliveries d
+         SET attempts = d.attempts + 1,
+             leased_until = now() + $4 * interval '1 millisecond',
+             lease_token = $5
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+         WHERE d.subscriber_id = $1 AND d.change_id = ANY(ARRAY(
+             SELECT w.change_id FROM (
+                 SELECT picked.change_id,
+                        row_number() OVER (ORDER BY picked.change_id) AS n,
+                        sum(picked.size) OVER (ORDER BY picked.change_id) AS running
+                 FROM (
+                     SELECT p.change_id,
+                            coalesce(pg_column_size(p.old_row), 0) + coalesce(pg_column_size(p.new_row), 0) AS size
+                     FROM db_listenable.deliveries p
+                     WHERE p.subscriber_id = $1
+                       AND p.change_id >= $6
+                       AND p.available_at <= now()
+                       AND (p.leased_until IS NULL OR p.leased_until < now())
+                       AND (NOT $2 OR p.change_id = (
+                           SELECT min(e.change_id) FROM db_listenable.deliveries e
+                           WHERE e.subscriber_id = $1 AND e.row_key = p.row_key))
+                     ORDER BY p.subscriber_id, p.change_id
+                     LIMIT $3
+                     FOR UPDATE SKIP LOCKED) picked
+             ) w
+             WHERE w.n = 1 OR w.running <= $7))";
+
+/// What the claim returns of each delivery, in the order [`claim_json`] reads them.
+const RETURNING: &str = "d.change_id, d.op, d.txid::text AS txid, extract(epoch FROM d.captured_at)::float8 AS captured, \
+     d.attempts, d.requeued, d.old_row, d.new_row";
+
+fn bind<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    request: &ClaimRequest<'_>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(request.subscriber_id)
+        .bind(request.ordered)
+        .bind(request.limit)
+        .bind(i64::try_from(request.lease.as_millis()).unwrap_or(i64::MAX))
+        .bind(request.token)
+        .bind(request.from)
+        .bind(request.budget)
+}
+
+/// The claim with the rows as the journal keeps them (`jsonb`).
+async fn claim_json(pool: &PgPool, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>> {
+    let sql = format!("{UPDATE} RETURNING {RETURNING}");
+    let rows = bind(sqlx::query(AssertSqlSafe(sql)), request)
+        .fetch_all(pool)
+        .await
+        .map_err(Error::database("claim deliveries"))?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let txid: String = row.get(2);
+        let epoch: f64 = row.get(3);
+        let attempts: i32 = row.get(4);
+        claimed.push(Claimed {
+            change_id: row.get(0),
+            op: row.get(1),
+            txid: txid.parse().unwrap_or_default(),
+            captured_at: UNIX_EPOCH + Duration::from_secs_f64(epoch.max(0.0)),
+            attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+            requeued: row.get(5),
+            rows: Rows::Json { old: row.get(6), new: row.get(7) },
+        });
+    }
+    claimed.sort_by_key(|c| c.change_id);
+    Ok(claimed)
+}
+
+/// The slow path of a typed claim: claims the batch as `jsonb`, then converts each row
+/// alone, so a row that does not fit is that delivery's own failure.
+async fn claim_converting_each(pool: &PgPool, request: &ClaimRequest<'_>, row_type: &str) -> Result<Vec<Claimed>> {
+    let mut claimed = claim_json(pool, request).await?;
+    let sql = format!("SELECT r.* FROM pg_catalog.jsonb_populate_record(NULL::{row_type}, $1) AS r");
+    for delivery in &mut claimed {
+        let Rows::Json { old, new } = &delivery.rows else { continue };
+        let convert = |row: Option<Value>| {
+            let sql = &sql;
+            async move {
+                match row {
+                    None => Ok(None),
+                    Some(row) => sqlx::query(AssertSqlSafe(sql.as_str())).bind(row).fetch_one(pool).await.map(Some),
+                }
+            }
+        };
+        let (old, new) = (old.clone(), new.clone());
+        delivery.rows = match (convert(old).await, convert(new).await) {
+            (Ok(old), Ok(new)) => Rows::Typed { old, new },
+            (Err(error), _) | (_, Err(error)) => {
+                let text = format!("could not turn the captured row back into {row_type}: {error}");
+                if is_data_error(&error) { Rows::Unfit(text) } else { Rows::Unavailable(text) }
+            }
+        };
+    }
+    Ok(claimed)
+}
+
+/// A value PostgreSQL refused to convert (SQLSTATE classes 22, data exception, and 23,
+/// e.g. a domain's check): the row's own problem, not the database's.
+fn is_data_error(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|error| error.code())
+        .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+}
