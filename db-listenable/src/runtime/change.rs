@@ -48,7 +48,8 @@ impl fmt::Display for Op {
     }
 }
 
-/// A committed change of a `T` row, decoded with serde.
+/// A committed change of a `T` row, read with `T`'s `sqlx::FromRow` (see
+/// [Column types](super#column-types)).
 ///
 /// Delivery is at least once: a change can arrive again after a crash or a lost lease,
 /// so a processor should be idempotent (recompute from the database rather than add a

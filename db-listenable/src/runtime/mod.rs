@@ -17,8 +17,9 @@
 //!    subscribers only once it holds that lock, so no round routes past a subscriber
 //!    that is joining or leaving.
 //! 3. Workers of every process **claim** batches of a subscriber's deliveries with
-//!    `FOR UPDATE SKIP LOCKED` under a lease, decode the rows with serde, and call the
-//!    processor. By default a delivery is claimable only when no earlier delivery of the
+//!    `FOR UPDATE SKIP LOCKED` under a lease, with the rows turned back into the table's
+//!    row type in the same statement, read them with the model's `sqlx::FromRow` (see
+//!    [Column types](#column-types)), and call the processor. By default a delivery is claimable only when no earlier delivery of the
 //!    same row remains, so a row's changes run one at a time, in commit order, across
 //!    all workers and machines.
 //! 4. **Settle**: done deliveries are deleted; failed ones are retried with exponential
@@ -51,6 +52,41 @@
 //! Wake-ups come from `LISTEN` (the triggers' gated NOTIFY, and the router's); a periodic
 //! poll makes them optional ([`RuntimeConfig::wakeups`]). Delivery is at least once:
 //! make processors idempotent.
+//!
+//! # Column types
+//!
+//! A processor's model derives (or implements) `sqlx::FromRow`, and each captured row
+//! reaches it exactly as that `FromRow` reads a `SELECT` of the table: the journal keeps
+//! rows as `jsonb`, and the claim turns them back into the table's row type with
+//! PostgreSQL's own input functions before the model reads them. Each row of this table
+//! is checked by a round trip (write with SQL from a session with rounding settings,
+//! receive the change, compare with `FromRow` reading the row) in the runtime tests
+//! (`tests/runtime/types.rs`), for both capture granularities:
+//!
+//! | PostgreSQL | Rust (sqlx feature) | Notes |
+//! |---|---|---|
+//! | `smallint`, `integer`, `bigint` | `i16`, `i32`, `i64` | |
+//! | `real`, `double precision` | `f32`, `f64` | every digit, `NaN`, `±Infinity`: capture pins `extra_float_digits` |
+//! | `numeric` | `rust_decimal::Decimal` (`rust_decimal`), `bigdecimal::BigDecimal` (`bigdecimal`) | exact, scale kept; `Decimal` holds 28 digits, `BigDecimal` any |
+//! | `boolean` | `bool` | |
+//! | `text`, `citext` | `String` | `citext` keeps its case |
+//! | `bytea` | `Vec<u8>` | |
+//! | `timestamptz` | `chrono::DateTime<Utc>` (`chrono`), `time::OffsetDateTime` (`time`) | microseconds; the writer's `TimeZone` does not matter |
+//! | `timestamp`, `date`, `time` | `chrono::Naive*` (`chrono`), `time::{PrimitiveDateTime, Date, Time}` (`time`) | |
+//! | `interval` | `sqlx::postgres::types::PgInterval` | whatever the writer's `IntervalStyle` |
+//! | `uuid` | `uuid::Uuid` (`uuid`) | |
+//! | `inet` | `ipnetwork::IpNetwork` (`ipnetwork`) | |
+//! | an enum type | a `#[derive(sqlx::Type)]` enum | |
+//! | a domain | its base type's Rust type | a check tightened later: see below |
+//! | arrays | `Vec<T>`, `Vec<Option<T>>` | of any type above |
+//! | `json`, `jsonb` | `serde_json::Value`, `sqlx::types::Json<T>` | `json` comes back normalised as `jsonb` (key order, whitespace, duplicate keys) |
+//! | `NULL` | `Option<T>` | |
+//!
+//! Not exact: `money` is read back in the reading session's `lc_monetary`. A captured
+//! value the table no longer accepts (a column's type changed, a domain's check
+//! tightened) dead-letters its delivery at once, with PostgreSQL's error; the rest of the
+//! batch goes on. Processors that want the captured JSON itself (an audit log) take
+//! [`JsonRow<T>`](JsonRow).
 //!
 //! # Why one journal, routed after commit
 //!

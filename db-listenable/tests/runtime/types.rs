@@ -240,3 +240,73 @@ struct Floats {
     f8: f64,
     f4: f32,
 }
+
+/// `items`-like rows whose `v` is a domain that is tightened after the rows were captured.
+#[derive(Debug, Clone, DbListenable, sqlx::FromRow)]
+#[db_listenable(table = "bounded")]
+struct Bounded {
+    id: i64,
+    v: i32,
+}
+
+#[derive(Clone, Default)]
+struct Ids(Arc<Mutex<Vec<i64>>>);
+
+impl Processor<Bounded> for Ids {
+    async fn process(&self, _ctx: &Context<'_>, change: &Change<Bounded>) -> Result<(), ProcessError> {
+        let row = change.row().ok_or("a change without a row")?;
+        self.0.lock().expect("ids").push(row.id * 1000 + i64::from(row.v));
+        Ok(())
+    }
+}
+
+/// A captured value the table's type no longer accepts fails the fast claim as a whole;
+/// the batch is then converted row by row, so only that row is dead-lettered, with
+/// PostgreSQL's reason, and its neighbours are processed.
+#[tokio::test]
+async fn a_captured_row_that_no_longer_fits_its_table_is_dead_lettered_alone() {
+    let db = pg_harness::TestDb::create().await.expect("test database");
+    let pool = pool(db.url(), 8).await;
+    sqlx::raw_sql("CREATE DOMAIN bounded_value AS integer CHECK (VALUE < 100)").execute(&pool).await.expect("domain");
+    install(
+        &pool,
+        "CREATE TABLE bounded (id bigint PRIMARY KEY, v bounded_value NOT NULL)",
+        &Bounded::MODEL,
+        &CaptureConfig::default(),
+    )
+    .await;
+    // Registered first, so the rows are routed to it rather than kept as unrouted.
+    let ids = Ids::default();
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Bounded, _>("bounded", ids.clone())
+        .start()
+        .await
+        .expect("start");
+    runtime.shutdown().await;
+    sqlx::raw_sql(
+        "INSERT INTO bounded VALUES (1, 5), (2, 50), (3, 7); \
+         ALTER DOMAIN bounded_value ADD CONSTRAINT below_ten CHECK (VALUE < 10) NOT VALID",
+    )
+    .execute(&pool)
+    .await
+    .expect("rows, then a tighter domain");
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Bounded, _>("bounded", ids.clone())
+        .start()
+        .await
+        .expect("restart");
+    wait_for("the dead letter", Duration::from_secs(10), || async {
+        !db_listenable::runtime::dead_letters::list(&pool, Some("bounded"), 10).await.expect("list").is_empty()
+    })
+    .await;
+    wait_for("the rows that fit", Duration::from_secs(10), || async { ids.0.lock().expect("ids").len() == 2 }).await;
+    runtime.shutdown().await;
+    assert_eq!(*ids.0.lock().expect("ids"), vec![1005, 3007]);
+    let dead = db_listenable::runtime::dead_letters::list(&pool, Some("bounded"), 10).await.expect("list");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].new_row, Some(serde_json::json!({"id": 2, "v": 50})));
+    assert_eq!(dead[0].attempts, 1, "a row that does not fit is not retried");
+    assert!(dead[0].last_error.contains("below_ten"), "{}", dead[0].last_error);
+}
