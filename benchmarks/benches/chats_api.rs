@@ -156,9 +156,9 @@ async fn main() {
     println!(
         "chats API: {durability:?} cluster, server pool {server_connections} connections, runtime {} workers, \
          batch {}, poll {} ms; {CONNECTIONS} HTTP/1.1 keep-alive connections for {seconds} s per load",
-        config.workers,
-        config.batch_size,
-        config.poll_interval.as_millis()
+        config.get_workers(),
+        config.get_batch_size(),
+        config.get_poll_interval().as_millis()
     );
     match &oha {
         Some(oha) => println!("load tool: {} ({})", oha_version(oha).await, oha.display()),

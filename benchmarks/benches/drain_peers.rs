@@ -248,11 +248,7 @@ impl Layout {
 
 /// The example's settings with the cell's workers and batch size and a short poll.
 fn invoices_config(workers: usize, batch_size: usize) -> RuntimeConfig {
-    let mut config = invoices::listener::config();
-    config.workers = workers;
-    config.batch_size = batch_size;
-    config.poll_interval = FAST_POLL;
-    config
+    invoices::listener::config().workers(workers).batch_size(batch_size).poll_interval(FAST_POLL)
 }
 
 /// Workers 1, 2, 4 x batch 1, 100, 1000: prints a row per cell as it is measured.
@@ -262,7 +258,7 @@ async fn invoices_matrix(cluster: &Arc<Cluster>, backlog: u64, layout: Layout) {
          timed until journal and deliveries are empty, then every total checked",
         thousands(INVOICES as f64),
         layout.describe(),
-        RuntimeConfig::default().route_batch_size,
+        RuntimeConfig::default().get_route_batch_size(),
         FAST_POLL.as_millis()
     );
     println!("{:>7} {:>6} {:>10} {:>9} {:>11} {:>10}", "workers", "batch", "backlog", "seconds", "changes/s", "totals");
@@ -434,9 +430,9 @@ impl OurSetting {
     fn describe(&self) -> String {
         format!(
             "{} workers, batch {}, poll {} ms, {}",
-            self.config.workers,
-            self.config.batch_size,
-            self.config.poll_interval.as_millis(),
+            self.config.get_workers(),
+            self.config.get_batch_size(),
+            self.config.get_poll_interval().as_millis(),
             if self.options.ordered { "ordered" } else { "unordered" }
         )
     }
@@ -444,10 +440,7 @@ impl OurSetting {
 
 /// The runtime's defaults, drain.rs's fastest ordered cell, and the same unordered.
 fn our_settings() -> Vec<OurSetting> {
-    let mut fastest = RuntimeConfig::default();
-    fastest.workers = 2;
-    fastest.batch_size = 1000;
-    fastest.poll_interval = FAST_POLL;
+    let fastest = RuntimeConfig::default().workers(2).batch_size(1000).poll_interval(FAST_POLL);
     vec![
         OurSetting { label: "ours, defaults", config: RuntimeConfig::default(), options: SubscribeOptions::default() },
         OurSetting { label: "ours, tuned", config: fastest.clone(), options: SubscribeOptions::default() },

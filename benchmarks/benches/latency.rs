@@ -12,7 +12,7 @@
 //!   router's NOTIFY wakes the workers, the poll (1 s) is the fallback;
 //! - **wake-ups, 8 writers**: the same rate from 8 connections, so transactions overlap
 //!   and the gated wake-up (only one of overlapping transactions NOTIFYs) is exercised;
-//! - **poll-only** (`RuntimeConfig::wakeups = false`): workers poll every second.
+//! - **poll-only** (`RuntimeConfig::wakeups(false)`): workers poll every second.
 //!
 //! Targets (issue 9): with wake-ups, p50 <= 5 ms and p99 <= 25 ms.
 //!
@@ -95,9 +95,7 @@ impl Mode {
     }
 
     fn config(self) -> RuntimeConfig {
-        let mut config = RuntimeConfig::default();
-        config.wakeups = !matches!(self, Mode::PollOnly);
-        config
+        RuntimeConfig::default().wakeups(!matches!(self, Mode::PollOnly))
     }
 
     fn writers(self) -> u64 {
@@ -120,9 +118,9 @@ async fn main() {
         "latency commit -> processor start: {durability:?} cluster, {rate} changes/s for {seconds} s per mode \
          (first {} s not counted), one row per transaction, {} workers, batch {}, poll {} ms",
         WARM_UP.as_secs(),
-        defaults.workers,
-        defaults.batch_size,
-        defaults.poll_interval.as_millis()
+        defaults.get_workers(),
+        defaults.get_batch_size(),
+        defaults.get_poll_interval().as_millis()
     );
     println!(
         "{:<22} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",

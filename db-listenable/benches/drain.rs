@@ -268,11 +268,7 @@ fn runtime(pool: &PgPool, kind: Kind, config: RuntimeConfig, processor: NoOp) ->
 
 /// The defaults, with the cell's workers and batch size and a short poll.
 fn runtime_config(workers: usize, batch_size: usize) -> RuntimeConfig {
-    let mut config = RuntimeConfig::default();
-    config.workers = workers;
-    config.batch_size = batch_size;
-    config.poll_interval = POLL_INTERVAL;
-    config
+    RuntimeConfig::default().workers(workers).batch_size(batch_size).poll_interval(POLL_INTERVAL)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -293,8 +289,7 @@ impl Backlog {
     async fn build(cluster: &Arc<Cluster>, kind: Kind, workers: usize, changes: u64) -> Self {
         let db = TestDb::create_in(Arc::clone(cluster)).await.expect("a fresh database");
         // What the runtime recommends (a pool of workers + 2 starved small batches).
-        let mut sizing = RuntimeConfig::default();
-        sizing.workers = workers;
+        let sizing = RuntimeConfig::default().workers(workers);
         let connections = db_listenable::runtime::recommended_connections(&sizing);
         let pool = PgPoolOptions::new().max_connections(connections).connect(db.url()).await.expect("connect");
         install(&pool).await;
@@ -506,7 +501,7 @@ fn cells(backlog: u64) -> Vec<Cell> {
 async fn drain_matrix(cluster: &Arc<Cluster>, backlog: u64) {
     println!(
         "\ndrain throughput: no-op processor, ordered subscription (the default), route batch {}, poll {} ms",
-        RuntimeConfig::default().route_batch_size,
+        RuntimeConfig::default().get_route_batch_size(),
         POLL_INTERVAL.as_millis()
     );
     println!(

@@ -41,12 +41,10 @@ pub enum Error {
     )]
     NotInstalled,
 
-    /// The runtime's settings or registrations cannot work.
-    #[error("invalid db-listenable runtime configuration: {reason}")]
-    Config {
-        /// What is wrong.
-        reason: String,
-    },
+    /// The runtime's settings or registrations cannot work; the [`ConfigError`] names
+    /// the setting.
+    #[error("invalid db-listenable runtime configuration: {0}")]
+    Config(ConfigError),
 
     /// The installed capture differs from the code and the drift policy refuses to start.
     #[error("capture triggers differ from the code; run the migration from `triggers generate`:\n{report}")]
@@ -80,6 +78,78 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// Runtime settings or registrations that cannot work, each naming the setting
+/// (`RuntimeConfig::<setter>`) or the registration at fault. Returned by
+/// `RuntimeConfig::validate` and, inside [`Error::Config`], by `RuntimeBuilder::start`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Nothing was registered: the runtime would have nothing to do.
+    #[error("no processor or outbox catalog was registered")]
+    NoSubscriber,
+    /// Two registrations share a subscriber name, which is their identity in the database.
+    #[error("the subscriber name `{name}` is registered twice")]
+    DuplicateSubscriber {
+        /// The name.
+        name: String,
+    },
+    /// `workers(0)`.
+    #[error("RuntimeConfig::workers is 0: nothing would process changes")]
+    ZeroWorkers,
+    /// `batch_size(0)`.
+    #[error("RuntimeConfig::batch_size is 0: no claim would take a change")]
+    ZeroBatchSize,
+    /// `claim_bytes(0)`.
+    #[error("RuntimeConfig::claim_bytes is 0: every claim would take a single change; set batch_size(1) for that")]
+    ZeroClaimBytes,
+    /// `route_batch_size(0)`.
+    #[error("RuntimeConfig::route_batch_size is 0: no journal entry would reach a subscriber")]
+    ZeroRouteBatchSize,
+    /// `poll_interval(Duration::ZERO)`.
+    #[error("RuntimeConfig::poll_interval is 0: idle workers would query the database without pause")]
+    ZeroPollInterval,
+    /// A lease shorter than the millisecond the database counts leases in.
+    #[error("RuntimeConfig::lease is {lease:?}, under 1 ms: every batch would lose its lease at once")]
+    LeaseTooShort {
+        /// The lease asked for.
+        lease: std::time::Duration,
+    },
+    /// `processing_timeout(Duration::ZERO)`.
+    #[error("RuntimeConfig::processing_timeout is 0: every batch would time out before it starts")]
+    ZeroProcessingTimeout,
+    /// `max_attempts(0)`.
+    #[error("RuntimeConfig::max_attempts is 0: every change would be dead-lettered unprocessed")]
+    ZeroMaxAttempts,
+    /// The first retry delay is longer than the longest one.
+    #[error("RuntimeConfig::initial_backoff ({initial:?}) is longer than RuntimeConfig::max_backoff ({max:?})")]
+    BackoffRange {
+        /// `initial_backoff`.
+        initial: std::time::Duration,
+        /// `max_backoff`.
+        max: std::time::Duration,
+    },
+    /// `reconnect_backoff(Duration::ZERO)`.
+    #[error("RuntimeConfig::reconnect_backoff is 0: a lost database would be retried without pause")]
+    ZeroReconnectBackoff,
+    /// A duration the runtime hands to PostgreSQL (the lease, retry delays) is past what
+    /// it can add to a timestamp.
+    #[error("RuntimeConfig::{setting} is {value:?}, longer than the {max:?} the runtime accepts")]
+    TooLong {
+        /// The setter's name.
+        setting: &'static str,
+        /// The value asked for.
+        value: std::time::Duration,
+        /// The longest accepted.
+        max: std::time::Duration,
+    },
+}
+
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Self {
+        Error::Config(error)
+    }
 }
 
 impl Error {

@@ -78,7 +78,7 @@ pub mod runtime;
 #[cfg(feature = "web")]
 pub mod web;
 
-pub use error::{DriverError, Error, Result};
+pub use error::{ConfigError, DriverError, Error, Result};
 pub use model::{Column, DbListenable, Events, Model};
 
 /// What generated code needs; not a public API, may change in any release.

@@ -1,6 +1,5 @@
 //! Putting a runtime together: processors, outbox catalogs, settings, state.
 
-use std::any::Any;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +18,7 @@ use super::shared::{Counters, PickStart, Served, Shared};
 use super::store;
 use super::subscriber::{Batched, OutboxCatalog, Single, Subscriber};
 use super::{wakeup, worker};
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 
 /// Per-subscription options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,39 +54,88 @@ type Dispatch = Arc<dyn Fn(changeset::EventRecord) -> BoxFuture<'static, Result<
 /// shared by every process that registers it: workers of all those processes split its
 /// deliveries. Give each independent consumer its own name: two search-index instances
 /// that must each see every change are two names.
-pub struct RuntimeBuilder {
+///
+/// `S` is the application state every processor of this runtime receives in its
+/// [`Context`](super::Context): `()` from [`new`](RuntimeBuilder::new), the given value
+/// from [`with_state`](RuntimeBuilder::with_state). A processor whose state type is not
+/// `S` does not compile when registered.
+pub struct RuntimeBuilder<S = ()> {
     pool: PgPool,
     config: RuntimeConfig,
     subscribers: Vec<Arc<dyn Subscriber>>,
-    state: Arc<dyn Any + Send + Sync>,
+    state: Arc<S>,
     without_processor: BTreeSet<String>,
 }
 
 impl RuntimeBuilder {
-    /// A runtime on `pool` with the default settings and no subscribers.
+    /// A runtime on `pool` with the default settings, no application state and no
+    /// subscribers.
     ///
     /// The runtime shares the pool with the processors. Size it for at least
     /// [`recommended_connections`] plus what the processors use at once: the `LISTEN`
     /// task holds one connection for good, and each worker one per statement.
     pub fn new(pool: PgPool) -> Self {
+        RuntimeBuilder::with_state(pool, ())
+    }
+}
+
+impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
+    /// [`new`](RuntimeBuilder::new) with application state: every processor registered
+    /// here reads it with [`Context::state`](super::Context::state) as an `&S`. Share
+    /// what the application keeps elsewhere too by passing an `Arc` (or a struct of
+    /// them); the runtime keeps `state` until its workers stop.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// use db_listenable::DbListenable;
+    /// use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBuilder};
+    ///
+    /// #[derive(DbListenable, sqlx::FromRow)]
+    /// struct Message { id: i64, body: String }
+    ///
+    /// struct AppState { indexed: AtomicU64 }
+    ///
+    /// /// Reads the application's state.
+    /// struct Indexer;
+    ///
+    /// impl Processor<Message, Arc<AppState>> for Indexer {
+    ///     async fn process(&self, ctx: &Context<'_, Arc<AppState>>, _change: &Change<Message>) -> Result<(), ProcessError> {
+    ///         ctx.state().indexed.fetch_add(1, Ordering::Relaxed);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// /// Needs no state, so runs under any.
+    /// struct Log;
+    ///
+    /// impl<S: Sync> Processor<Message, S> for Log {
+    ///     async fn process(&self, _ctx: &Context<'_, S>, change: &Change<Message>) -> Result<(), ProcessError> {
+    ///         println!("{} message {:?}", change.op, change.row().map(|m| m.id));
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// fn runtime(pool: sqlx::PgPool, state: Arc<AppState>) -> RuntimeBuilder<Arc<AppState>> {
+    ///     RuntimeBuilder::with_state(pool, state)
+    ///         .processor::<Message, _>("message_index", Indexer)
+    ///         .processor::<Message, _>("message_log", Log)
+    /// }
+    /// ```
+    pub fn with_state(pool: PgPool, state: S) -> Self {
         RuntimeBuilder {
             pool,
             config: RuntimeConfig::default(),
             subscribers: Vec::new(),
-            state: Arc::new(()),
+            state: Arc::new(state),
             without_processor: BTreeSet::new(),
         }
     }
 
-    /// Replaces the settings.
+    /// Replaces the settings (checked by [`start`](RuntimeBuilder::start)).
     pub fn config(mut self, config: RuntimeConfig) -> Self {
         self.config = config;
-        self
-    }
-
-    /// Application state that processors reach with [`Context::state`](super::Context::state).
-    pub fn state<S: Any + Send + Sync>(mut self, state: S) -> Self {
-        self.state = Arc::new(state);
         self
     }
 
@@ -95,7 +143,7 @@ impl RuntimeBuilder {
     pub fn processor<T, P>(self, name: impl Into<String>, processor: P) -> Self
     where
         T: ChangeRow,
-        P: Processor<T>,
+        P: Processor<T, S>,
     {
         self.processor_with(name, processor, SubscribeOptions::default())
     }
@@ -104,9 +152,10 @@ impl RuntimeBuilder {
     pub fn processor_with<T, P>(mut self, name: impl Into<String>, processor: P, options: SubscribeOptions) -> Self
     where
         T: ChangeRow,
-        P: Processor<T>,
+        P: Processor<T, S>,
     {
-        self.subscribers.push(Arc::new(Single::<T, P>::new(name.into(), processor, options.ordered)));
+        let state = Arc::clone(&self.state);
+        self.subscribers.push(Arc::new(Single::<T, P, S>::new(name.into(), processor, state, options.ordered)));
         self
     }
 
@@ -114,7 +163,7 @@ impl RuntimeBuilder {
     pub fn batch_processor<T, P>(self, name: impl Into<String>, processor: P) -> Self
     where
         T: ChangeRow,
-        P: BatchProcessor<T>,
+        P: BatchProcessor<T, S>,
     {
         self.batch_processor_with(name, processor, SubscribeOptions::default())
     }
@@ -128,9 +177,10 @@ impl RuntimeBuilder {
     ) -> Self
     where
         T: ChangeRow,
-        P: BatchProcessor<T>,
+        P: BatchProcessor<T, S>,
     {
-        self.subscribers.push(Arc::new(Batched::<T, P>::new(name.into(), processor, options.ordered)));
+        let state = Arc::clone(&self.state);
+        self.subscribers.push(Arc::new(Batched::<T, P, S>::new(name.into(), processor, state, options.ordered)));
         self
     }
 
@@ -184,11 +234,12 @@ impl RuntimeBuilder {
     ///
     /// # Errors
     /// [`Error::NotInstalled`] without the journal tables; [`Error::Config`] for settings
-    /// that cannot work (no subscriber, a name used twice, zero workers, a zero lease);
+    /// that cannot work ([`RuntimeConfig::validate`]) and for registrations that cannot
+    /// (none at all, a subscriber name used twice);
     /// [`Error::Drift`] when the drift policy refuses; [`Error::NoProcessor`] naming each
     /// captured table nobody processes; [`Error::Database`] naming the step that failed.
     pub async fn start(self) -> Result<Runtime> {
-        let RuntimeBuilder { pool, config, subscribers, state, without_processor } = self;
+        let RuntimeBuilder { pool, config, subscribers, state: _, without_processor } = self;
         validate(&config, &subscribers)?;
         store::ensure_installed(&pool).await?;
         check_drift(&pool, &config, &subscribers).await?;
@@ -216,7 +267,7 @@ impl RuntimeBuilder {
             );
         }
         let lease_pool = lease_pool(&pool, &config);
-        let shared = Arc::new(Shared { pool, lease_pool, config, served, state, wake: Notify::new() });
+        let shared = Arc::new(Shared { pool, lease_pool, config, served, wake: Notify::new() });
         let (stop, stopped) = watch::channel(false);
         let count = shared.config.workers + usize::from(shared.config.wakeups);
         let (live, mut guards) = Runtime::guards(count);
@@ -267,32 +318,18 @@ pub fn recommended_connections(config: &RuntimeConfig) -> u32 {
     u32::try_from(config.workers.saturating_mul(2).saturating_add(4)).unwrap_or(u32::MAX)
 }
 
-fn validate(config: &RuntimeConfig, subscribers: &[Arc<dyn Subscriber>]) -> Result<()> {
+/// The registrations and the settings: one place for every refusal of `start`.
+fn validate(config: &RuntimeConfig, subscribers: &[Arc<dyn Subscriber>]) -> Result<(), ConfigError> {
     if subscribers.is_empty() {
-        return Err(Error::Config { reason: "no processor or outbox catalog was registered".into() });
-    }
-    if config.workers == 0 {
-        return Err(Error::Config { reason: "RuntimeConfig::workers is 0: nothing would process changes".into() });
-    }
-    if config.lease.is_zero() {
-        // A worker stops its processor when the lease ends unrenewed: with no lease at
-        // all, no batch would ever finish.
-        return Err(Error::Config {
-            reason: "RuntimeConfig::lease is 0: every batch would lose its lease at once".into(),
-        });
-    }
-    if config.max_attempts == 0 {
-        return Err(Error::Config { reason: "RuntimeConfig::max_attempts is 0: every change would be dead".into() });
+        return Err(ConfigError::NoSubscriber);
     }
     let mut names = BTreeSet::new();
     for subscriber in subscribers {
         if !names.insert(subscriber.spec().name.as_str()) {
-            return Err(Error::Config {
-                reason: format!("the subscriber name `{}` is registered twice", subscriber.spec().name),
-            });
+            return Err(ConfigError::DuplicateSubscriber { name: subscriber.spec().name.clone() });
         }
     }
-    Ok(())
+    config.validate()
 }
 
 async fn check_drift(pool: &PgPool, config: &RuntimeConfig, subscribers: &[Arc<dyn Subscriber>]) -> Result<()> {

@@ -88,6 +88,21 @@
 //! batch goes on. Processors that want the captured JSON itself (an audit log) take
 //! [`JsonRow<T>`](JsonRow).
 //!
+//! # State and settings
+//!
+//! Processors reach the database through their [`Context`], and the application's own
+//! state (an HTTP client, a search index, a cache) through [`Context::state`]: an `&S`,
+//! where `S` is the value given to [`RuntimeBuilder::with_state`] (`()` with
+//! [`RuntimeBuilder::new`]). The compiler checks at registration that a processor reads
+//! the runtime's state type (`Processor<T, S>`); one that reads none is written for any
+//! (`impl<S: Sync> Processor<T, S>`), or for `()` by leaving `S` out.
+//!
+//! [`RuntimeConfig`] holds the settings, set with chained setters
+//! (`RuntimeConfig::default().workers(4).batch_size(500)`).
+//! [`start`](RuntimeBuilder::start) checks them with [`RuntimeConfig::validate`] and
+//! refuses what cannot work with [`Error::Config`](crate::Error::Config), whose
+//! [`ConfigError`](crate::ConfigError) names the setting.
+//!
 //! # Why one journal, routed after commit
 //!
 //! The alternatives were fan-out at capture (one journal row per subscriber, written by

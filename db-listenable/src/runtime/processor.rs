@@ -1,6 +1,5 @@
 //! What the application implements: a processor of one model's changes.
 
-use std::any::Any;
 use std::future::Future;
 
 use sqlx::PgPool;
@@ -18,6 +17,12 @@ pub type ProcessError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// progress, retries and dead letters. An error or a panic fails the change: it is
 /// retried with backoff, and dead-lettered after the last attempt. Delivery is at least
 /// once, so make the processor idempotent.
+///
+/// `S` is the application state the processor reads through [`Context::state`]: the
+/// runtime's state type ([`RuntimeBuilder::with_state`](super::RuntimeBuilder::with_state)),
+/// checked by the compiler when the processor is registered. Processors without state
+/// leave it out (`()`, the state of [`RuntimeBuilder::new`](super::RuntimeBuilder::new));
+/// one that runs under any state is generic over it (`impl<S: Sync> Processor<T, S>`).
 ///
 /// ```
 /// use db_listenable::DbListenable;
@@ -41,13 +46,22 @@ pub type ProcessError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///     }
 /// }
 /// ```
-pub trait Processor<T>: Send + Sync + 'static
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not process `{T}` changes as a `Processor` under application state `{S}`",
+    label = "registered on a runtime whose state is `{S}`",
+    note = "a processor reads the state of the runtime it is registered on (`()` from `RuntimeBuilder::new`, `S` from `RuntimeBuilder::with_state`): implement `Processor<{T}, {S}>`, or, for a processor that reads no state, `impl<S: Sync> Processor<{T}, S>`"
+)]
+pub trait Processor<T, S = ()>: Send + Sync + 'static
 where
     T: ChangeRow,
 {
     /// Handles one change. Changes of one row arrive in commit order (unless the
     /// subscription opted out of ordering), never two at a time.
-    fn process(&self, ctx: &Context<'_>, change: &Change<T>) -> impl Future<Output = Result<(), ProcessError>> + Send;
+    fn process(
+        &self,
+        ctx: &Context<'_, S>,
+        change: &Change<T>,
+    ) -> impl Future<Output = Result<(), ProcessError>> + Send;
 }
 
 /// Handles the changes of one model a batch at a time, for throughput (one statement
@@ -56,26 +70,34 @@ where
 /// A batch holds at most one change per row when ordering is on (the next change of a
 /// row waits for the previous one), in journal order. If the batch fails, each of its
 /// changes is retried alone (a batch of one), so one bad change cannot hold the others back.
-pub trait BatchProcessor<T>: Send + Sync + 'static
+///
+/// `S` is the application state, as for [`Processor`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not process `{T}` changes as a `BatchProcessor` under application state `{S}`",
+    label = "registered on a runtime whose state is `{S}`",
+    note = "a processor reads the state of the runtime it is registered on (`()` from `RuntimeBuilder::new`, `S` from `RuntimeBuilder::with_state`): implement `BatchProcessor<{T}, {S}>`, or, for a processor that reads no state, `impl<S: Sync> BatchProcessor<{T}, S>`"
+)]
+pub trait BatchProcessor<T, S = ()>: Send + Sync + 'static
 where
     T: ChangeRow,
 {
     /// Handles `changes` (never empty) as a whole: `Ok` marks them all done.
     fn process_batch(
         &self,
-        ctx: &Context<'_>,
+        ctx: &Context<'_, S>,
         changes: &[Change<T>],
     ) -> impl Future<Output = Result<(), ProcessError>> + Send;
 }
 
-/// What a processor gets besides the change: the database and the application's state.
-pub struct Context<'a> {
+/// What a processor gets besides the change: the database and the application's state
+/// `S` (`()` when the runtime has none).
+pub struct Context<'a, S = ()> {
     pub(crate) pool: &'a PgPool,
     pub(crate) subscriber: &'a str,
-    pub(crate) state: &'a (dyn Any + Send + Sync),
+    pub(crate) state: &'a S,
 }
 
-impl<'a> Context<'a> {
+impl<'a, S> Context<'a, S> {
     /// The runtime's connection pool.
     pub fn db(&self) -> &'a PgPool {
         self.pool
@@ -86,14 +108,20 @@ impl<'a> Context<'a> {
         self.subscriber
     }
 
-    /// The application state given to [`RuntimeBuilder::state`](super::RuntimeBuilder::state),
-    /// if it is an `S`.
-    pub fn state<S: Any>(&self) -> Option<&'a S> {
-        self.state.downcast_ref::<S>()
+    /// The application state given to
+    /// [`RuntimeBuilder::with_state`](super::RuntimeBuilder::with_state).
+    pub fn state(&self) -> &'a S {
+        self.state
+    }
+
+    /// This context with the state of the subscriber being served: the workers know
+    /// no state type, each subscriber holds its own.
+    pub(crate) fn with_state<T>(&self, state: &'a T) -> Context<'a, T> {
+        Context { pool: self.pool, subscriber: self.subscriber, state }
     }
 }
 
-impl std::fmt::Debug for Context<'_> {
+impl<S> std::fmt::Debug for Context<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context").field("subscriber", &self.subscriber).finish_non_exhaustive()
     }

@@ -1,6 +1,5 @@
 //! What the workers of one runtime share.
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -22,7 +21,6 @@ pub(crate) struct Shared {
     pub lease_pool: PgPool,
     pub config: RuntimeConfig,
     pub served: Vec<Served>,
-    pub state: Arc<dyn Any + Send + Sync>,
     /// Wakes idle workers: a NOTIFY arrived, or this process routed new deliveries.
     pub wake: Notify,
 }

@@ -193,26 +193,30 @@ fn decode<T: ChangeRow>(label: &str, claimed: &Claimed) -> Result<Change<T>, Dec
 }
 
 /// A [`Processor`] behind [`Subscriber`].
-pub(crate) struct Single<T, P> {
+pub(crate) struct Single<T, P, S> {
     spec: Spec,
     processor: P,
+    /// The runtime's application state, handed to the processor in its [`Context`].
+    state: Arc<S>,
     _model: PhantomData<fn() -> T>,
 }
 
-impl<T, P> Single<T, P>
+impl<T, P, S> Single<T, P, S>
 where
     T: ChangeRow,
-    P: Processor<T>,
+    P: Processor<T, S>,
+    S: Send + Sync + 'static,
 {
-    pub(crate) fn new(name: String, processor: P, ordered: bool) -> Self {
-        Single { spec: model_spec::<T>(name, ordered), processor, _model: PhantomData }
+    pub(crate) fn new(name: String, processor: P, state: Arc<S>, ordered: bool) -> Self {
+        Single { spec: model_spec::<T>(name, ordered), processor, state, _model: PhantomData }
     }
 }
 
-impl<T, P> Subscriber for Single<T, P>
+impl<T, P, S> Subscriber for Single<T, P, S>
 where
     T: ChangeRow,
-    P: Processor<T>,
+    P: Processor<T, S>,
+    S: Send + Sync + 'static,
 {
     fn spec(&self) -> &Spec {
         &self.spec
@@ -220,13 +224,14 @@ where
 
     fn handle<'a>(&'a self, ctx: &'a Context<'a>, batch: &'a [Claimed]) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
+            let ctx = ctx.with_state(&*self.state);
             let mut outcomes = Vec::with_capacity(batch.len());
             for claimed in batch {
                 let outcome = match decode::<T>(&self.spec.label, claimed) {
                     Err(error) => error.outcome(),
                     Ok(change) => {
                         let span = change_span(&change);
-                        match traced(span, guarded(self.processor.process(ctx, &change))).await {
+                        match traced(span, guarded(self.processor.process(&ctx, &change))).await {
                             Ok(()) => Outcome::Done,
                             Err(error) => Outcome::Failed(error),
                         }
@@ -240,26 +245,30 @@ where
 }
 
 /// A [`BatchProcessor`] behind [`Subscriber`].
-pub(crate) struct Batched<T, P> {
+pub(crate) struct Batched<T, P, S> {
     spec: Spec,
     processor: P,
+    /// The runtime's application state, handed to the processor in its [`Context`].
+    state: Arc<S>,
     _model: PhantomData<fn() -> T>,
 }
 
-impl<T, P> Batched<T, P>
+impl<T, P, S> Batched<T, P, S>
 where
     T: ChangeRow,
-    P: BatchProcessor<T>,
+    P: BatchProcessor<T, S>,
+    S: Send + Sync + 'static,
 {
-    pub(crate) fn new(name: String, processor: P, ordered: bool) -> Self {
-        Batched { spec: model_spec::<T>(name, ordered), processor, _model: PhantomData }
+    pub(crate) fn new(name: String, processor: P, state: Arc<S>, ordered: bool) -> Self {
+        Batched { spec: model_spec::<T>(name, ordered), processor, state, _model: PhantomData }
     }
 }
 
-impl<T, P> Subscriber for Batched<T, P>
+impl<T, P, S> Subscriber for Batched<T, P, S>
 where
     T: ChangeRow,
-    P: BatchProcessor<T>,
+    P: BatchProcessor<T, S>,
+    S: Send + Sync + 'static,
 {
     fn spec(&self) -> &Spec {
         &self.spec
@@ -267,6 +276,7 @@ where
 
     fn handle<'a>(&'a self, ctx: &'a Context<'a>, batch: &'a [Claimed]) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
+            let ctx = ctx.with_state(&*self.state);
             let mut outcomes = vec![Outcome::Done; batch.len()];
             let mut changes = Vec::with_capacity(batch.len());
             let mut positions = Vec::with_capacity(batch.len());
@@ -290,7 +300,7 @@ where
                 vec![(&changes[..], &positions[..])]
             };
             for (group, group_positions) in groups {
-                if let Err(error) = guarded(self.processor.process_batch(ctx, group)).await {
+                if let Err(error) = guarded(self.processor.process_batch(&ctx, group)).await {
                     for &position in group_positions {
                         outcomes[position] = Outcome::Failed(error.clone());
                     }

@@ -170,7 +170,7 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
             ));
         }
         if !live.is_empty() {
-            let ctx = Context { pool: &shared.pool, subscriber: &spec.name, state: &*shared.state };
+            let ctx = Context { pool: &shared.pool, subscriber: &spec.name, state: &() };
             let processing = Instant::now();
             let lease = Lease { token, claimed_at, held: size as u64 };
             let Some(outcomes) = handle_leased(shared, served, &lease, &ctx, &live).await else {

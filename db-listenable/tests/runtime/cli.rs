@@ -19,8 +19,7 @@ impl Processor<Item> for Refuse {
 #[tokio::test]
 async fn dead_letters_are_listed_as_text_and_json_requeued_and_discarded() {
     let (_db, pool) = items_db(&CaptureConfig::default()).await;
-    let mut config = fast();
-    config.max_attempts = 1;
+    let config = fast().max_attempts(1);
     let runtime = RuntimeBuilder::new(pool.clone())
         .config(config)
         .processor::<Item, _>("refuse", Refuse)

@@ -113,9 +113,7 @@ async fn poll_only_mode_works_without_notify() {
     let capture = CaptureConfig { wakeup: Wakeup::Off, ..CaptureConfig::default() };
     let (_db, pool) = items_db(&capture).await;
     let recorder = Recorder::default();
-    let mut config = fast();
-    config.wakeups = false;
-    config.capture = capture;
+    let config = fast().wakeups(false).capture(capture);
     let runtime = RuntimeBuilder::new(pool.clone())
         .config(config)
         .processor::<Item, _>("recorder", recorder.clone())

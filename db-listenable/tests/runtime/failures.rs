@@ -37,8 +37,7 @@ impl Processor<Item> for Flaky {
 async fn a_failing_processor_is_retried_then_dead_lettered_then_requeued_and_succeeds() {
     let (_db, pool) = items_db(&CaptureConfig::default()).await;
     let flaky = Flaky::default();
-    let mut config = fast();
-    config.max_attempts = 3;
+    let config = fast().max_attempts(3);
     let runtime = RuntimeBuilder::new(pool.clone())
         .config(config)
         .processor::<Item, _>("index", flaky.clone())
@@ -94,9 +93,7 @@ impl Processor<Item> for Panicky {
 async fn a_panic_is_caught_retried_and_dead_lettered_and_the_worker_goes_on() {
     let (_db, pool) = items_db(&CaptureConfig::default()).await;
     let panicky = Panicky::default();
-    let mut config = fast();
-    config.max_attempts = 2;
-    config.workers = 1;
+    let config = fast().max_attempts(2).workers(1);
     let runtime = RuntimeBuilder::new(pool.clone())
         .config(config)
         .processor::<Item, _>("p", panicky.clone())
@@ -170,8 +167,7 @@ async fn a_failing_subscriber_neither_blocks_nor_repeats_another_on_the_same_mod
     let (_db, pool) = items_db(&CaptureConfig::default()).await;
     let recorder = Recorder::default();
     let flaky = Flaky::default();
-    let mut config = fast();
-    config.max_attempts = 1000;
+    let config = fast().max_attempts(1000);
     let runtime = RuntimeBuilder::new(pool.clone())
         .config(config)
         .processor::<Item, _>("counter", recorder.clone())
@@ -215,10 +211,7 @@ impl BatchProcessor<Item> for Batches {
 async fn a_batch_processor_gets_batches_and_a_failed_batch_is_retried_change_by_change() {
     let (_db, pool) = items_db(&CaptureConfig::default()).await;
     let batches = Batches::default();
-    let mut config = fast();
-    config.max_attempts = 2;
-    config.workers = 1;
-    config.batch_size = 100;
+    let config = fast().max_attempts(2).workers(1).batch_size(100);
     // 30 rows in one statement: the first claim gets them together.
     sqlx::query(
         "INSERT INTO items (id, name) SELECT g, CASE WHEN g = 7 THEN 'bad' ELSE 'ok' END FROM generate_series(1, 30) g",
@@ -263,9 +256,7 @@ async fn stats_count_pending_changes_and_their_age() {
     // A second database user with a separate pool could route; here a runtime whose only
     // processor always fails, with attempts to spare, routes them and leaves them retrying.
     let flaky = Flaky::default();
-    let mut config = fast();
-    config.initial_backoff = Duration::from_secs(600);
-    config.max_backoff = Duration::from_secs(600);
+    let config = fast().initial_backoff(Duration::from_secs(600)).max_backoff(Duration::from_secs(600));
     let runtime = RuntimeBuilder::new(pool.clone())
         .config(config)
         .processor::<Item, _>("later", flaky.clone())

@@ -2,6 +2,7 @@
 
 #[cfg(feature = "cli")]
 mod cli;
+mod config;
 mod delivery;
 mod failures;
 mod lease;
@@ -15,6 +16,7 @@ mod recovery;
 mod requeue;
 mod routing;
 mod startup;
+mod state;
 mod types;
 
 use std::collections::BTreeMap;
@@ -73,12 +75,11 @@ pub fn fast() -> RuntimeConfig {
     if let Ok(filter) = std::env::var("TEST_LOG") {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     }
-    let mut config = RuntimeConfig::default();
-    config.poll_interval = Duration::from_millis(50);
-    config.initial_backoff = Duration::from_millis(10);
-    config.max_backoff = Duration::from_millis(50);
-    config.reconnect_backoff = Duration::from_millis(20);
-    config
+    RuntimeConfig::default()
+        .poll_interval(Duration::from_millis(50))
+        .initial_backoff(Duration::from_millis(10))
+        .max_backoff(Duration::from_millis(50))
+        .reconnect_backoff(Duration::from_millis(20))
 }
 
 /// Polls `condition` every 20 ms until it holds; panics with `what` after `deadline`.
@@ -138,8 +139,9 @@ impl Recorder {
     }
 }
 
-impl Processor<Item> for Recorder {
-    async fn process(&self, _ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
+/// Under any application state, so processors with one can delegate to it.
+impl<S: Sync> Processor<Item, S> for Recorder {
+    async fn process(&self, _ctx: &Context<'_, S>, change: &Change<Item>) -> Result<(), ProcessError> {
         self.seen.lock().expect("recorder").push(Seen {
             change: change.id,
             op: change.op,

@@ -57,9 +57,7 @@ async fn child_drains_megabyte_rows() {
     let Ok(url) = std::env::var(CHILD_URL) else { return };
     let pool = crate::pool(&url, 4).await;
     println!("BEFORE_MB={}", status_mb("VmHWM:"));
-    let mut config: RuntimeConfig = fast();
-    config.workers = 1;
-    config.batch_size = 1000;
+    let config = fast().workers(1).batch_size(1000);
     let largest = Largest::default();
     let runtime = RuntimeBuilder::new(pool.clone())
         .config(config)
@@ -124,7 +122,7 @@ async fn draining_megabyte_rows_at_batch_1000_stays_under_the_peak_rss_bound() {
     let (before, peak, changes, bytes) =
         (value("BEFORE_MB"), value("PEAK_MB"), value("LARGEST_BATCH"), value("LARGEST_BATCH_BYTES"));
     eprintln!("peak RSS {peak} MB (before the runtime {before} MB); largest batch {changes} changes, {bytes} bytes");
-    let budget = RuntimeConfig::default().claim_bytes as u64;
+    let budget = RuntimeConfig::default().get_claim_bytes() as u64;
     assert!(changes <= 1 || bytes <= budget, "a batch of {changes} changes held {bytes} bytes, over {budget}");
     assert!(
         peak < PEAK_RSS_BOUND_MB,
@@ -140,11 +138,8 @@ async fn a_delivery_larger_than_the_budget_is_claimed_alone_and_nothing_gets_stu
         .execute(&pool)
         .await
         .expect("insert");
-    let mut config = fast();
-    config.workers = 1;
-    config.batch_size = 100;
     // Smaller than any row: each claim takes its first delivery only.
-    config.claim_bytes = 1;
+    let config = fast().workers(1).batch_size(100).claim_bytes(1);
     let largest = Largest::default();
     let runtime = RuntimeBuilder::new(pool.clone())
         .config(config)

@@ -44,9 +44,7 @@ async fn three_workers_process_ten_thousand_changes_exactly_once() {
     let mut runtimes = Vec::new();
     for worker in 0..3 {
         // Each runtime has its own pool, as separate processes would.
-        let mut config = fast();
-        config.workers = 1;
-        config.batch_size = 50;
+        let config = fast().workers(1).batch_size(50);
         let runtime = RuntimeBuilder::new(crate::pool(db.url(), 3).await)
             .config(config)
             .without_processor("public.processed")
@@ -113,9 +111,7 @@ async fn changes_of_one_row_are_processed_in_commit_order_by_four_workers() {
     let log = QtyLog::default();
     let mut runtimes = Vec::new();
     for _ in 0..2 {
-        let mut config = fast();
-        config.workers = 2;
-        config.batch_size = 5;
+        let config = fast().workers(2).batch_size(5);
         runtimes.push(
             RuntimeBuilder::new(crate::pool(db.url(), 4).await)
                 .config(config)

@@ -108,8 +108,7 @@ async fn outbox_events_commit_with_the_data_and_are_dispatched_by_the_runtime() 
 async fn a_failing_event_handler_is_retried_then_dead_lettered_under_its_catalog() {
     let (_db, pool) = outbox_db().await;
     let jobs = Arc::new(Jobs { fail_first: AtomicU32::new(100), ..Jobs::default() });
-    let mut config = fast();
-    config.max_attempts = 2;
+    let config = fast().max_attempts(2);
     let runtime = RuntimeBuilder::new(pool.clone())
         .config(config)
         .outbox_catalog(Arc::clone(&jobs))

@@ -39,10 +39,7 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_the_batch_is_processed_agai
     let (_db, pool) = items_db(&CaptureConfig::default()).await;
     let stuck = Stuck::default();
     stuck.block.store(true, Ordering::SeqCst);
-    let mut config = fast();
-    config.workers = 1;
-    config.batch_size = 10;
-    config.lease = Duration::from_secs(1);
+    let config = fast().workers(1).batch_size(10).lease(Duration::from_secs(1));
     sqlx::query("INSERT INTO items (id, name) SELECT g, CASE WHEN g = 3 THEN 'stuck' ELSE 'ok' END FROM generate_series(1, 5) g")
         .execute(&pool)
         .await
@@ -89,10 +86,10 @@ struct Killer {
     killed: Arc<AtomicBool>,
 }
 
-impl Processor<Item> for Killer {
-    async fn process(&self, ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
+impl Processor<Item, String> for Killer {
+    async fn process(&self, ctx: &Context<'_, String>, change: &Change<Item>) -> Result<(), ProcessError> {
         if !self.killing.swap(true, Ordering::SeqCst) {
-            let url = ctx.state::<String>().ok_or("no url in state")?;
+            let url = ctx.state();
             let admin = PgPoolOptions::new().max_connections(1).connect(url).await?;
             sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
                 .execute(&admin)
@@ -111,9 +108,8 @@ async fn killed_connections_lose_nothing() {
     // and no insert of the test may be in flight then.
     insert_items(&pool, 1..=5).await;
     let killer = Killer::default();
-    let runtime = RuntimeBuilder::new(crate::pool(db.url(), 4).await)
+    let runtime = RuntimeBuilder::with_state(crate::pool(db.url(), 4).await, db.url().to_owned())
         .config(fast())
-        .state(db.url().to_owned())
         .processor::<Item, _>("k", killer.clone())
         .start()
         .await
@@ -199,9 +195,7 @@ impl Processor<Item> for Slow {
 async fn graceful_shutdown_finishes_and_settles_the_batch_in_hand() {
     let (_db, pool) = items_db(&CaptureConfig::default()).await;
     let slow = Slow::default();
-    let mut config = fast();
-    config.workers = 1;
-    config.batch_size = 5;
+    let config = fast().workers(1).batch_size(5);
     sqlx::query("INSERT INTO items (id, name) SELECT g, 'x' FROM generate_series(1, 20) g")
         .execute(&pool)
         .await
@@ -233,9 +227,7 @@ const SIGTERM_CHILD_URL: &str = "DB_LISTENABLE_SIGTERM_CHILD_URL";
 #[ignore = "run by sigterm_stops_a_serving_process_cleanly_after_its_batch"]
 async fn child_serves_until_sigterm() {
     let Ok(url) = std::env::var(SIGTERM_CHILD_URL) else { return };
-    let mut config = fast();
-    config.workers = 1;
-    config.batch_size = 3;
+    let config = fast().workers(1).batch_size(3);
     let runtime = RuntimeBuilder::new(crate::pool(&url, 3).await)
         .config(config)
         // Slow enough that the nine changes take seconds: the parent's SIGTERM lands mid-way.
@@ -315,10 +307,7 @@ impl Processor<Item> for Sluggish {
 async fn a_batch_slower_than_the_lease_keeps_it_by_renewal_and_runs_once() {
     let (_db, pool) = items_db(&CaptureConfig::default()).await;
     let sluggish = Sluggish { recorder: Recorder::default(), delay: Duration::from_millis(400) };
-    let mut config = fast();
-    config.workers = 3;
-    config.batch_size = 3;
-    config.lease = Duration::from_millis(300);
+    let config = fast().workers(3).batch_size(3).lease(Duration::from_millis(300));
     sqlx::query("INSERT INTO items (id, name) SELECT g, 'x' FROM generate_series(1, 3) g")
         .execute(&pool)
         .await
@@ -343,9 +332,7 @@ async fn a_batch_slower_than_the_lease_keeps_it_by_renewal_and_runs_once() {
 async fn a_hung_processor_times_out_and_its_batch_is_retried_then_dead_lettered() {
     let (_db, pool) = items_db(&CaptureConfig::default()).await;
     let hung = Sluggish { recorder: Recorder::default(), delay: Duration::from_secs(3600) };
-    let mut config = fast();
-    config.processing_timeout = Duration::from_millis(200);
-    config.max_attempts = 2;
+    let config = fast().processing_timeout(Duration::from_millis(200)).max_attempts(2);
     let runtime = RuntimeBuilder::new(pool.clone())
         .config(config)
         .processor::<Item, _>("hung", hung)

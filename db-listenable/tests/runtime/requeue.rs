@@ -53,8 +53,7 @@ impl Processor<Item> for Picky {
 }
 
 async fn start(pool: &PgPool, picky: &Picky) -> Runtime {
-    let mut config = fast();
-    config.max_attempts = 2;
+    let config = fast().max_attempts(2);
     RuntimeBuilder::new(pool.clone())
         .config(config)
         .processor::<Item, _>("picky", picky.clone())

@@ -140,10 +140,8 @@ async fn round_trip(granularity: Granularity) {
     let capture = CaptureConfig { granularity, ..CaptureConfig::default() };
     install(&pool, TABLE, &Typed::MODEL, &capture).await;
     let collect = Collect::default();
-    let mut config = fast();
-    config.capture = capture;
     let runtime = RuntimeBuilder::new(pool.clone())
-        .config(config)
+        .config(fast().capture(capture))
         .processor::<Typed, _>("typed", collect.clone())
         .start()
         .await

@@ -63,12 +63,11 @@ async fn items_db() -> (pg_harness::TestDb, PgPool) {
 
 /// One attempt, a short poll: failures become dead letters at once.
 fn config() -> RuntimeConfig {
-    let mut config = RuntimeConfig::default();
-    config.poll_interval = Duration::from_millis(50);
-    config.initial_backoff = Duration::from_millis(10);
-    config.max_backoff = Duration::from_millis(50);
-    config.max_attempts = 1;
-    config
+    RuntimeConfig::default()
+        .poll_interval(Duration::from_millis(50))
+        .initial_backoff(Duration::from_millis(10))
+        .max_backoff(Duration::from_millis(50))
+        .max_attempts(1)
 }
 
 async fn start(pool: &PgPool, picky: &Picky) -> Runtime {

@@ -34,10 +34,7 @@ pub fn index_dir(data_dir: &Path) -> PathBuf {
 /// batch (about 136 ms here, BENCHMARKS.md), so at the default 100 it fell behind a
 /// sustained 2,000 messages/s. A small backlog still goes in small batches.
 pub fn runtime_config() -> RuntimeConfig {
-    let mut config = RuntimeConfig::default();
-    config.poll_interval = Duration::from_millis(200);
-    config.batch_size = 1000;
-    config
+    RuntimeConfig::default().poll_interval(Duration::from_millis(200)).batch_size(1000)
 }
 
 /// The processors of one instance, ready to start: the two counters, under names shared

@@ -13,9 +13,7 @@ use crate::totals::{InvoiceTotals, SUBSCRIBER};
 /// The settings the example runs with: quick polling, so a demo never waits long
 /// even with wake-ups lost.
 pub fn config() -> RuntimeConfig {
-    let mut config = RuntimeConfig::default();
-    config.poll_interval = Duration::from_millis(200);
-    config
+    RuntimeConfig::default().poll_interval(Duration::from_millis(200))
 }
 
 /// The example's runtime, ready to start: invoice totals, and the invoicing outbox.

@@ -126,12 +126,12 @@ async fn start(url: &str, mirror: &Mirror, child: bool, capture: &CaptureConfig)
         .acquire_timeout(Duration::from_secs(2))
         .connect_lazy(url)
         .expect("pool");
-    let mut config = crate::fast();
-    config.workers = 2;
-    config.batch_size = 10;
-    config.lease = Duration::from_secs(2);
-    config.max_attempts = 1000;
-    config.capture = capture.clone();
+    let config = crate::fast()
+        .workers(2)
+        .batch_size(10)
+        .lease(Duration::from_secs(2))
+        .max_attempts(1000)
+        .capture(capture.clone());
     let builder = RuntimeBuilder::new(pool)
         .config(config)
         .processor::<JsonRow<SingleRow>, _>("mirror_single", mirror.clone())

@@ -20,10 +20,7 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Quick polling and retries, so tests wait little.
 pub fn config() -> RuntimeConfig {
-    let mut config = RuntimeConfig::default();
-    config.poll_interval = Duration::from_millis(100);
-    config.initial_backoff = Duration::from_millis(100);
-    config
+    RuntimeConfig::default().poll_interval(Duration::from_millis(100)).initial_backoff(Duration::from_millis(100))
 }
 
 /// A migrated test database.

@@ -66,9 +66,7 @@ async fn requeue_a_dead_letter_from_the_dashboard_in_chromium() {
     let pool = PgPool::connect(db.url()).await.expect("connect");
     invoices::migrate(&pool).await.expect("migrate");
     invoices::seed::ensure_catalog(&pool).await.expect("catalog");
-    let mut config = invoices::listener::config();
-    config.max_attempts = 1;
-    config.poll_interval = Duration::from_millis(50);
+    let config = invoices::listener::config().max_attempts(1).poll_interval(Duration::from_millis(50));
     let runtime = invoices::listener::runtime(&pool, config).start().await.expect("runtime");
 
     // Invoices refuse updates for a while, so the totals processor fails and gives up.

@@ -20,8 +20,7 @@ async fn invoices_db(invoices: usize) -> (pg_harness::TestDb, PgPool) {
 }
 
 async fn start(pool: &PgPool) -> Runtime {
-    let mut config = RuntimeConfig::default();
-    config.poll_interval = Duration::from_millis(50);
+    let config = RuntimeConfig::default().poll_interval(Duration::from_millis(50));
     invoices::listener::runtime(pool, config).start().await.expect("start the listener")
 }
 
