@@ -563,4 +563,62 @@ mod tests {
         assert_eq!(Value::Float(f64::NAN).to_json(), serde_json::json!("NaN"));
         assert_eq!(Value::Null(Kind::Text).to_json(), serde_json::Value::Null);
     }
+
+    #[test]
+    fn json_forms_of_the_typed_values_are_exact_text() {
+        let numeric: Numeric = "-12345678901234567890123456789012345678.90".parse().expect("numeric");
+        assert_eq!(Value::Numeric(numeric).to_json(), serde_json::json!("-12345678901234567890123456789012345678.90"));
+        let uuid = Value::Uuid([0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0, 0, 0, 0, 0, 0, 0, 0xff]);
+        assert_eq!(uuid.to_json(), serde_json::json!("01234567-89ab-cdef-0000-0000000000ff"));
+        assert_eq!(
+            Value::Timestamptz(Timestamp::from_micros(1)).to_json(),
+            serde_json::json!("2000-01-01 00:00:00.000001+00")
+        );
+        let network = Inet::new(IpAddr::from([10, 0, 0, 0]), 8).expect("prefix");
+        assert_eq!(Value::Cidr(network).to_json(), serde_json::json!("10.0.0.0/8"));
+        let array = Value::from(vec![Some(1_i64), None]);
+        assert_eq!(array.to_json(), serde_json::json!([1, null]));
+        assert_eq!(array.kind().sql_type(), "bigint[]");
+    }
+
+    #[test]
+    fn array_conversions_check_the_element_kind() {
+        assert_eq!(Value::from(None::<Vec<String>>), Value::Null(Kind::Array(&Kind::Text)));
+        assert_eq!(Vec::<i32>::from_value(Value::from(vec![1_i64, 2])), Ok(vec![1, 2]));
+        assert_eq!(
+            Vec::<bool>::from_value(Value::from(vec![1_i64])).map_err(|e| e.to_string()),
+            Err("expected a boolean value, found bigint".into())
+        );
+        assert_eq!(
+            Vec::<i64>::from_value(Value::Int(1)).map_err(|e| e.to_string()),
+            Err("expected a bigint[] value, found bigint".into())
+        );
+        assert!(Array::new(Kind::Array(&Kind::Int), Vec::new()).is_err());
+    }
+
+    #[test]
+    fn narrowing_is_exact_or_an_error() {
+        assert_eq!(f32::from_value(Value::Float(0.5)), Ok(0.5));
+        assert_eq!(
+            f32::from_value(Value::Float(0.1)),
+            Err(ValueError::Unrepresentable { value: "0.1".into(), target: "f32" })
+        );
+        let network = Inet::new(IpAddr::from([10, 0, 0, 0]), 8).expect("prefix");
+        assert!(IpAddr::from_value(Value::Inet(network)).is_err());
+        assert!(Inet::new(IpAddr::from([10, 0, 0, 0]), 33).is_err());
+    }
+
+    #[cfg(all(feature = "uuid", feature = "chrono", feature = "rust_decimal"))]
+    #[test]
+    fn feature_types_convert_both_ways_with_typed_nulls() {
+        let id = uuid::Uuid::from_u128(7);
+        assert_eq!(uuid::Uuid::from_value(Value::from(id)), Ok(id));
+        assert_eq!(Value::from(None::<uuid::Uuid>), Value::Null(Kind::Uuid));
+        assert_eq!(Value::from(None::<chrono::DateTime<chrono::Utc>>), Value::Null(Kind::Timestamptz));
+        let date = chrono::NaiveDate::from_ymd_opt(2000, 1, 2).expect("date");
+        assert_eq!(Value::from(date), Value::Date(Date::from_days(1)));
+        let decimal = rust_decimal::Decimal::new(-150, 2);
+        assert_eq!(Value::from(decimal), Value::Numeric("-1.50".parse().expect("numeric")));
+        assert!(rust_decimal::Decimal::from_value(Value::Numeric(Numeric::nan())).is_err());
+    }
 }
