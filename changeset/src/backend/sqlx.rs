@@ -18,9 +18,9 @@ use crate::value::{Value, wire};
 ///
 /// [`Statement`](crate::Statement)s run as sqlx's cached prepared statements, as
 /// hand-written sqlx queries do: sqlx keys its cache by SQL text and keeps the parameter
-/// types of the first use on a connection, so bind the same [`Kind`](crate::Kind)s every time one SQL
-/// text is used (an `Option` binds a typed `NULL`, which keeps this true for optional
-/// values).
+/// types of the first use on a connection, so bind the same [`Kind`](crate::Kind)s every
+/// time one SQL text is used (an `Option` binds a typed `NULL`, which keeps this true for
+/// optional values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Sqlx;
 
