@@ -65,6 +65,30 @@ pub enum ValueError {
         /// The requested type.
         target: &'static str,
     },
+    /// A value the requested Rust type cannot hold exactly (`infinity` into a `chrono`
+    /// date, 38 digits into a `rust_decimal`, a network into an `IpAddr`), or a value
+    /// PostgreSQL's type cannot hold (a prefix longer than the address).
+    #[error("{value} cannot be represented exactly as {target}")]
+    Unrepresentable {
+        /// The value, as text.
+        value: String,
+        /// The target type.
+        target: &'static str,
+    },
+    /// Text that is not a plain decimal number (see [`Numeric`](crate::Numeric)).
+    #[error("`{text}` is not a decimal number (digits, an optional sign and fraction, NaN or Infinity)")]
+    InvalidNumeric {
+        /// The text.
+        text: String,
+    },
+    /// The database sent bytes that are not a valid binary value of the column's type.
+    #[error("malformed binary `{type_name}` value from the database: {reason}")]
+    Malformed {
+        /// The PostgreSQL type.
+        type_name: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// The database returned a column type this crate does not map to a `Value`.
     #[error("column type `{type_name}` has no `Value` mapping; cast it in SQL (for example `RETURNING id::text`)")]
     UnsupportedColumn {

@@ -131,6 +131,11 @@
 //!   parameters) and [`InsertRow`] (one `serde` row).
 //! - [`Slot`]: a typed cell an operation fills (an id from `RETURNING`) and a later
 //!   operation or a [`Payload::lazy`] closure reads. No globals, no `unsafe`.
+//! - [`Value`]: a parameter or returned column, exact for the common PostgreSQL types
+//!   (`numeric`, dates and times, `interval`, `uuid`, `inet`, arrays...); the features
+//!   `uuid`, `chrono`, `time`, `rust_decimal`, `bigdecimal` and `ipnetwork` convert to
+//!   those crates' types, so a `Slot<uuid::Uuid>` takes `RETURNING id`. The table of
+//!   types is on [`Value`].
 //! - Catalogs decide which events exist and how they are dispatched: typed
 //!   ([`Catalog`], [`Event`]: unknown events do not compile) or named ([`NamedCatalog`],
 //!   [`FnCatalog`]: unknown names are an error when added). One changeset can hold
@@ -201,4 +206,4 @@ pub use crate::payload::{Lazy, Payload};
 pub use crate::push::{Isolation, PushOptions, PushOutcome, RETRYABLE_SQLSTATES, Retry};
 pub use crate::slot::Slot;
 pub use crate::statement::Statement;
-pub use crate::value::{FromValue, Kind, Value};
+pub use crate::value::{Array, Date, Element, FromValue, Inet, Interval, Kind, Numeric, Time, Timestamp, Value};

@@ -3,22 +3,24 @@
 
 use std::error::Error as StdError;
 
-use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::{Arguments, AssertSqlSafe, Column, Connection, PgConnection, PgPool, Postgres, Row, TypeInfo};
+use sqlx::encode::IsNull;
+use sqlx::postgres::types::Oid;
+use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgRow, PgTypeInfo, PgValueFormat};
+use sqlx::{Arguments, AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, TypeInfo, ValueRef};
 
 use crate::backend::{Backend, Connector, TransactionError, Work};
 use crate::error::{BoxError, ValueError};
 use crate::operation::BoxFuture;
-use crate::value::{Kind, Value};
+use crate::value::{Value, wire};
 
 /// The `sqlx` backend: `Changeset<Sqlx>`. Operations receive the push transaction's
 /// `PgConnection`.
 ///
 /// [`Statement`](crate::Statement)s run as sqlx's cached prepared statements, as
 /// hand-written sqlx queries do: sqlx keys its cache by SQL text and keeps the parameter
-/// types of the first use on a connection, so bind the same [`Kind`]s every time one SQL
-/// text is used (an `Option` binds a typed `NULL`, which keeps this true for optional
-/// values).
+/// types of the first use on a connection, so bind the same [`Kind`](crate::Kind)s every
+/// time one SQL text is used (an `Option` binds a typed `NULL`, which keeps this true for
+/// optional values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Sqlx;
 
@@ -55,45 +57,52 @@ impl Backend for Sqlx {
     }
 }
 
-fn bind(arguments: &mut PgArguments, value: &Value) -> Result<(), BoxError> {
-    match value {
-        Value::Null(kind) => match kind {
-            Kind::Bool => <PgArguments as Arguments>::add(arguments, None::<bool>),
-            Kind::Int => <PgArguments as Arguments>::add(arguments, None::<i64>),
-            Kind::Float => <PgArguments as Arguments>::add(arguments, None::<f64>),
-            Kind::Text => <PgArguments as Arguments>::add(arguments, None::<String>),
-            Kind::Json => <PgArguments as Arguments>::add(arguments, None::<serde_json::Value>),
-            Kind::Bytes => <PgArguments as Arguments>::add(arguments, None::<Vec<u8>>),
-        },
-        Value::Bool(b) => <PgArguments as Arguments>::add(arguments, *b),
-        Value::Int(i) => <PgArguments as Arguments>::add(arguments, *i),
-        Value::Float(f) => <PgArguments as Arguments>::add(arguments, *f),
-        Value::Text(s) => <PgArguments as Arguments>::add(arguments, s.as_str()),
-        Value::Json(j) => <PgArguments as Arguments>::add(arguments, j),
-        Value::Bytes(b) => <PgArguments as Arguments>::add(arguments, b.as_slice()),
+/// A [`Value`] as an sqlx argument: the crate's binary codec writes it, declared with
+/// its type's OID.
+struct Param<'v>(&'v Value);
+
+impl sqlx::Type<Postgres> for Param<'_> {
+    fn type_info() -> PgTypeInfo {
+        // Each value declares its own type through `produces`; this is never used alone.
+        PgTypeInfo::with_oid(Oid(0))
     }
 }
 
+impl sqlx::Encode<'_, Postgres> for Param<'_> {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, sqlx::error::BoxDynError> {
+        if self.0.is_null() {
+            return Ok(IsNull::Yes);
+        }
+        wire::encode(self.0, buf)?;
+        Ok(IsNull::No)
+    }
+
+    fn produces(&self) -> Option<PgTypeInfo> {
+        Some(PgTypeInfo::with_oid(Oid(wire::type_oid(self.0.kind()))))
+    }
+}
+
+fn bind(arguments: &mut PgArguments, value: &Value) -> Result<(), BoxError> {
+    <PgArguments as Arguments>::add(arguments, Param(value))
+}
+
 fn first_column(row: &PgRow) -> Result<Value, BoxError> {
-    let column = row.try_column(0)?;
-    let type_name = column.type_info().name().to_owned();
-    let value = match type_name.as_str() {
-        "BOOL" => row.try_get::<Option<bool>, _>(0)?.map_or(Value::Null(Kind::Bool), Value::Bool),
-        "INT2" => row.try_get::<Option<i16>, _>(0)?.map_or(Value::Null(Kind::Int), |v| Value::Int(v.into())),
-        "INT4" => row.try_get::<Option<i32>, _>(0)?.map_or(Value::Null(Kind::Int), |v| Value::Int(v.into())),
-        "INT8" => row.try_get::<Option<i64>, _>(0)?.map_or(Value::Null(Kind::Int), Value::Int),
-        "FLOAT4" => row.try_get::<Option<f32>, _>(0)?.map_or(Value::Null(Kind::Float), |v| Value::Float(v.into())),
-        "FLOAT8" => row.try_get::<Option<f64>, _>(0)?.map_or(Value::Null(Kind::Float), Value::Float),
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
-            row.try_get::<Option<String>, _>(0)?.map_or(Value::Null(Kind::Text), Value::Text)
-        }
-        "JSON" | "JSONB" => {
-            row.try_get::<Option<serde_json::Value>, _>(0)?.map_or(Value::Null(Kind::Json), Value::Json)
-        }
-        "BYTEA" => row.try_get::<Option<Vec<u8>>, _>(0)?.map_or(Value::Null(Kind::Bytes), Value::Bytes),
-        _ => return Err(Box::new(ValueError::UnsupportedColumn { type_name })),
+    let raw = row.try_get_raw(0)?;
+    let type_info = raw.type_info();
+    let type_name = type_info.name().to_owned();
+    let Some(Oid(oid)) = type_info.oid() else {
+        return Err(Box::new(ValueError::UnsupportedColumn { type_name }));
     };
-    Ok(value)
+    let bytes = if raw.is_null() {
+        None
+    } else {
+        if raw.format() != PgValueFormat::Binary {
+            // Prepared statements return binary columns; text would need another codec.
+            return Err(Box::new(ValueError::UnsupportedColumn { type_name: format!("{type_name} (text format)") }));
+        }
+        Some(raw.as_bytes()?)
+    };
+    Ok(wire::decode(oid, &type_name, bytes)?)
 }
 
 /// Each attempt takes a connection from the pool and returns it after the commit.

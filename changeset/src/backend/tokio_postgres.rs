@@ -3,25 +3,19 @@
 
 use std::error::Error as StdError;
 
-use tokio_postgres::types::{ToSql, Type};
+use bytes::BytesMut;
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, Row, Transaction};
 
 use crate::backend::{Backend, Connector, TransactionError, Work};
 use crate::error::{BoxError, ValueError};
 use crate::operation::BoxFuture;
-use crate::value::{Kind, Value};
+use crate::value::{Value, wire};
 
 /// The `tokio-postgres` backend: `Changeset<TokioPostgres>`. Operations receive the push
 /// transaction (`tokio_postgres::Transaction`, which offers the `Client` query methods).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TokioPostgres;
-
-const NULL_BOOL: Option<bool> = None;
-const NULL_INT: Option<i64> = None;
-const NULL_FLOAT: Option<f64> = None;
-const NULL_TEXT: Option<String> = None;
-const NULL_JSON: Option<serde_json::Value> = None;
-const NULL_BYTES: Option<Vec<u8>> = None;
 
 impl Backend for TokioPostgres {
     type Connection<'t> = Transaction<'t>;
@@ -36,7 +30,9 @@ impl Backend for TokioPostgres {
             // `query_typed` sends each parameter's type with it (like sqlx does), so the
             // server converts values exactly as it does for the sqlx backend, in one
             // round trip and without a named prepared statement.
-            let typed: Vec<(&(dyn ToSql + Sync), Type)> = params.iter().map(typed_param).collect();
+            let params: Vec<Param<'_>> = params.iter().map(Param::new).collect::<Result<_, _>>()?;
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+                params.iter().map(|param| (param as &(dyn ToSql + Sync), param.ty.clone())).collect();
             let rows = conn.query_typed(sql, &typed).await?;
             match rows.first() {
                 Some(row) if fetch => Ok(Some(first_column(row)?)),
@@ -51,22 +47,58 @@ impl Backend for TokioPostgres {
     }
 }
 
-fn typed_param(value: &Value) -> (&(dyn ToSql + Sync), Type) {
-    match value {
-        Value::Null(kind) => match kind {
-            Kind::Bool => (&NULL_BOOL, Type::BOOL),
-            Kind::Int => (&NULL_INT, Type::INT8),
-            Kind::Float => (&NULL_FLOAT, Type::FLOAT8),
-            Kind::Text => (&NULL_TEXT, Type::TEXT),
-            Kind::Json => (&NULL_JSON, Type::JSONB),
-            Kind::Bytes => (&NULL_BYTES, Type::BYTEA),
-        },
-        Value::Bool(b) => (b, Type::BOOL),
-        Value::Int(i) => (i, Type::INT8),
-        Value::Float(f) => (f, Type::FLOAT8),
-        Value::Text(s) => (s, Type::TEXT),
-        Value::Json(j) => (j, Type::JSONB),
-        Value::Bytes(b) => (b, Type::BYTEA),
+/// A [`Value`] as a tokio-postgres parameter: the crate's binary codec writes it,
+/// declared with its type.
+#[derive(Debug)]
+struct Param<'v> {
+    value: &'v Value,
+    ty: Type,
+}
+
+impl<'v> Param<'v> {
+    fn new(value: &'v Value) -> Result<Self, ValueError> {
+        let oid = wire::type_oid(value.kind());
+        // Every kind is a built-in type that tokio-postgres knows by OID; the error only
+        // guards a kind added without one.
+        let ty = Type::from_oid(oid)
+            .ok_or_else(|| ValueError::UnsupportedColumn { type_name: value.kind().sql_type().to_owned() })?;
+        Ok(Param { value, ty })
+    }
+}
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self, _ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        if self.value.is_null() {
+            return Ok(IsNull::Yes);
+        }
+        let mut bytes = Vec::new();
+        wire::encode(self.value, &mut bytes)?;
+        out.extend_from_slice(&bytes);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        // The type is the value's own, declared alongside it.
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// A column's bytes, whatever its type; `None` for `NULL`.
+struct Raw<'r>(Option<&'r [u8]>);
+
+impl<'r> FromSql<'r> for Raw<'r> {
+    fn from_sql(_ty: &Type, raw: &'r [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        Ok(Raw(Some(raw)))
+    }
+
+    fn from_sql_null(_ty: &Type) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        Ok(Raw(None))
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
     }
 }
 
@@ -75,28 +107,8 @@ fn first_column(row: &Row) -> Result<Value, BoxError> {
         return Err(Box::new(ValueError::UnsupportedColumn { type_name: "(no column)".into() }));
     };
     let ty = column.type_();
-    let value = if *ty == Type::BOOL {
-        row.try_get::<_, Option<bool>>(0)?.map_or(Value::Null(Kind::Bool), Value::Bool)
-    } else if *ty == Type::INT2 {
-        row.try_get::<_, Option<i16>>(0)?.map_or(Value::Null(Kind::Int), |v| Value::Int(v.into()))
-    } else if *ty == Type::INT4 {
-        row.try_get::<_, Option<i32>>(0)?.map_or(Value::Null(Kind::Int), |v| Value::Int(v.into()))
-    } else if *ty == Type::INT8 {
-        row.try_get::<_, Option<i64>>(0)?.map_or(Value::Null(Kind::Int), Value::Int)
-    } else if *ty == Type::FLOAT4 {
-        row.try_get::<_, Option<f32>>(0)?.map_or(Value::Null(Kind::Float), |v| Value::Float(v.into()))
-    } else if *ty == Type::FLOAT8 {
-        row.try_get::<_, Option<f64>>(0)?.map_or(Value::Null(Kind::Float), Value::Float)
-    } else if [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME].contains(ty) {
-        row.try_get::<_, Option<String>>(0)?.map_or(Value::Null(Kind::Text), Value::Text)
-    } else if *ty == Type::JSON || *ty == Type::JSONB {
-        row.try_get::<_, Option<serde_json::Value>>(0)?.map_or(Value::Null(Kind::Json), Value::Json)
-    } else if *ty == Type::BYTEA {
-        row.try_get::<_, Option<Vec<u8>>>(0)?.map_or(Value::Null(Kind::Bytes), Value::Bytes)
-    } else {
-        return Err(Box::new(ValueError::UnsupportedColumn { type_name: ty.name().to_owned() }));
-    };
-    Ok(value)
+    let Raw(bytes) = row.try_get::<_, Raw<'_>>(0)?;
+    Ok(wire::decode(ty.oid(), ty.name(), bytes)?)
 }
 
 /// Each attempt is a transaction on the client; `&mut` guarantees no other query of

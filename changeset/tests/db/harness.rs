@@ -32,6 +32,13 @@ pub trait TestBackend: Sized + Send {
     /// The first column of every row, as text.
     fn column(&mut self, sql: &str) -> impl Future<Output = Vec<String>> + Send;
 
+    /// Column `v` of the row `id` of `table`, read by the driver with its own decoder.
+    fn direct<D: crate::types::Direct + Send>(
+        &mut self,
+        table: &str,
+        id: i32,
+    ) -> impl Future<Output = Option<D>> + Send;
+
     /// The SQLSTATE of `error` if it is this driver's own error type (proves the
     /// driver error reaches the caller as the `source`).
     fn driver_sqlstate(error: &(dyn StdError + 'static)) -> Option<String>;
@@ -72,6 +79,12 @@ impl TestBackend for SqlxDb {
             .collect()
     }
 
+    async fn direct<D: crate::types::Direct + Send>(&mut self, table: &str, id: i32) -> Option<D> {
+        let sql = format!("SELECT v{} FROM {table} WHERE id = {id}", D::SQLX_CAST);
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(&self.pool).await.expect("direct read (sqlx)");
+        D::sqlx(&row)
+    }
+
     fn driver_sqlstate(error: &(dyn StdError + 'static)) -> Option<String> {
         let error = error.downcast_ref::<sqlx::Error>()?;
         error.as_database_error()?.code().map(|c| c.into_owned())
@@ -108,6 +121,12 @@ impl TestBackend for TokioPostgresDb {
         let sql = format!("SELECT x::text FROM ({sql}) AS q(x)");
         let rows = self.client.query(&sql, &[]).await.expect("query");
         rows.iter().map(|row| row.get::<_, Option<String>>(0).unwrap_or_else(|| "NULL".into())).collect()
+    }
+
+    async fn direct<D: crate::types::Direct + Send>(&mut self, table: &str, id: i32) -> Option<D> {
+        let sql = format!("SELECT v{} FROM {table} WHERE id = {id}", D::TOKIO_CAST);
+        let row = self.client.query_one(&sql, &[]).await.expect("direct read (tokio-postgres)");
+        D::tokio(&row)
     }
 
     fn driver_sqlstate(error: &(dyn StdError + 'static)) -> Option<String> {

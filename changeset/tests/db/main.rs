@@ -10,6 +10,7 @@ mod domain;
 mod harness;
 mod specific;
 mod suite;
+mod types;
 
 /// Instantiates every suite test for one backend.
 macro_rules! suite_for {
@@ -29,6 +30,9 @@ macro_rules! suite_for {
                 crate::suite::values_round_trip,
                 crate::suite::insert_row_with_slots,
                 crate::suite::isolation_is_applied,
+                crate::types::typed_values_round_trip,
+                crate::types::float_nan_round_trips,
+                crate::types::unrepresentable_values_are_refused,
                 crate::appointments::appointment_attended_end_to_end,
             );
         }
