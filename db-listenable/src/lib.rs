@@ -79,7 +79,7 @@ pub mod runtime;
 pub mod web;
 
 pub use error::{DriverError, Error, Result};
-pub use model::{Column, DbListenable, Events, Model};
+pub use model::{CaptureSettings, Column, DbListenable, Events, Model};
 
 /// What generated code needs; not a public API, may change in any release.
 #[doc(hidden)]

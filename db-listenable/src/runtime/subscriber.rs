@@ -128,7 +128,7 @@ fn decode<T: DbListenable + DeserializeOwned>(label: &str, claimed: &Claimed) ->
     let row = |row: &Option<Value>, which: &str| -> Result<Option<T>, String> {
         match row {
             None => Ok(None),
-            Some(value) => serde_json::from_value(T::MODEL.row_for_serde(value.clone())).map(Some).map_err(|error| {
+            Some(value) => serde_json::from_value(value.clone()).map(Some).map_err(|error| {
                 format!("could not decode the {which} row of {label} into {}: {error}", T::MODEL.rust_name)
             }),
         }

@@ -20,10 +20,10 @@ pub struct Chat {
     /// Its number within the application, from 1.
     pub number: i64,
     /// Maintained by the messages counter from captured message changes.
-    #[db_listenable(ignore)]
+    #[db_listenable(quiet)]
     pub messages_count: i64,
     /// The last message number handed out in this chat.
-    #[db_listenable(ignore)]
+    #[db_listenable(quiet)]
     pub last_message_number: i64,
 }
 
@@ -41,7 +41,7 @@ pub struct Message {
     pub body: String,
     /// When it was last changed, as PostgreSQL writes a `timestamptz` in JSON. Ignored:
     /// touching it alone changes nothing the counters or the index care about.
-    #[db_listenable(ignore)]
+    #[db_listenable(quiet)]
     pub updated_at: String,
 }
 
