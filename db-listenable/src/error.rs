@@ -70,7 +70,7 @@ pub enum Error {
     /// Two models of one table ask for different captures; a table has one set of
     /// triggers, so they must agree on its key, events, excluded and quiet columns.
     #[error(
-        "{first} and {second} both capture {table} but differ in {}; give them the same key, events, exclude and          quiet columns",
+        "{first} and {second} both capture {table} but differ in {}; give them the same key, events, exclude and quiet columns",
         differences.join("; ")
     )]
     CaptureConflict {

@@ -36,7 +36,7 @@ pub fn missing_columns(model: &Model, live: &[String]) -> Vec<String> {
 /// does not exist has no row.
 pub const LIVE_COLUMNS_SQL: &str = "SELECT n.nspname::text, c.relname::text,
        array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum > 0 AND NOT a.attisdropped)
-FROM pg_catalog.unnest($1::text[], $2::text[]) AS wanted(schema_name, table_name)
+FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS wanted(schema_name, table_name)
 JOIN pg_catalog.pg_namespace n ON n.nspname = wanted.schema_name
 JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = wanted.table_name
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
@@ -58,7 +58,8 @@ DECLARE
     missing text[];
 BEGIN
     SELECT pg_catalog.array_agg(w.label ORDER BY w.ord) INTO missing
-    FROM pg_catalog.unnest(ARRAY[{names}]::text[], ARRAY[{labels}]::text[]) WITH ORDINALITY AS w(name, label, ord)
+    FROM ROWS FROM (pg_catalog.unnest(ARRAY[{names}]::text[]), pg_catalog.unnest(ARRAY[{labels}]::text[]))
+        WITH ORDINALITY AS w(name, label, ord)
     WHERE NOT EXISTS (
         SELECT FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = {table}::regclass AND a.attname::text = w.name AND a.attnum > 0 AND NOT a.attisdropped);

@@ -58,6 +58,7 @@ async fn attributes_decide_what_is_captured_and_rows_decode_into_the_model() {
 fn derived_models_are_registered_for_migrations_and_drift() {
     let models = db_listenable::registry::models();
     assert!(models.contains(&Message::MODEL), "{models:?}");
-    let script = db_listenable::migrations::desired_script(&models, &CaptureConfig::default()).expect("no conflict").to_string();
+    let script =
+        db_listenable::migrations::desired_script(&models, &CaptureConfig::default()).expect("no conflict").to_string();
     assert!(script.contains(&ddl::qualified_table(&Message::MODEL)), "the migration covers the derived model");
 }

@@ -24,6 +24,7 @@ macro_rules! for_each_granularity {
     };
 }
 
+mod attributes;
 mod capture;
 mod columns;
 mod derived;
@@ -57,12 +58,7 @@ pub const ITEMS: Model = Model {
     schema: "public",
     table: "items",
     key: &["id"],
-    columns: &[
-        col("id"),
-        col("name"),
-        col("qty"),
-        Column { name: "updated_at", field: "updated_at", optional: false },
-    ],
+    columns: &[col("id"), col("name"), col("qty"), Column { name: "updated_at", field: "updated_at", optional: false }],
     quiet: &["updated_at"],
     exclude: &[],
     events: Events::DEFAULT,
