@@ -285,9 +285,7 @@ fn retired(cx: &Ctxt, item: &Item, position: &str) {
              `#[db_listenable(exclude(\"password_hash\"))]` and drop their fields; to journal a column but emit \
              nothing for an UPDATE that changes only it, mark the field `#[db_listenable(quiet)]`"
         }
-        (_, "struct") => {
-            "`rename` is not a struct setting; the table is named by `#[db_listenable(table = \"...\")]`"
-        }
+        (_, "struct") => "`rename` is not a struct setting; the table is named by `#[db_listenable(table = \"...\")]`",
         _ => {
             "`#[db_listenable(rename)]` no longer exists: processors receive rows decoded by `sqlx::FromRow`, which \
              reads the column its own attribute names, so the column is named in one place: \

@@ -249,7 +249,10 @@ fn quiet(cx: &Ctxt, container: &Container, key_columns: &[String]) {
         listed_identifier(cx, lit);
         let column = lit.value();
         if key_columns.contains(&column) {
-            cx.error(lit.span(), format!("key column `{column}` cannot be quiet: it identifies the row in every change"));
+            cx.error(
+                lit.span(),
+                format!("key column `{column}` cannot be quiet: it identifies the row in every change"),
+            );
         } else if excluded.contains(&column) {
             cx.error(
                 lit.span(),

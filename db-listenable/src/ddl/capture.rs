@@ -30,6 +30,14 @@
 //!   (`DEFERRABLE` with `SET CONSTRAINTS ... DEFERRED`) may hold duplicates between
 //!   statements; a statement that leaves duplicate keys behind is paired by key as well
 //!   as duplicates allow (the entries of such keys can repeat or mix rows).
+//! - **Excluded columns** (`exclude(...)`) are removed from every row before it is
+//!   journalled (`to_jsonb(row) - ARRAY[...]`, also for the row looked up on a key move),
+//!   so they reach no delivery, dead letter or dashboard page; an UPDATE that changes
+//!   only excluded or quiet columns emits nothing. A table without exclusions gets
+//!   exactly `to_jsonb(row)`.
+//! - **The SQL depends on the table and its capture settings only** (key, events,
+//!   excluded and quiet columns, sorted): never on a model's Rust name or fields, so
+//!   several models of one table that agree share one capture and one fingerprint.
 //! - **TRUNCATE** is refused unless the model captures it (`events(truncate)`), then
 //!   journalled as one `T` entry without rows.
 //! - **Partitioned tables, partitions and inheritance trees are refused** at install

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// A row of `chats`. Capture is generated from this struct
 /// (`chats triggers generate examples/chats/migrations`).
 ///
-/// The two bookkeeping columns are `ignore`d: the messages counter and message numbering
+/// The two bookkeeping columns are `quiet`: the messages counter and message numbering
 /// update them all the time, and an UPDATE that changes only them must not come back as
 /// a chat change (it would make the chats counter recount for nothing).
 #[derive(Debug, Clone, PartialEq, Eq, DbListenable, Serialize, Deserialize)]
@@ -39,7 +39,7 @@ pub struct Message {
     pub number: i64,
     /// The text.
     pub body: String,
-    /// When it was last changed, as PostgreSQL writes a `timestamptz` in JSON. Ignored:
+    /// When it was last changed, as PostgreSQL writes a `timestamptz` in JSON. Quiet:
     /// touching it alone changes nothing the counters or the index care about.
     #[db_listenable(quiet)]
     pub updated_at: String,
