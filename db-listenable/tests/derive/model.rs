@@ -232,17 +232,11 @@ struct Attributes {
     nickname: String,
 }
 
-#[derive(DbListenable, sqlx::FromRow)]
+#[derive(Default, DbListenable, sqlx::FromRow)]
 #[sqlx(default)]
 struct AllDefault {
     id: i64,
     note: String,
-}
-
-impl Default for AllDefault {
-    fn default() -> Self {
-        AllDefault { id: 0, note: String::new() }
-    }
 }
 
 #[test]
