@@ -20,6 +20,31 @@ struct Account {
     email: String,
 }
 
+/// `accounts` as delivered, whole: serde collects every delivered key the struct does
+/// not name into `rest` (no column: sqlx skips it).
+#[derive(Debug, Clone, PartialEq, DbListenable, sqlx::FromRow, Deserialize)]
+#[db_listenable(table = "accounts", exclude("password_hash", "avatar"))]
+struct DeliveredAccount {
+    id: i64,
+    #[sqlx(skip)]
+    #[serde(flatten)]
+    rest: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// Keeps the keys of every delivered row.
+#[derive(Clone, Default)]
+struct DeliveredKeys(Arc<Mutex<Vec<Vec<String>>>>);
+
+impl Processor<DeliveredAccount> for DeliveredKeys {
+    async fn process(&self, _ctx: &Context<'_>, change: &Change<DeliveredAccount>) -> Result<(), ProcessError> {
+        for row in change.old.iter().chain(change.new.iter()) {
+            let keys = std::iter::once("id".to_owned()).chain(row.rest.keys().cloned()).collect();
+            self.0.lock().expect("keys").push(keys);
+        }
+        Ok(())
+    }
+}
+
 /// Installs the journal and `accounts` through the generated migration.
 async fn accounts_db() -> (pg_harness::TestDb, PgPool) {
     let db = pg_harness::TestDb::create().await.expect("test database");
@@ -54,12 +79,13 @@ impl Processor<Account> for Accounts {
 #[tokio::test]
 async fn excluded_columns_are_in_no_delivery_and_no_dead_letter() {
     let (_db, pool) = accounts_db().await;
-    let accounts = Accounts::default();
+    let (accounts, delivered) = (Accounts::default(), DeliveredKeys::default());
     let mut config = fast();
     config.max_attempts = 1;
     let runtime = RuntimeBuilder::new(pool.clone())
         .config(config)
         .processor::<Account, _>("accounts", accounts.clone())
+        .processor::<DeliveredAccount, _>("delivered", delivered.clone())
         .start()
         .await
         .expect("start");
@@ -72,7 +98,9 @@ async fn excluded_columns_are_in_no_delivery_and_no_dead_letter() {
     .await
     .expect("writes");
     wait_for("two processed and one dead", Duration::from_secs(10), || async {
-        accounts.seen.lock().expect("seen").len() == 3 && count(&pool, "dead_letters").await == 1
+        accounts.seen.lock().expect("seen").len() == 3
+            && delivered.0.lock().expect("keys").len() == 4
+            && count(&pool, "dead_letters").await == 1
     })
     .await;
     runtime.shutdown().await;
@@ -80,6 +108,8 @@ async fn excluded_columns_are_in_no_delivery_and_no_dead_letter() {
     let seen = accounts.seen.lock().expect("seen").clone();
     let rows: Vec<&Account> = seen.iter().flat_map(|change| change.old.iter().chain(change.new.iter())).collect();
     assert_eq!(rows.len(), 4, "two inserts and one update with both rows");
+    let keys = delivered.0.lock().expect("keys").clone();
+    assert!(keys.iter().all(|keys| keys == &["id", "email"]), "delivered rows hold only id and email: {keys:?}");
     let dead = dead_letters::list(&pool, Some("accounts"), 10).await.expect("list");
     let row = dead[0].new_row.clone().expect("the dead letter's row");
     assert_eq!(row, serde_json::json!({ "id": 2, "email": "refused@example.com" }));
