@@ -46,10 +46,12 @@ const ITEMS: Model = Model {
     table: "items",
     key: &["id"],
     columns: &[
-        Column { name: "id", field: "id", serde_key: "id", ignored: false },
-        Column { name: "name", field: "name", serde_key: "name", ignored: false },
-        Column { name: "qty", field: "qty", serde_key: "qty", ignored: false },
+        Column { name: "id", field: "id", optional: false },
+        Column { name: "name", field: "name", optional: false },
+        Column { name: "qty", field: "qty", optional: false },
     ],
+    quiet: &[],
+    exclude: &[],
     events: Events::DEFAULT,
 };
 

@@ -26,10 +26,11 @@ pub(crate) struct Field {
     /// The field's name without `r#`.
     pub(crate) name: String,
     pub(crate) attrs: attr::Field,
-    /// The field's column name: `rename`, else the name serde decodes it by.
+    /// The column `sqlx::FromRow` reads the field from.
     pub(crate) column: Name,
-    /// The name serde decodes the field by.
-    pub(crate) serde_name: Name,
+    /// Whether FromRow tolerates the column's absence (`#[sqlx(default)]` on the field
+    /// or the struct).
+    pub(crate) optional: bool,
 }
 
 /// A name for PostgreSQL, where it came from and where errors about it point.
@@ -44,10 +45,10 @@ pub(crate) struct Name {
 pub(crate) enum Origin {
     /// A `#[db_listenable(...)]` setting.
     Attribute,
-    /// `#[serde(rename = "...")]`.
-    SerdeRename,
-    /// `#[serde(rename_all = "...")]` applied to the field's name.
-    SerdeRenameAll,
+    /// `#[sqlx(rename = "...")]`.
+    SqlxRename,
+    /// `#[sqlx(rename_all = "...")]` applied to the field's name.
+    SqlxRenameAll,
     /// The Rust name (the field's name, or the struct's for the table) or a default.
     Rust,
 }
@@ -55,7 +56,7 @@ pub(crate) enum Origin {
 /// How the key columns are named.
 pub(crate) enum Key<'c> {
     /// `#[db_listenable(primary_key = ...)]`.
-    Listed(&'c attr::PrimaryKey),
+    Listed(&'c attr::ColumnList),
     /// The fields marked `#[db_listenable(key)]`, in field order.
     Fields(Vec<&'c Field>),
     /// Nothing given: the column of the field named `id`.
@@ -151,7 +152,7 @@ impl<'a> Container<'a> {
         }
     }
 
-    /// The fields that are columns (serde reads them), in field order.
+    /// The fields that are columns (FromRow reads them), in field order.
     pub(crate) fn columns(&self) -> impl Iterator<Item = &Field> {
         self.fields.iter().filter(|field| field.is_column())
     }
@@ -177,23 +178,22 @@ impl Field {
     fn from_syn(cx: &Ctxt, container: &attr::Container, field: &syn::Field) -> Option<Field> {
         let ident = field.ident.as_ref()?;
         let attrs = attr::Field::from_attrs(cx, &field.attrs);
+        // As sqlx-macros-core's `derives/row.rs`: `rename` wins, else `rename_all` applied
+        // to the field's name without `r#`, else that name.
         let name = ident.unraw().to_string();
-        let serde_name = match (&attrs.serde.rename, &container.serde_rename_all) {
-            (Some(lit), _) => Name { value: lit.value(), span: lit.span(), origin: Origin::SerdeRename },
+        let column = match (&attrs.sqlx.rename, &container.sqlx_rename_all) {
+            (Some(lit), _) => Name { value: lit.value(), span: lit.span(), origin: Origin::SqlxRename },
             (None, Some(rule)) => {
-                Name { value: rule.apply_to_field(&name), span: ident.span(), origin: Origin::SerdeRenameAll }
+                Name { value: rule.apply_to_field(&name), span: ident.span(), origin: Origin::SqlxRenameAll }
             }
             (None, None) => Name { value: name.clone(), span: ident.span(), origin: Origin::Rust },
         };
-        let column = match &attrs.rename {
-            Some(lit) => Name { value: lit.value(), span: lit.span(), origin: Origin::Attribute },
-            None => Name { value: serde_name.value.clone(), span: serde_name.span, origin: serde_name.origin },
-        };
-        Some(Field { name, attrs, column, serde_name })
+        let optional = container.sqlx_default || attrs.sqlx.default.is_some();
+        Some(Field { name, attrs, column, optional })
     }
 
-    /// Whether the field is a column: serde reads it and it is not flattened.
+    /// Whether the field is a column: FromRow reads it (not skipped) and it is not flattened.
     pub(crate) fn is_column(&self) -> bool {
-        self.attrs.serde.skip.is_none() && self.attrs.serde.flatten.is_none()
+        self.attrs.sqlx.skip.is_none() && self.attrs.sqlx.flatten.is_none()
     }
 }

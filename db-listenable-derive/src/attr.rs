@@ -1,5 +1,5 @@
 //! Attribute parsing: `#[db_listenable(...)]` on the struct and on its fields, and the
-//! few `#[serde(...)]` keys that decide which name serde decodes a field by.
+//! `#[sqlx(...)]` keys that decide which column `sqlx::FromRow` reads a field from.
 //!
 //! Every problem is recorded in the [`Ctxt`] and parsing goes on with the next setting,
 //! so one compile reports every typo. Checks that need more than one attribute (keys,
@@ -16,19 +16,21 @@ use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Path, Token, token};
 
 use crate::ctxt::Ctxt;
-use crate::naming::RenameRule;
+use crate::naming::RenameAll;
 
 /// The settings a struct takes, in the order the docs list them.
-const CONTAINER_KEYS: &[&str] = &["table", "schema", "events", "primary_key", "crate"];
+const CONTAINER_KEYS: &[&str] = &["table", "schema", "events", "primary_key", "exclude", "quiet", "crate"];
 /// The settings a field takes.
-const FIELD_KEYS: &[&str] = &["key", "ignore", "rename"];
+const FIELD_KEYS: &[&str] = &["key", "quiet"];
+/// Settings that no longer exist, refused with a message saying what replaced them.
+const RETIRED_KEYS: &[&str] = &["ignore", "rename"];
 /// The operations `events(...)` can list.
 const EVENT_NAMES: &[&str] = &["insert", "update", "delete", "truncate"];
 /// Keys that would carry SQL (a trigger's `WHEN` condition and the like). Named so the
 /// error says why they are refused rather than "unknown attribute".
 const RAW_SQL_KEYS: &[&str] = &["when", "where", "condition", "filter", "check", "sql", "raw_sql"];
 
-/// `#[db_listenable(...)]` and `#[serde(...)]` on the struct.
+/// `#[db_listenable(...)]` and `#[sqlx(...)]` on the struct.
 #[derive(Default)]
 pub(crate) struct Container {
     /// `table = "..."`.
@@ -38,11 +40,17 @@ pub(crate) struct Container {
     /// `events(...)`.
     pub(crate) events: Option<Events>,
     /// `primary_key = "..."` or `primary_key("...", ...)`.
-    pub(crate) primary_key: Option<PrimaryKey>,
+    pub(crate) primary_key: Option<ColumnList>,
+    /// `exclude("...", ...)`: columns never journalled.
+    pub(crate) exclude: Option<ColumnList>,
+    /// `quiet("...", ...)`: columns whose changes alone emit nothing, named on the struct.
+    pub(crate) quiet: Option<ColumnList>,
     /// `crate = "..."`.
     pub(crate) crate_path: CratePath,
-    /// `#[serde(rename_all = "...")]`, the deserialize side.
-    pub(crate) serde_rename_all: Option<RenameRule>,
+    /// `#[sqlx(rename_all = "...")]`.
+    pub(crate) sqlx_rename_all: Option<RenameAll>,
+    /// `#[sqlx(default)]` on the struct: every field may lack its column.
+    pub(crate) sqlx_default: bool,
 }
 
 /// The operations `events(...)` lists.
@@ -58,10 +66,10 @@ impl Events {
     pub(crate) const DEFAULT: Events = Events { insert: true, update: true, delete: true, truncate: false };
 }
 
-/// `primary_key = "id"` or `primary_key("a", "b")`: column names, in key order (none
-/// when the setting was malformed, which is reported).
-pub(crate) struct PrimaryKey {
-    /// The `primary_key` word, where errors about the setting as a whole point.
+/// `primary_key = "id"`, `primary_key("a", "b")`, `exclude(...)` or `quiet(...)`: column
+/// names, in the order given (none when the setting was malformed, which is reported).
+pub(crate) struct ColumnList {
+    /// The setting's word, where errors about the setting as a whole point.
     pub(crate) key: Path,
     pub(crate) columns: Vec<LitStr>,
 }
@@ -78,30 +86,30 @@ pub(crate) enum CratePath {
     Invalid,
 }
 
-/// `#[db_listenable(...)]` and `#[serde(...)]` on a field.
+/// `#[db_listenable(...)]` and `#[sqlx(...)]` on a field.
 #[derive(Default)]
 pub(crate) struct Field {
     /// `key`, where it was written.
     pub(crate) key: Option<Span>,
-    /// `ignore`, where it was written.
-    pub(crate) ignore: Option<Span>,
-    /// `rename = "..."`.
-    pub(crate) rename: Option<LitStr>,
-    /// What serde makes of the field.
-    pub(crate) serde: SerdeField,
+    /// `quiet`, where it was written.
+    pub(crate) quiet: Option<Span>,
+    /// What `sqlx::FromRow` makes of the field.
+    pub(crate) sqlx: SqlxField,
 }
 
-/// The `#[serde(...)]` keys of a field that change its name or make it not a column.
+/// The `#[sqlx(...)]` keys of a field that name its column, make it no column, or make
+/// the column optional. `json` and `try_from` change only how the column's value is
+/// decoded, so they are not recorded: such a field is an ordinary column.
 #[derive(Default)]
-pub(crate) struct SerdeField {
-    /// `rename = "..."` or `rename(deserialize = "...")`: the name serde decodes by.
+pub(crate) struct SqlxField {
+    /// `rename = "..."`: the column FromRow reads.
     pub(crate) rename: Option<LitStr>,
-    /// `alias = "..."`: further names serde accepts.
-    pub(crate) aliases: Vec<String>,
-    /// `skip` or `skip_deserializing`: serde never reads the field, so it is not a column.
+    /// `skip`: FromRow fills the field with its default and reads no column.
     pub(crate) skip: Option<Span>,
-    /// `flatten`: the field's own fields sit in the parent's JSON object.
+    /// `flatten`: FromRow reads a nested struct from the same row.
     pub(crate) flatten: Option<Span>,
+    /// `default`: FromRow tolerates a missing column.
+    pub(crate) default: Option<Span>,
 }
 
 /// One setting inside an attribute's parentheses: `key`, `key = value` or `key(...)`.
@@ -212,38 +220,15 @@ fn nested_items(cx: &Ctxt, group: &Group) -> Vec<Item> {
     items
 }
 
-/// The settings of a `#[serde(...)]`, read leniently: serde's own derive reports its
+/// The settings of a `#[sqlx(...)]`, read leniently: sqlx's own derive reports its
 /// syntax errors, and reporting them twice helps nobody.
-fn serde_items(attr: &Attribute) -> Vec<Item> {
+fn sqlx_items(attr: &Attribute) -> Vec<Item> {
     let mut items = Vec::new();
     let _ = attr.parse_nested_meta(|meta| {
         items.push(Item::parse(&meta)?);
         Ok(())
     });
     items
-}
-
-/// The deserialize-side string of a serde setting: `key = "..."` or
-/// `key(deserialize = "...")`.
-fn serde_deserialize_string(item: &Item) -> Option<LitStr> {
-    match &item.value {
-        Value::Assign(expr) => string_literal(expr).cloned(),
-        Value::List(group) => {
-            let mut found = None;
-            let _ = syn::meta::parser(|meta| {
-                let nested = Item::parse(&meta)?;
-                if nested.name == "deserialize"
-                    && let Value::Assign(expr) = &nested.value
-                {
-                    found = string_literal(expr).cloned();
-                }
-                Ok(())
-            })
-            .parse2(group.stream());
-            found
-        }
-        Value::Flag => None,
-    }
 }
 
 /// Records a duplicate setting; `true` when the setting is seen for the first time.
@@ -259,6 +244,10 @@ fn first_time(cx: &Ctxt, seen: &mut HashSet<String>, item: &Item) -> bool {
 fn unknown(cx: &Ctxt, item: &Item, position: &str, expected: &[&str]) {
     let span = span_of(&item.key);
     let name = item.name.as_str();
+    if RETIRED_KEYS.contains(&name) {
+        retired(cx, item, position);
+        return;
+    }
     if RAW_SQL_KEYS.contains(&name) {
         cx.error(
             span,
@@ -271,8 +260,7 @@ fn unknown(cx: &Ctxt, item: &Item, position: &str, expected: &[&str]) {
     }
     if let Some(example) = example(name) {
         let message = if position == "struct" {
-            let hint = if name == "rename" { " (the table is named by `table = \"...\"`)" } else { "" };
-            format!("`{name}` goes on a field, not on the struct: `#[db_listenable({example})]`{hint}")
+            format!("`{name}` goes on a field, not on the struct: `#[db_listenable({example})]`")
         } else {
             format!("`{name}` goes on the struct, not on a field: `#[db_listenable({example})]`")
         };
@@ -287,6 +275,26 @@ fn unknown(cx: &Ctxt, item: &Item, position: &str, expected: &[&str]) {
     cx.error(span, format!("unknown db_listenable {position} attribute `{name}`; expected one of {list}{hint}"));
 }
 
+/// The error for a setting that was replaced: what it did, and what to write now.
+fn retired(cx: &Ctxt, item: &Item, position: &str) {
+    let span = span_of(&item.key);
+    let message = match (item.name.as_str(), position) {
+        ("ignore", _) => {
+            "`ignore` no longer exists: it never hid a column, the column was journalled all the same. To keep \
+             columns out of the journal (secrets, large values), list them on the struct with \
+             `#[db_listenable(exclude(\"password_hash\"))]` and drop their fields; to journal a column but emit \
+             nothing for an UPDATE that changes only it, mark the field `#[db_listenable(quiet)]`"
+        }
+        (_, "struct") => "`rename` is not a struct setting; the table is named by `#[db_listenable(table = \"...\")]`",
+        _ => {
+            "`#[db_listenable(rename)]` no longer exists: processors receive rows decoded by `sqlx::FromRow`, which \
+             reads the column its own attribute names, so the column is named in one place: \
+             `#[sqlx(rename = \"...\")]` (with `#[derive(sqlx::FromRow)]`)"
+        }
+    };
+    cx.error(span, message);
+}
+
 /// How a setting is written, for errors that show it.
 fn example(name: &str) -> Option<&'static str> {
     Some(match name {
@@ -294,10 +302,9 @@ fn example(name: &str) -> Option<&'static str> {
         "schema" => "schema = \"...\"",
         "events" => "events(...)",
         "primary_key" => "primary_key = \"...\"",
+        "exclude" => "exclude(\"...\")",
         "crate" => "crate = \"...\"",
         "key" => "key",
-        "ignore" => "ignore",
-        "rename" => "rename = \"...\"",
         _ => return None,
     })
 }
@@ -337,13 +344,19 @@ impl Container {
                 for item in db_listenable_items(cx, attr) {
                     container.apply(cx, &mut seen, &item);
                 }
-            } else if attr.path().is_ident("serde") {
-                for item in serde_items(attr) {
-                    if item.name == "rename_all"
-                        && let Some(lit) = serde_deserialize_string(&item)
-                        && let Some(rule) = RenameRule::from_name(&lit.value())
-                    {
-                        container.serde_rename_all = Some(rule);
+            } else if attr.path().is_ident("sqlx") {
+                for item in sqlx_items(attr) {
+                    match item.name.as_str() {
+                        "rename_all" => {
+                            if let Value::Assign(expr) = &item.value
+                                && let Some(lit) = string_literal(expr)
+                                && let Some(rule) = RenameAll::from_name(&lit.value())
+                            {
+                                container.sqlx_rename_all = Some(rule);
+                            }
+                        }
+                        "default" => container.sqlx_default = true,
+                        _ => {}
                     }
                 }
             }
@@ -359,7 +372,9 @@ impl Container {
             "table" => self.table = item.string(cx, "table = \"invoice_items\""),
             "schema" => self.schema = item.string(cx, "schema = \"billing\""),
             "events" => self.events = events(cx, item),
-            "primary_key" => self.primary_key = Some(primary_key(cx, item)),
+            "primary_key" => self.primary_key = Some(column_list(cx, item, PRIMARY_KEY_FORM)),
+            "exclude" => self.exclude = Some(column_list(cx, item, EXCLUDE_FORM)),
+            "quiet" => self.quiet = Some(column_list(cx, item, QUIET_FORM)),
             "crate" => self.crate_path = crate_path(cx, item),
             _ => unknown(cx, item, "struct", CONTAINER_KEYS),
         }
@@ -415,40 +430,44 @@ fn events(cx: &Ctxt, item: &Item) -> Option<Events> {
     valid.then_some(events)
 }
 
-/// `primary_key = "id"` or `primary_key("a", "b")`. A malformed one has no columns but
-/// still counts as given, so it is not followed by "missing key column".
-fn primary_key(cx: &Ctxt, item: &Item) -> PrimaryKey {
-    let columns = primary_key_columns(cx, item).unwrap_or_default();
-    PrimaryKey { key: item.key.clone(), columns }
+/// How `primary_key` is written, for errors.
+const PRIMARY_KEY_FORM: &str = "`primary_key = \"id\"` or `primary_key(\"invoice_id\", \"line\")`";
+/// How `exclude` is written, for errors.
+const EXCLUDE_FORM: &str = "`exclude = \"password_hash\"` or `exclude(\"password_hash\", \"avatar\")`";
+/// How struct-level `quiet` is written, for errors.
+const QUIET_FORM: &str = "`quiet = \"touched_at\"` or `quiet(\"touched_at\", \"view_count\")`";
+
+/// `name = "a"` or `name("a", "b")`. A malformed one has no columns but still counts as
+/// given, so `primary_key` is not followed by "missing key column".
+fn column_list(cx: &Ctxt, item: &Item, form: &str) -> ColumnList {
+    let columns = column_list_columns(cx, item, form).unwrap_or_default();
+    ColumnList { key: item.key.clone(), columns }
 }
 
-fn primary_key_columns(cx: &Ctxt, item: &Item) -> Option<Vec<LitStr>> {
-    const EXPECTED: &str = "`primary_key` expects a column name or a list of them: `primary_key = \"id\"` or \
-                            `primary_key(\"invoice_id\", \"line\")`";
+fn column_list_columns(cx: &Ctxt, item: &Item, form: &str) -> Option<Vec<LitStr>> {
+    let name = &item.name;
+    let expected = format!("`{name}` expects a column name or a list of them: {form}");
     let columns = match &item.value {
         Value::Assign(expr) => match string_literal(expr) {
             Some(lit) => vec![lit.clone()],
             None => {
-                cx.error_spanned(item.tokens(), EXPECTED);
+                cx.error_spanned(item.tokens(), &expected);
                 return None;
             }
         },
         Value::List(group) => match Punctuated::<LitStr, Token![,]>::parse_terminated.parse2(group.stream()) {
             Ok(columns) if columns.is_empty() => {
-                cx.error_spanned(
-                    item.tokens(),
-                    "`primary_key()` names no column; list the key columns: `primary_key(\"invoice_id\", \"line\")`",
-                );
+                cx.error_spanned(item.tokens(), format!("`{name}()` names no column; list the columns: {form}"));
                 return None;
             }
             Ok(columns) => columns.into_iter().collect(),
             Err(error) => {
-                cx.error(error.span(), EXPECTED);
+                cx.error(error.span(), &expected);
                 return None;
             }
         },
         Value::Flag => {
-            cx.error_spanned(item.tokens(), EXPECTED);
+            cx.error_spanned(item.tokens(), &expected);
             return None;
         }
     };
@@ -486,9 +505,9 @@ impl Field {
                 for item in db_listenable_items(cx, attr) {
                     field.apply(cx, &mut seen, &item);
                 }
-            } else if attr.path().is_ident("serde") {
-                for item in serde_items(attr) {
-                    field.serde.apply(&item);
+            } else if attr.path().is_ident("sqlx") {
+                for item in sqlx_items(attr) {
+                    field.sqlx.apply(&item);
                 }
             }
         }
@@ -501,28 +520,25 @@ impl Field {
         }
         match item.name.as_str() {
             "key" => self.key = Some(item.flag(cx)),
-            "ignore" => self.ignore = Some(item.flag(cx)),
-            "rename" => self.rename = item.string(cx, "rename = \"column_name\""),
+            "quiet" => self.quiet = Some(item.flag(cx)),
             _ => unknown(cx, item, "field", FIELD_KEYS),
         }
     }
 }
 
-impl SerdeField {
+impl SqlxField {
     fn apply(&mut self, item: &Item) {
         match item.name.as_str() {
             "rename" => {
-                if let Some(lit) = serde_deserialize_string(item) {
-                    self.rename = Some(lit);
+                if let Value::Assign(expr) = &item.value
+                    && let Some(lit) = string_literal(expr)
+                {
+                    self.rename = Some(lit.clone());
                 }
             }
-            "alias" => {
-                if let Some(lit) = serde_deserialize_string(item) {
-                    self.aliases.push(lit.value());
-                }
-            }
-            "skip" | "skip_deserializing" => self.skip = Some(span_of(&item.key)),
+            "skip" => self.skip = Some(span_of(&item.key)),
             "flatten" => self.flatten = Some(span_of(&item.key)),
+            "default" => self.default = Some(span_of(&item.key)),
             _ => {}
         }
     }

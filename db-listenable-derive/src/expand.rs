@@ -37,10 +37,23 @@ fn model_impl(container: &Container, krate: &Path) -> TokenStream {
     let columns = container.columns().map(|field| {
         let name = &field.column.value;
         let field_name = &field.name;
-        let serde_key = &field.serde_name.value;
-        let ignored = field.attrs.ignore.is_some();
-        quote!(#krate::Column { name: #name, field: #field_name, serde_key: #serde_key, ignored: #ignored })
+        // A key column is required even under a struct-level `#[sqlx(default)]`.
+        let optional = field.optional && !key.contains(name);
+        quote!(#krate::Column { name: #name, field: #field_name, optional: #optional })
     });
+    // Sorted, so the capture (and its fingerprint) does not depend on field order.
+    let mut quiet: Vec<String> = container
+        .columns()
+        .filter(|field| field.attrs.quiet.is_some())
+        .map(|field| field.column.value.clone())
+        .chain(container.attrs.quiet.iter().flat_map(|list| list.columns.iter().map(syn::LitStr::value)))
+        .collect();
+    quiet.sort();
+    quiet.dedup();
+    let mut exclude: Vec<String> =
+        container.attrs.exclude.iter().flat_map(|list| list.columns.iter().map(syn::LitStr::value)).collect();
+    exclude.sort();
+    exclude.dedup();
     let events = container.events();
     let (insert, update, delete, truncate) = (events.insert, events.update, events.delete, events.truncate);
     quote! {
@@ -52,6 +65,8 @@ fn model_impl(container: &Container, krate: &Path) -> TokenStream {
                 table: #table,
                 key: &[#(#key),*],
                 columns: &[#(#columns),*],
+                quiet: &[#(#quiet),*],
+                exclude: &[#(#exclude),*],
                 events: #krate::Events { insert: #insert, update: #update, delete: #delete, truncate: #truncate },
             };
         }
@@ -88,6 +103,8 @@ fn stand_in(input: &DeriveInput, krate: Option<&Path>, error: syn::Error) -> Tok
                 table: "",
                 key: &[],
                 columns: &[],
+                quiet: &[],
+                exclude: &[],
                 events: #krate::Events::DEFAULT,
             };
         }

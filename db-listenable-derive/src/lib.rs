@@ -19,10 +19,10 @@ use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
 /// Makes a struct a listenable model: implements `DbListenable` (its `MODEL` constant
-/// describes the table, key, columns and captured operations) and registers the model,
-/// so `db_listenable::registry::models()` lists it.
+/// describes the table, key, columns and how the table is captured) and registers the
+/// model, so `db_listenable::registry::models()` lists it.
 ///
-/// Each named field is a column of the table, by its name:
+/// Each named field is a column of the table, by the name `sqlx::FromRow` reads it by:
 ///
 /// ```
 /// use db_listenable::DbListenable;
@@ -40,6 +40,28 @@ use syn::{DeriveInput, parse_macro_input};
 /// assert_eq!(model.columns.iter().map(|c| c.name).collect::<Vec<_>>(), ["id", "invoice_id", "quantity"]);
 /// assert!(model.events.insert && model.events.update && model.events.delete && !model.events.truncate);
 /// ```
+///
+/// # Attributes at a glance
+///
+/// | attribute | on | what it does |
+/// |---|---|---|
+/// | `table = "..."` | struct | the table (default: snake_case plural of the struct name) |
+/// | `schema = "..."` | struct | the table's schema (default `public`) |
+/// | `events(insert, update, delete, truncate)` | struct | the operations captured (default: insert, update, delete) |
+/// | `primary_key("...", ...)` | struct | the key columns, by column name |
+/// | `exclude("...", ...)` | struct | columns never written to the journal (secrets, large values) |
+/// | `quiet("...", ...)` | struct | columns journalled, but an UPDATE changing only them emits nothing |
+/// | `crate = "..."` | struct | the path of `db_listenable` in generated code |
+/// | `key` | field | the field's column is (part of) the key |
+/// | `quiet` | field | as struct-level `quiet`, for the field's column |
+/// | `#[sqlx(rename = "...")]`, `#[sqlx(rename_all = "...")]` | field, struct | the column name, exactly as `sqlx::FromRow` reads it |
+/// | `#[sqlx(skip)]` | field | not a column |
+/// | `#[sqlx(json)]`, `#[sqlx(try_from = "...")]` | field | an ordinary column (only its decoding differs) |
+/// | `#[sqlx(default)]` | field, struct | the column may be missing from the table (never for a key column) |
+/// | `#[sqlx(flatten)]` | field | refused: the nested struct's columns cannot be known |
+///
+/// `#[db_listenable(ignore)]` and `#[db_listenable(rename)]` no longer exist and are
+/// compile errors saying what replaced them (`exclude` or `quiet`; `#[sqlx(rename)]`).
 ///
 /// # Struct attributes
 ///
@@ -97,7 +119,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// ### `primary_key = "..."` or `primary_key("...", "...")`
 ///
-/// The key columns, by column name (after any `rename`), in key order; the list form
+/// The key columns, by column name (after any `#[sqlx(rename)]`), in key order; the list form
 /// names a composite key. An alternative to `#[db_listenable(key)]` on fields; use one
 /// or the other. See [Keys](#keys).
 ///
@@ -130,6 +152,37 @@ use syn::{DeriveInput, parse_macro_input};
 /// # assert_eq!(Invoice::MODEL.table, "invoices");
 /// ```
 ///
+/// ### `exclude("...", ...)` (or `exclude = "..."`)
+///
+/// Columns that never reach the journal: the capture trigger removes them from every
+/// row it writes (`to_jsonb(row) - ARRAY[...]`), so they are in no delivery, dead letter
+/// or dashboard page. For secrets (`password_hash`) and large values (`avatar`). They
+/// name table columns the struct does not map: a field reading an excluded column could
+/// never be filled, so it is a compile error, and so is excluding a key column. An
+/// UPDATE that changes only excluded columns emits nothing (its entry would show no
+/// difference). The table must have them: an exclusion naming no column would journal
+/// the column it meant to keep out, so the column checks refuse it.
+///
+/// ```
+/// # use db_listenable::DbListenable;
+/// #[derive(DbListenable)]
+/// #[db_listenable(exclude("password_hash", "avatar"))]
+/// struct Account {
+///     id: i64,
+///     email: String,
+/// }
+/// assert_eq!(Account::MODEL.exclude, ["avatar", "password_hash"]);
+/// ```
+///
+/// ### `quiet("...", ...)` (or `quiet = "..."`)
+///
+/// Columns whose changes alone are not worth an event: they are journalled with every
+/// change, but an UPDATE that changes only quiet columns emits nothing (a `touched_at`
+/// or a counter maintained by the processors themselves). Named on the struct, they need
+/// no field, so a narrow model of a table can agree with a full one (see
+/// [Several models of one table](#several-models-of-one-table)). A key column cannot be
+/// quiet. Quiet is not secret: use `exclude` to keep a column out of the journal.
+///
 /// # Field attributes
 ///
 /// ### `key`
@@ -149,11 +202,9 @@ use syn::{DeriveInput, parse_macro_input};
 /// assert_eq!(Membership::MODEL.key, ["chat_id", "user_id"]);
 /// ```
 ///
-/// ### `ignore`
+/// ### `quiet`
 ///
-/// The column is captured in every change, but an `UPDATE` that changes only ignored
-/// columns emits no event (a `touched_at` or a cache column, say). A key column cannot
-/// be ignored.
+/// The field's column is quiet (see the struct-level `quiet`).
 ///
 /// ```
 /// # use db_listenable::DbListenable;
@@ -161,27 +212,51 @@ use syn::{DeriveInput, parse_macro_input};
 /// struct Message {
 ///     id: i64,
 ///     body: String,
-///     #[db_listenable(ignore)]
+///     #[db_listenable(quiet)]
 ///     read_count: i64,
 /// }
-/// assert_eq!(Message::MODEL.ignored_columns().collect::<Vec<_>>(), ["read_count"]);
+/// assert_eq!(Message::MODEL.quiet, ["read_count"]);
 /// ```
 ///
-/// ### `rename = "..."`
+/// # Column names: `#[sqlx(...)]`
 ///
-/// The field's column name. Default: the field's name (without `r#`), or the name
-/// serde decodes it by (see [serde](#serde)).
+/// Processors receive rows decoded by the model's `sqlx::FromRow`, so a field's column
+/// is the one FromRow reads, computed here exactly as sqlx's derive computes it:
+///
+/// - `#[sqlx(rename = "...")]` on a field is its column;
+/// - otherwise `#[sqlx(rename_all = "...")]` on the struct applied to the field's name
+///   (`lowercase`, `snake_case`, `UPPERCASE`, `SCREAMING_SNAKE_CASE`, `kebab-case`,
+///   `camelCase`, `PascalCase`, with the same case conversion sqlx uses);
+/// - otherwise the field's name, without `r#` (`r#type` is the column `type`).
+///
+/// The other sqlx attributes:
+///
+/// - `#[sqlx(skip)]`: FromRow fills the field with its default; not a column, cannot be
+///   `key` or `quiet`.
+/// - `#[sqlx(json)]`, `#[sqlx(json(nullable))]`, `#[sqlx(try_from = "...")]`: only
+///   change how the column's value is decoded; the field is an ordinary column.
+/// - `#[sqlx(default)]` on a field (or on the struct, for every non-key field): FromRow
+///   accepts a table without the column, so the column checks do not require it
+///   (`Column::optional`). A key field cannot be `default`: the table must have it.
+/// - `#[sqlx(flatten)]`: a compile error; the nested struct's columns are unknown here,
+///   so they could be neither checked nor captured. List them as fields instead.
+///
+/// serde's attributes do not name columns.
 ///
 /// ```
 /// # use db_listenable::DbListenable;
-/// #[derive(DbListenable)]
+/// #[derive(DbListenable, sqlx::FromRow)]
+/// #[sqlx(rename_all = "camelCase")]
 /// struct Invoice {
 ///     id: i64,
-///     #[db_listenable(rename = "total_price")]
-///     total: i64,
+///     customer_name: String,
+///     #[sqlx(rename = "total")]
+///     total_price: i64,
+///     #[sqlx(skip)]
+///     cached_summary: Option<String>,
 /// }
-/// let total = &Invoice::MODEL.columns[1];
-/// assert_eq!((total.field, total.name), ("total", "total_price"));
+/// let names: Vec<_> = Invoice::MODEL.columns.iter().map(|c| c.name).collect();
+/// assert_eq!(names, ["id", "customerName", "total"]);
 /// ```
 ///
 /// # Keys
@@ -191,48 +266,20 @@ use syn::{DeriveInput, parse_macro_input};
 /// of the field named `id`. A struct with none of them does not compile ("missing key
 /// column").
 ///
-/// # serde
+/// # Several models of one table
 ///
-/// The journal stores each row as a JSON object keyed by column name, and serde decodes
-/// it into the struct by the names serde knows, so the derive takes its column names
-/// from serde's attributes where they change those names:
+/// A table has one capture (one set of triggers), made of its key, events, excluded and
+/// quiet columns and nothing else of the struct: two models of one table (a full and a
+/// narrow view of its rows) share it when they agree on those settings, and
+/// `triggers generate` installs it once. Models that disagree are refused by
+/// `triggers generate` and at the runtime's start, naming both and what differs.
 ///
-/// - `#[serde(rename = "...")]` (or `rename(deserialize = "...")`) on a field is its
-///   column name. With `#[db_listenable(rename = "...")]` as well, both must name the
-///   same column (or the db_listenable name must be one of the field's
-///   `#[serde(alias = "...")]`); different names are a compile error.
-/// - `#[serde(rename_all = "...")]` on the struct applies to the column names of the
-///   fields without a rename, exactly as serde applies it (`camelCase`, `snake_case`,
-///   `PascalCase`, `SCREAMING_SNAKE_CASE`, `kebab-case`, ...). A
-///   `#[db_listenable(rename = "...")]` that differs from the name `rename_all` gives is
-///   a compile error, for the same reason.
-/// - `#[serde(skip)]` and `#[serde(skip_deserializing)]` fields are not columns: they
-///   are not in `MODEL.columns` and cannot be part of the key.
-/// - `#[serde(flatten)]` is a compile error: a flattened field's columns cannot be known.
+/// # Checked against the table
 ///
-/// A `#[db_listenable(rename = "...")]` on a field without a serde rename is taken as it
-/// is: the column has one name, serde knows the field by another. Each column records
-/// both (`Column::name`, `Column::serde_key`), and `Model::row_for_serde` moves the
-/// captured value to the key serde expects before decoding, so no matching
-/// `#[serde(rename)]` is needed.
-///
-/// ```
-/// # use db_listenable::DbListenable;
-/// use serde::Deserialize;
-///
-/// #[derive(DbListenable, Deserialize)]
-/// #[serde(rename_all = "camelCase")]
-/// struct Invoice {
-///     id: i64,
-///     customer_name: String,
-///     #[serde(rename = "total")]
-///     total_price: i64,
-///     #[serde(skip)]
-///     cached_summary: Option<String>,
-/// }
-/// let names: Vec<_> = Invoice::MODEL.columns.iter().map(|c| c.name).collect();
-/// assert_eq!(names, ["id", "customerName", "total"]);
-/// ```
+/// The migration `triggers generate` writes refuses to install when the table lacks a
+/// column a model needs (every mapped column that is not `#[sqlx(default)]`, the key
+/// and the excluded columns), naming the model, the table and each missing column; the
+/// drift check and the runtime's start report the same.
 ///
 /// # Checked at compile time
 ///
@@ -246,12 +293,15 @@ use syn::{DeriveInput, parse_macro_input};
 /// - unknown settings, a setting given twice, a value of the wrong form, an empty
 ///   `events()`, an unknown or repeated event;
 /// - `primary_key` together with `key`, a `primary_key` name that is not a column or is
-///   listed twice, a key column marked `ignore`, no key at all, two fields mapping the
-///   same column;
+///   listed twice, a quiet, excluded or `#[sqlx(default)]` key column, no key at all,
+///   two fields mapping the same column;
+/// - a field mapping an excluded column, a column both excluded and quiet, `key` or
+///   `quiet` on a `#[sqlx(skip)]` field, `#[sqlx(flatten)]`;
+/// - the retired `ignore` and `rename`, with what replaced them;
 /// - tuple structs, unit structs, enums, unions, and generic structs: a table has one
 ///   row type, so the struct takes no type, lifetime or const parameters.
 ///
-/// Field types are not checked: serde decodes each column into its field at run time.
+/// Field types are not checked here: `sqlx::FromRow` decodes each column into its field.
 #[proc_macro_derive(DbListenable, attributes(db_listenable))]
 pub fn derive_db_listenable(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

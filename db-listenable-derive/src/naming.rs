@@ -1,6 +1,8 @@
 //! Names the derive makes up: default table names, the Rails convention the seed used
-//! (`InvoiceItem` -> `invoice_items`), and serde's `rename_all` rules, which decide the
-//! name serde decodes a field by and so its column.
+//! (`InvoiceItem` -> `invoice_items`), and sqlx's `rename_all` rules, which decide the
+//! column `sqlx::FromRow` reads a field from.
+
+use heck::{ToKebabCase, ToLowerCamelCase, ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
 /// The snake_case plural of a struct name.
 pub(crate) fn default_table_name(struct_name: &str) -> String {
@@ -39,72 +41,52 @@ fn pluralize(word: &str) -> String {
     }
 }
 
-/// A `#[serde(rename_all = "...")]` rule, applied to a field name exactly as serde applies it.
+/// A `#[sqlx(rename_all = "...")]` rule, applied to a field name exactly as sqlx's
+/// `FromRow` derive applies it: the same seven names, the same `heck` version
+/// (sqlx-macros-core 0.9's `derives/attributes.rs` and `derives/mod.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RenameRule {
+pub(crate) enum RenameAll {
     Lower,
-    Upper,
-    Pascal,
-    Camel,
     Snake,
+    Upper,
     ScreamingSnake,
     Kebab,
-    ScreamingKebab,
+    Camel,
+    Pascal,
 }
 
-impl RenameRule {
-    /// The rule serde names `name`; `None` for a name serde rejects (serde reports it).
+impl RenameAll {
+    /// The rule sqlx names `name`; `None` for a name sqlx rejects (sqlx reports it).
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         Some(match name {
-            "lowercase" => RenameRule::Lower,
-            "UPPERCASE" => RenameRule::Upper,
-            "PascalCase" => RenameRule::Pascal,
-            "camelCase" => RenameRule::Camel,
-            "snake_case" => RenameRule::Snake,
-            "SCREAMING_SNAKE_CASE" => RenameRule::ScreamingSnake,
-            "kebab-case" => RenameRule::Kebab,
-            "SCREAMING-KEBAB-CASE" => RenameRule::ScreamingKebab,
+            "lowercase" => RenameAll::Lower,
+            "snake_case" => RenameAll::Snake,
+            "UPPERCASE" => RenameAll::Upper,
+            "SCREAMING_SNAKE_CASE" => RenameAll::ScreamingSnake,
+            "kebab-case" => RenameAll::Kebab,
+            "camelCase" => RenameAll::Camel,
+            "PascalCase" => RenameAll::Pascal,
             _ => return None,
         })
     }
 
-    /// The name serde gives the field `field` (a snake_case Rust field name).
+    /// The column sqlx reads the field `field` (its name without `r#`) from.
     pub(crate) fn apply_to_field(self, field: &str) -> String {
         match self {
-            RenameRule::Lower | RenameRule::Snake => field.to_owned(),
-            RenameRule::Upper | RenameRule::ScreamingSnake => field.to_ascii_uppercase(),
-            RenameRule::Pascal => {
-                let mut pascal = String::with_capacity(field.len());
-                let mut capitalize = true;
-                for c in field.chars() {
-                    if c == '_' {
-                        capitalize = true;
-                    } else if capitalize {
-                        pascal.push(c.to_ascii_uppercase());
-                        capitalize = false;
-                    } else {
-                        pascal.push(c);
-                    }
-                }
-                pascal
-            }
-            RenameRule::Camel => {
-                let pascal = RenameRule::Pascal.apply_to_field(field);
-                let mut chars = pascal.chars();
-                match chars.next() {
-                    Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
-                    None => pascal,
-                }
-            }
-            RenameRule::Kebab => field.replace('_', "-"),
-            RenameRule::ScreamingKebab => field.to_ascii_uppercase().replace('_', "-"),
+            RenameAll::Lower => field.to_lowercase(),
+            RenameAll::Snake => field.to_snake_case(),
+            RenameAll::Upper => field.to_uppercase(),
+            RenameAll::ScreamingSnake => field.to_shouty_snake_case(),
+            RenameAll::Kebab => field.to_kebab_case(),
+            RenameAll::Camel => field.to_lower_camel_case(),
+            RenameAll::Pascal => field.to_upper_camel_case(),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{RenameRule, default_table_name};
+    use super::{RenameAll, default_table_name};
 
     #[test]
     fn struct_names_become_snake_case_plural_tables() {
@@ -125,21 +107,21 @@ mod tests {
     }
 
     #[test]
-    fn rename_all_rules_match_serde() {
+    fn rename_all_rules_match_sqlx() {
         for (rule, expected) in [
-            ("lowercase", "invoice_id"),
-            ("UPPERCASE", "INVOICE_ID"),
-            ("PascalCase", "InvoiceId"),
-            ("camelCase", "invoiceId"),
-            ("snake_case", "invoice_id"),
-            ("SCREAMING_SNAKE_CASE", "INVOICE_ID"),
-            ("kebab-case", "invoice-id"),
-            ("SCREAMING-KEBAB-CASE", "INVOICE-ID"),
+            ("lowercase", "invoice_id2"),
+            ("snake_case", "invoice_id2"),
+            ("UPPERCASE", "INVOICE_ID2"),
+            ("SCREAMING_SNAKE_CASE", "INVOICE_ID2"),
+            ("kebab-case", "invoice-id2"),
+            ("camelCase", "invoiceId2"),
+            ("PascalCase", "InvoiceId2"),
         ] {
-            let rule = RenameRule::from_name(rule).unwrap_or_else(|| panic!("{rule} is a serde rule"));
-            assert_eq!(rule.apply_to_field("invoice_id"), expected, "{rule:?}");
+            let rule = RenameAll::from_name(rule).unwrap_or_else(|| panic!("{rule} is a sqlx rule"));
+            assert_eq!(rule.apply_to_field("invoice_id2"), expected, "{rule:?}");
         }
-        assert_eq!(RenameRule::Camel.apply_to_field("id"), "id");
-        assert_eq!(RenameRule::from_name("Title Case"), None);
+        // Unlike serde's rules, sqlx's go through heck, which re-splits words.
+        assert_eq!(RenameAll::Snake.apply_to_field("totalPrice"), "total_price");
+        assert_eq!(RenameAll::from_name("SCREAMING-KEBAB-CASE"), None);
     }
 }

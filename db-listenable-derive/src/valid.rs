@@ -1,10 +1,14 @@
 //! Checks across attributes and fields: names PostgreSQL accepts, one column per name,
-//! a key that names columns, serde and the table agreeing on every name. Every failed
-//! check is recorded; nothing stops at the first.
+//! a key that names columns, excluded and quiet columns that agree with the fields and
+//! the key, and `#[sqlx(...)]` settings a capture cannot honour. Every failed check is
+//! recorded; nothing stops at the first.
 
 use std::collections::HashMap;
 
+use syn::LitStr;
+
 use crate::ast::{Container, Field, Key, Name, Origin};
+use crate::attr::ColumnList;
 use crate::ctxt::Ctxt;
 
 /// PostgreSQL truncates identifiers longer than this many bytes (`NAMEDATALEN - 1`).
@@ -22,7 +26,9 @@ pub(crate) fn check(cx: &Ctxt, container: &Container) {
         field_checks(cx, field);
     }
     unique_columns(cx, container);
-    key(cx, container);
+    let key_columns = key(cx, container);
+    exclude(cx, container, &key_columns);
+    quiet(cx, container, &key_columns);
 }
 
 /// A name PostgreSQL takes as it is: not empty, no NUL, at most 63 bytes.
@@ -30,8 +36,8 @@ fn identifier(cx: &Ctxt, what: &str, name: &Name) {
     let value = &name.value;
     let from = match name.origin {
         Origin::Attribute => "",
-        Origin::SerdeRename => " (from #[serde(rename)])",
-        Origin::SerdeRenameAll => " (from #[serde(rename_all)])",
+        Origin::SqlxRename => " (from #[sqlx(rename)])",
+        Origin::SqlxRenameAll => " (from #[sqlx(rename_all)])",
         Origin::Rust if what == "table" => " (derived from the struct name; set `#[db_listenable(table = \"...\")]`)",
         Origin::Rust => "",
     };
@@ -51,34 +57,35 @@ fn identifier(cx: &Ctxt, what: &str, name: &Name) {
     }
 }
 
+/// A column named in a struct setting (`exclude`, `quiet`), checked like any name.
+fn listed_identifier(cx: &Ctxt, lit: &LitStr) {
+    identifier(cx, "column", &Name { value: lit.value(), span: lit.span(), origin: Origin::Attribute });
+}
+
 /// Checks on one field alone.
 fn field_checks(cx: &Ctxt, field: &Field) {
     let attrs = &field.attrs;
-    if let Some(flatten) = attrs.serde.flatten {
+    let name = &field.name;
+    if let Some(flatten) = attrs.sqlx.flatten {
         cx.error(
             flatten,
-            "#[serde(flatten)] cannot map to columns: the journal stores a row as one JSON object keyed by column \
-             name; list the columns as fields of this struct instead",
+            format!(
+                "#[sqlx(flatten)] cannot be captured: the columns field `{name}` reads come from another struct, so \
+                 DbListenable cannot check or capture them; list those columns as fields of this struct instead"
+            ),
         );
     }
-    if attrs.serde.skip.is_some() {
-        let name = &field.name;
-        for (span, attribute) in [(attrs.key, "key"), (attrs.ignore, "ignore")] {
+    if attrs.sqlx.skip.is_some() {
+        for (span, attribute) in [(attrs.key, "key"), (attrs.quiet, "quiet")] {
             if let Some(span) = span {
                 cx.error(
                     span,
                     format!(
-                        "field `{name}` is skipped by serde, so it is not a column and cannot take \
+                        "field `{name}` is #[sqlx(skip)], so it is not a column and cannot take \
                          #[db_listenable({attribute})]"
                     ),
                 );
             }
-        }
-        if let Some(rename) = &attrs.rename {
-            cx.error(
-                rename.span(),
-                format!("field `{name}` is skipped by serde, so it is not a column and cannot take a column name"),
-            );
         }
         return;
     }
@@ -86,42 +93,16 @@ fn field_checks(cx: &Ctxt, field: &Field) {
         return;
     }
     identifier(cx, "column", &field.column);
-    if attrs.key.is_some()
-        && let Some(ignore) = attrs.ignore
-    {
+    if let (Some(_), Some(default)) = (attrs.key, attrs.sqlx.default) {
         cx.error(
-            ignore,
+            default,
             format!(
-                "a key column cannot be ignored: `{}` identifies the row in every change; remove \
-                 #[db_listenable(ignore)]",
+                "key column `{}` cannot be #[sqlx(default)]: a key identifies the row in every change, so the table \
+                 must have it",
                 field.column.value
             ),
         );
     }
-    serde_agrees(cx, field);
-}
-
-/// With both `#[db_listenable(rename)]` and a serde name, they must be the same name:
-/// the journal stores the row keyed by column name and serde decodes it by its own.
-fn serde_agrees(cx: &Ctxt, field: &Field) {
-    let Some(rename) = &field.attrs.rename else { return };
-    let serde = &field.serde_name;
-    let column = rename.value();
-    if serde.origin == Origin::Rust || serde.value == column || field.attrs.serde.aliases.contains(&column) {
-        return;
-    }
-    let because = match serde.origin {
-        Origin::SerdeRename => "#[serde(rename)]".to_owned(),
-        _ => "#[serde(rename_all)]".to_owned(),
-    };
-    cx.error(
-        rename.span(),
-        format!(
-            "column name `{column}` conflicts with `{}`, the name serde decodes field `{}` by ({because}); the \
-             journal stores rows keyed by column name, so both must be the same: drop one of them or make them equal",
-            serde.value, field.name
-        ),
-    );
 }
 
 /// No two fields map the same column.
@@ -143,8 +124,9 @@ fn unique_columns(cx: &Ctxt, container: &Container) {
     }
 }
 
-/// The key names columns, in one way, none of them ignored.
-fn key(cx: &Ctxt, container: &Container) {
+/// The key names columns, in one way; returns the key's column names (empty when the
+/// key is missing, which is reported).
+fn key(cx: &Ctxt, container: &Container) -> Vec<String> {
     match container.key() {
         Key::Listed(primary_key) => {
             if let Some(marked) = container.fields.iter().find(|field| field.attrs.key.is_some()) {
@@ -164,44 +146,27 @@ fn key(cx: &Ctxt, container: &Container) {
                     cx.error(lit.span(), format!("column `{column}` is listed twice in `primary_key`"));
                     continue;
                 }
-                match container.columns().find(|field| field.column.value == column) {
-                    Some(field) if field.attrs.ignore.is_some() => cx.error(
-                        lit.span(),
-                        format!(
-                            "a key column cannot be ignored: `primary_key` names `{column}`, which field `{}` marks \
-                             #[db_listenable(ignore)]",
-                            field.name
-                        ),
-                    ),
-                    Some(_) => {}
-                    None => cx.error(lit.span(), unknown_key_column(container, &column)),
+                if !container.columns().any(|field| field.column.value == column) {
+                    cx.error(lit.span(), unknown_key_column(container, &column));
                 }
                 listed.push(column);
             }
+            listed
         }
-        // Ignored `key` fields are reported with the field; serde-skipped ones too.
-        Key::Fields(_) => {}
-        Key::DefaultId(id) => {
-            if let Some(ignore) = id.attrs.ignore {
-                cx.error(
-                    ignore,
-                    format!(
-                        "a key column cannot be ignored: field `id` is the default key (column `{}`); remove \
-                         #[db_listenable(ignore)] or name another key with #[db_listenable(key)]",
-                        id.column.value
-                    ),
-                );
-            }
+        Key::Fields(fields) => fields.iter().map(|field| field.column.value.clone()).collect(),
+        Key::DefaultId(id) => vec![id.column.value.clone()],
+        Key::Missing => {
+            cx.error(
+                container.input.ident.span(),
+                format!(
+                    "missing key column: `{}` has no field named `id`, the default key; mark the key field(s) with \
+                     #[db_listenable(key)], or name the key columns with #[db_listenable(primary_key = \"...\")] on \
+                     the struct",
+                    container.rust_name()
+                ),
+            );
+            Vec::new()
         }
-        Key::Missing => cx.error(
-            container.input.ident.span(),
-            format!(
-                "missing key column: `{}` has no field named `id`, the default key; mark the key field(s) with \
-                 #[db_listenable(key)], or name the key columns with #[db_listenable(primary_key = \"...\")] on \
-                 the struct",
-                container.rust_name()
-            ),
-        ),
     }
 }
 
@@ -211,7 +176,7 @@ fn unknown_key_column(container: &Container, column: &str) -> String {
     let columns: Vec<String> = container.columns().map(|field| format!("`{}`", field.column.value)).collect();
     let columns = if columns.is_empty() { "none".to_owned() } else { columns.join(", ") };
     let hint = match container.fields.iter().find(|field| field.name == column) {
-        Some(field) if !field.is_column() => format!("; field `{column}` is not a column (serde skips or flattens it)"),
+        Some(field) if !field.is_column() => format!("; field `{column}` is not a column (sqlx skips or flattens it)"),
         Some(field) => {
             format!("; `primary_key` takes column names, and field `{column}` is column `{}`", field.column.value)
         }
@@ -221,4 +186,78 @@ fn unknown_key_column(container: &Container, column: &str) -> String {
         "`primary_key` names `{column}`, which is not a column of `{}` (its columns: {columns}){hint}",
         container.rust_name()
     )
+}
+
+/// Names listed twice in one struct setting.
+fn no_repeats(cx: &Ctxt, list: &ColumnList, setting: &str) {
+    let mut seen = Vec::new();
+    for lit in &list.columns {
+        let column = lit.value();
+        if seen.contains(&column) {
+            cx.error(lit.span(), format!("column `{column}` is listed twice in `{setting}`"));
+        }
+        seen.push(column);
+    }
+}
+
+/// `exclude(...)` names columns the struct does not map, outside the key: an excluded
+/// column is never journalled, so a field reading it could never be filled.
+fn exclude(cx: &Ctxt, container: &Container, key_columns: &[String]) {
+    let Some(exclude) = &container.attrs.exclude else { return };
+    no_repeats(cx, exclude, "exclude");
+    for lit in &exclude.columns {
+        listed_identifier(cx, lit);
+        let column = lit.value();
+        if key_columns.contains(&column) {
+            cx.error(
+                lit.span(),
+                format!("key column `{column}` cannot be excluded: it identifies the row in every change"),
+            );
+        } else if let Some(field) = container.columns().find(|field| field.column.value == column) {
+            cx.error(
+                lit.span(),
+                format!(
+                    "column `{column}` is excluded from the journal, so field `{}` that reads it would never be \
+                     filled; remove the field (or mark it #[sqlx(skip)]), or stop excluding the column",
+                    field.name
+                ),
+            );
+        }
+    }
+}
+
+/// Quiet columns (on fields or listed on the struct) are not key columns nor excluded.
+fn quiet(cx: &Ctxt, container: &Container, key_columns: &[String]) {
+    let excluded: Vec<String> =
+        container.attrs.exclude.iter().flat_map(|list| list.columns.iter().map(LitStr::value)).collect();
+    for field in container.columns() {
+        let Some(span) = field.attrs.quiet else { continue };
+        if key_columns.contains(&field.column.value) {
+            cx.error(
+                span,
+                format!(
+                    "key column `{}` cannot be quiet: it identifies the row in every change; remove \
+                     #[db_listenable(quiet)]",
+                    field.column.value
+                ),
+            );
+        }
+    }
+    let Some(quiet) = &container.attrs.quiet else { return };
+    no_repeats(cx, quiet, "quiet");
+    for lit in &quiet.columns {
+        listed_identifier(cx, lit);
+        let column = lit.value();
+        if key_columns.contains(&column) {
+            cx.error(
+                lit.span(),
+                format!("key column `{column}` cannot be quiet: it identifies the row in every change"),
+            );
+        } else if excluded.contains(&column) {
+            cx.error(
+                lit.span(),
+                format!("column `{column}` is excluded, so it is never journalled and cannot be quiet as well"),
+            );
+        }
+    }
 }

@@ -85,6 +85,22 @@ pub enum Drift {
         /// `schema.table`.
         table: String,
     },
+    /// A model needs columns its table does not have.
+    Columns {
+        /// The model's Rust type.
+        model: &'static str,
+        /// `schema.table`.
+        table: String,
+        /// The missing columns, key ones marked `(key)` and excluded ones `(excluded)`.
+        missing: Vec<String>,
+    },
+    /// Models of one table ask for different captures (see [`crate::Error::CaptureConflict`]).
+    Conflict {
+        /// `schema.table`.
+        table: String,
+        /// Both models and what differs.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Drift {
@@ -94,6 +110,10 @@ impl fmt::Display for Drift {
             Drift::Missing { model, table } => write!(f, "missing: {table} ({model}) has no capture triggers"),
             Drift::Outdated { model, table, reason } => write!(f, "outdated: {table} ({model}): {reason}"),
             Drift::Extra { table } => write!(f, "extra: {table} has capture triggers but no model"),
+            Drift::Columns { model, table, missing } => {
+                write!(f, "columns: {table} ({model}) lacks {}", missing.join(", "))
+            }
+            Drift::Conflict { table, reason } => write!(f, "conflict: {table}: {reason}"),
         }
     }
 }
@@ -128,11 +148,26 @@ fn display_table(schema: &str, table: &str) -> String {
     format!("{schema}.{table}")
 }
 
-/// Compares what is installed with what `models` need under `config`.
+/// The columns of one live table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveColumns {
+    /// Schema name.
+    pub schema: String,
+    /// Table name.
+    pub table: String,
+    /// Its columns.
+    pub columns: Vec<String>,
+}
+
+/// Compares what is installed with what `models` need under `config`: per table, the
+/// capture of its models (which must agree; see [`crate::registry::capture_conflict`])
+/// against its triggers, and each model's columns against `live` (tables absent from
+/// `live` do not exist: their missing capture is reported, not every column).
 pub fn compare(
     models: &[Model],
     config: &CaptureConfig,
     installed: &[InstalledCapture],
+    live: &[LiveColumns],
     journal_present: bool,
 ) -> DriftReport {
     let mut drifts = Vec::new();
@@ -142,8 +177,22 @@ pub fn compare(
     let mut installed: BTreeMap<(&str, &str), &InstalledCapture> =
         installed.iter().map(|i| ((i.schema.as_str(), i.table.as_str()), i)).collect();
     let mut per_table = Vec::new();
-    for model in models {
+    for group in crate::registry::by_table(models) {
+        let model = &group[0];
         let table = display_table(model.schema, model.table);
+        if let Some(live) = live.iter().find(|l| l.schema == model.schema && l.table == model.table) {
+            for model in &group {
+                let missing = ddl::missing_columns(model, &live.columns);
+                if !missing.is_empty() {
+                    per_table.push(Drift::Columns { model: model.rust_name, table: table.clone(), missing });
+                }
+            }
+        }
+        if let Some(conflict) = crate::registry::capture_conflict(&group) {
+            installed.remove(&(model.schema, model.table));
+            per_table.push(Drift::Conflict { table, reason: conflict.to_string() });
+            continue;
+        }
         let Some(found) = installed.remove(&(model.schema, model.table)) else {
             per_table.push(Drift::Missing { model: model.rust_name, table });
             continue;
@@ -190,7 +239,11 @@ pub fn compare(
 fn drift_table(drift: &Drift) -> &str {
     match drift {
         Drift::JournalMissing => "",
-        Drift::Missing { table, .. } | Drift::Outdated { table, .. } | Drift::Extra { table } => table,
+        Drift::Missing { table, .. }
+        | Drift::Outdated { table, .. }
+        | Drift::Extra { table }
+        | Drift::Columns { table, .. }
+        | Drift::Conflict { table, .. } => table,
     }
 }
 
@@ -207,6 +260,17 @@ pub async fn check_sqlx(pool: &sqlx::PgPool, models: &[Model], config: &CaptureC
         .fetch_one(pool)
         .await
         .map_err(Error::database("look up the journal table"))?;
+    let (schemas, tables) = table_names(models);
+    let live: Vec<(String, String, Option<Vec<String>>)> = sqlx::query_as(ddl::LIVE_COLUMNS_SQL)
+        .bind(&schemas)
+        .bind(&tables)
+        .fetch_all(pool)
+        .await
+        .map_err(Error::database("list the columns of captured tables"))?;
+    let live: Vec<LiveColumns> = live
+        .into_iter()
+        .map(|(schema, table, columns)| LiveColumns { schema, table, columns: columns.unwrap_or_default() })
+        .collect();
     let installed: Vec<InstalledCapture> = rows
         .into_iter()
         .map(|(schema, table, triggers, comment, disabled, replica_only, tree_problem)| InstalledCapture {
@@ -219,7 +283,46 @@ pub async fn check_sqlx(pool: &sqlx::PgPool, models: &[Model], config: &CaptureC
             tree_problem,
         })
         .collect();
-    Ok(compare(models, config, &installed, journal))
+    Ok(compare(models, config, &installed, &live, journal))
+}
+
+#[cfg(any(feature = "sqlx", feature = "tokio-postgres"))]
+/// The schema and table names of `models`, as the two arrays [`ddl::LIVE_COLUMNS_SQL`] takes.
+fn table_names(models: &[Model]) -> (Vec<String>, Vec<String>) {
+    models.iter().map(|m| (m.schema.to_owned(), m.table.to_owned())).unzip()
+}
+
+/// Refuses what no drift policy can excuse, for the runtime's start: models of one table
+/// that disagree on its capture ([`Error::CaptureConflict`](crate::Error::CaptureConflict))
+/// and models whose table lacks columns they need
+/// ([`Error::Columns`](crate::Error::Columns), the first such model).
+#[cfg(feature = "sqlx")]
+pub async fn check_models_sqlx(pool: &sqlx::PgPool, models: &[Model]) -> crate::Result<()> {
+    use crate::Error;
+    crate::registry::tables(models)?;
+    let (schemas, tables) = table_names(models);
+    let live: Vec<(String, String, Option<Vec<String>>)> = sqlx::query_as(ddl::LIVE_COLUMNS_SQL)
+        .bind(&schemas)
+        .bind(&tables)
+        .fetch_all(pool)
+        .await
+        .map_err(Error::database("list the columns of captured tables"))?;
+    for model in models {
+        let columns = live
+            .iter()
+            .find(|(schema, table, _)| schema == model.schema && table == model.table)
+            .and_then(|(_, _, columns)| columns.clone())
+            .unwrap_or_default();
+        let missing = ddl::missing_columns(model, &columns);
+        if !missing.is_empty() {
+            return Err(Error::Columns {
+                model: model.rust_name,
+                table: display_table(model.schema, model.table),
+                missing,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Runs the drift check with `tokio-postgres`.
@@ -233,6 +336,18 @@ pub async fn check_tokio_postgres(
     let rows = client.query(&installed_sql(), &[]).await.map_err(Error::database("list installed capture triggers"))?;
     let journal: bool =
         client.query_one(JOURNAL_PRESENT_SQL, &[]).await.map_err(Error::database("look up the journal table"))?.get(0);
+    let (schemas, tables) = table_names(models);
+    let live: Vec<LiveColumns> = client
+        .query(ddl::LIVE_COLUMNS_SQL, &[&schemas, &tables])
+        .await
+        .map_err(Error::database("list the columns of captured tables"))?
+        .iter()
+        .map(|row| LiveColumns {
+            schema: row.get(0),
+            table: row.get(1),
+            columns: row.get::<_, Option<Vec<String>>>(2).unwrap_or_default(),
+        })
+        .collect();
     let installed: Vec<InstalledCapture> = rows
         .iter()
         .map(|row| InstalledCapture {
@@ -245,5 +360,5 @@ pub async fn check_tokio_postgres(
             tree_problem: row.get(6),
         })
         .collect();
-    Ok(compare(models, config, &installed, journal))
+    Ok(compare(models, config, &installed, &live, journal))
 }

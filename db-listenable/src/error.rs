@@ -53,6 +53,35 @@ pub enum Error {
         report: crate::drift::DriftReport,
     },
 
+    /// A model maps columns its table does not have (or names key or excluded columns it
+    /// lacks): every change would fail to decode, or an excluded column would be journalled.
+    #[error("{model} needs columns that {table} does not have: {}", missing.join(", "))]
+    Columns {
+        /// The model's Rust type.
+        model: &'static str,
+        /// `schema.table`.
+        table: String,
+        /// The missing columns, key ones marked `(key)` and excluded ones `(excluded)`.
+        missing: Vec<String>,
+    },
+
+    /// Two models of one table ask for different captures; a table has one set of
+    /// triggers, so they must agree on its key, events, excluded and quiet columns.
+    #[error(
+        "{first} and {second} both capture {table} but differ in {}; give them the same key, events, exclude and quiet columns",
+        differences.join("; ")
+    )]
+    CaptureConflict {
+        /// `schema.table`.
+        table: String,
+        /// One model's Rust type.
+        first: &'static str,
+        /// The other's.
+        second: &'static str,
+        /// Each differing setting, with both values.
+        differences: Vec<String>,
+    },
+
     /// Captured tables whose changes no processor consumes, anywhere.
     #[error(
         "captured tables have no processor: {}; register one, or accept it with RuntimeBuilder::without_processor",

@@ -13,7 +13,23 @@
 //!
 //! 1. **Describe the model.** `#[derive(DbListenable)]` on the struct that mirrors a
 //!    table gives its [`Model`]: table, key, columns, captured events. The derive also
-//!    registers it, so [`registry::models`] lists every model of the program.
+//!    registers it, so [`registry::models`] lists every model of the program. Its
+//!    attributes, in short (the derive's documentation has one example each):
+//!
+//!    | attribute | what it does |
+//!    |---|---|
+//!    | `#[db_listenable(table = "...", schema = "...")]` | the table (default: snake_case plural of the struct, in `public`) |
+//!    | `#[db_listenable(events(insert, update, delete, truncate))]` | the operations captured |
+//!    | `#[db_listenable(primary_key(...))]`, field `#[db_listenable(key)]` | the key columns (default: the `id` field) |
+//!    | `#[db_listenable(exclude("password_hash"))]` | columns never journalled: in no delivery, dead letter or dashboard page |
+//!    | `#[db_listenable(quiet("touched_at"))]`, field `#[db_listenable(quiet)]` | journalled, but an UPDATE changing only them emits nothing |
+//!    | `#[sqlx(rename, rename_all, skip, json, try_from, default)]` | column names and presence exactly as `sqlx::FromRow` reads them; `flatten` is refused |
+//!
+//!    A table has one capture: several models of one table (a full and a narrow view)
+//!    must agree on key, events, excluded and quiet columns, or generation and the
+//!    runtime's start refuse them by name. The columns a model needs are checked
+//!    against the live table by the generated migration, the drift check and the
+//!    runtime's start.
 //! 2. **Install capture.** [`migrations::write_migration`] (or
 //!    `<app> triggers generate <dir>` through `cli`) writes a migration with the journal ([`ddl::journal_script`])
 //!    and each model's triggers ([`ddl::install_script`]); apply it with your migration
@@ -39,7 +55,8 @@
 //! identify rows (NOT NULL, covered by a unique index: a primary key does); installation
 //! refuses other keys with a hint to use [`ddl::Granularity::Row`]. An UPDATE that
 //! changes a key is paired by a row-level trigger that fires only for such rows. `INSERT ... ON CONFLICT`, `COPY` and `MERGE` are captured;
-//! an UPDATE that changes only ignored columns, or nothing, emits nothing; TRUNCATE is
+//! an UPDATE that changes only quiet (or excluded) columns, or nothing, emits nothing;
+//! excluded columns are never journalled at all; TRUNCATE is
 //! captured when the model asks for it and refused otherwise, never silently missed.
 //! Everything happens in the writing transaction: a rollback leaves no journal entry.
 //! The optional wake-up is a `pg_notify` with an empty payload, gated so that at most one
@@ -79,7 +96,7 @@ pub mod runtime;
 pub mod web;
 
 pub use error::{ConfigError, DriverError, Error, Result};
-pub use model::{Column, DbListenable, Events, Model};
+pub use model::{CaptureSettings, Column, DbListenable, Events, Model};
 
 /// What generated code needs; not a public API, may change in any release.
 #[doc(hidden)]

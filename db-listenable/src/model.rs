@@ -10,8 +10,12 @@ pub trait DbListenable: 'static {
     const MODEL: Model;
 }
 
-/// The static description of a listenable model: its table, key, columns and which
-/// operations are captured. Built by the derive as a constant.
+/// The static description of a listenable model: its table, key, columns and how the
+/// table is captured. Built by the derive as a constant.
+///
+/// The capture of a table (its triggers and their SQL) depends only on the table and
+/// [`Model::capture`]: several models of one table (a full and a narrow view) share one
+/// capture, which they must agree on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Model {
     /// The Rust type's name, for messages (`InvoiceItem`).
@@ -24,23 +28,27 @@ pub struct Model {
     pub key: &'static [&'static str],
     /// Every column the struct maps, in field order.
     pub columns: &'static [Column],
+    /// Columns an UPDATE changing only them emits nothing for (`quiet`); they are
+    /// journalled with every other change. Sorted by the derive.
+    pub quiet: &'static [&'static str],
+    /// Columns never written to the journal (`exclude`): absent from every captured row,
+    /// so from deliveries, dead letters and the dashboard. Sorted by the derive.
+    pub exclude: &'static [&'static str],
     /// The operations captured.
     pub events: Events,
 }
 
-/// One column a model's struct maps.
+/// One column a model's struct maps: the column `sqlx::FromRow` reads the field from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Column {
-    /// The column's name in the table (after `rename`).
+    /// The column's name in the table (after `#[sqlx(rename)]` or `rename_all`).
     pub name: &'static str,
     /// The Rust field's name.
     pub field: &'static str,
-    /// The key serde decodes the field from (its name after `#[serde(rename)]` or
-    /// `rename_all`). Differs from [`Column::name`] when `#[db_listenable(rename)]`
-    /// gives the column another name; [`Model::row_for_serde`] bridges the two.
-    pub serde_key: &'static str,
-    /// `#[db_listenable(ignore)]`: an update that changes only ignored columns emits nothing.
-    pub ignored: bool,
+    /// `#[sqlx(default)]` (on the field, or on the struct for a non-key column): the table
+    /// may lack the column, FromRow then fills the field with its default, so the column
+    /// checks do not require it.
+    pub optional: bool,
 }
 
 /// Which operations on the table are captured.
@@ -71,29 +79,81 @@ impl Default for Events {
     }
 }
 
+/// Everything a table's capture SQL is made of, besides the table's names: two models
+/// of one table with equal settings install the same triggers; models that differ in
+/// them cannot share the table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CaptureSettings {
+    /// The key columns, in order.
+    pub key: Vec<&'static str>,
+    /// The operations captured.
+    pub events: Events,
+    /// Excluded columns, sorted, without repeats.
+    pub exclude: Vec<&'static str>,
+    /// Quiet columns, sorted, without repeats.
+    pub quiet: Vec<&'static str>,
+}
+
+impl CaptureSettings {
+    /// What differs from `other`, one phrase per setting (empty when equal).
+    pub fn differences(&self, other: &CaptureSettings) -> Vec<String> {
+        let mut differences = Vec::new();
+        if self.key != other.key {
+            differences.push(format!("key {:?} vs {:?}", self.key, other.key));
+        }
+        if self.events != other.events {
+            differences.push(format!("events {} vs {}", self.events.names(), other.events.names()));
+        }
+        if self.exclude != other.exclude {
+            differences.push(format!("exclude {:?} vs {:?}", self.exclude, other.exclude));
+        }
+        if self.quiet != other.quiet {
+            differences.push(format!("quiet {:?} vs {:?}", self.quiet, other.quiet));
+        }
+        differences
+    }
+}
+
+impl Events {
+    /// `insert, update, delete`: the captured operations, for messages.
+    fn names(&self) -> String {
+        let names: Vec<&str> =
+            [(self.insert, "insert"), (self.update, "update"), (self.delete, "delete"), (self.truncate, "truncate")]
+                .into_iter()
+                .filter_map(|(on, name)| on.then_some(name))
+                .collect();
+        format!("({})", names.join(", "))
+    }
+}
+
 impl Model {
-    /// The columns whose changes count (all but the ignored ones).
-    pub fn captured_columns(&self) -> impl Iterator<Item = &Column> {
-        self.columns.iter().filter(|column| !column.ignored)
-    }
-
-    /// The names of the ignored columns.
-    pub fn ignored_columns(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.columns.iter().filter(|column| column.ignored).map(|column| column.name)
-    }
-
-    /// Turns a captured row (a JSON object keyed by column name, as the journal stores
-    /// it) into the object serde expects for the model: each column whose serde key
-    /// differs from its name is moved to that key. Other values pass through unchanged.
-    pub fn row_for_serde(&self, row: serde_json::Value) -> serde_json::Value {
-        let serde_json::Value::Object(mut object) = row else {
-            return row;
+    /// The settings the table's capture SQL is made of.
+    pub fn capture(&self) -> CaptureSettings {
+        let sorted = |names: &[&'static str]| {
+            let mut names = names.to_vec();
+            names.sort_unstable();
+            names.dedup();
+            names
         };
-        for column in self.columns.iter().filter(|column| column.name != column.serde_key) {
-            if let Some(value) = object.remove(column.name) {
-                object.insert(column.serde_key.to_owned(), value);
+        CaptureSettings {
+            key: self.key.to_vec(),
+            events: self.events,
+            exclude: sorted(self.exclude),
+            quiet: sorted(self.quiet),
+        }
+    }
+
+    /// The columns the table must have for this model: the key, every mapped column that
+    /// is not optional, and the excluded ones (an exclusion naming no column would leave
+    /// the real one in the journal), each once, in that order.
+    pub fn required_columns(&self) -> Vec<&'static str> {
+        let mut required: Vec<&'static str> = Vec::new();
+        let mapped = self.columns.iter().filter(|column| !column.optional).map(|column| column.name);
+        for name in self.key.iter().copied().chain(mapped).chain(self.exclude.iter().copied()) {
+            if !required.contains(&name) {
+                required.push(name);
             }
         }
-        serde_json::Value::Object(object)
+        required
     }
 }

@@ -37,6 +37,14 @@
 //!   (`DEFERRABLE` with `SET CONSTRAINTS ... DEFERRED`) may hold duplicates between
 //!   statements; a statement that leaves duplicate keys behind is paired by key as well
 //!   as duplicates allow (the entries of such keys can repeat or mix rows).
+//! - **Excluded columns** (`exclude(...)`) are removed from every row before it is
+//!   journalled (`to_jsonb(row) - ARRAY[...]`, also for the row looked up on a key move),
+//!   so they reach no delivery, dead letter or dashboard page; an UPDATE that changes
+//!   only excluded or quiet columns emits nothing. A table without exclusions gets
+//!   exactly `to_jsonb(row)`.
+//! - **The SQL depends on the table and its capture settings only** (key, events,
+//!   excluded and quiet columns, sorted): never on a model's Rust name or fields, so
+//!   several models of one table that agree share one capture and one fingerprint.
 //! - **TRUNCATE** is refused unless the model captures it (`events(truncate)`), then
 //!   journalled as one `T` entry without rows.
 //! - **Partitioned tables, partitions and inheritance trees are refused** at install
@@ -254,16 +262,35 @@ fn drop_trigger(trigger: &str, table: &str) -> String {
     format!("DROP TRIGGER IF EXISTS {} ON {table}", quote_ident(trigger))
 }
 
-/// `old - ARRAY[...]::text[] <> new - ARRAY[...]::text[]`: whether a captured column
-/// changed. With nothing ignored the whole rows are compared, so an UPDATE that changes
-/// nothing emits nothing either.
+/// `old - ARRAY[...]::text[] <> new - ARRAY[...]::text[]`: whether a column that is
+/// not quiet changed. With nothing quiet the whole rows are compared, so an UPDATE that
+/// changes nothing emits nothing either. `old` and `new` are the rows as journalled
+/// (without excluded columns), so a change of excluded columns alone emits nothing too:
+/// its entry would show no difference.
 fn changed(model: &Model, old: &str, new: &str) -> String {
-    let ignored: Vec<String> = model.ignored_columns().map(quote_literal).collect();
-    if ignored.is_empty() {
-        return format!("{old} <> {new}");
+    match column_list(&model.capture().quiet) {
+        None => format!("{old} <> {new}"),
+        Some(list) => format!("{old} - {list} <> {new} - {list}"),
     }
-    let list = format!("ARRAY[{}]::text[]", ignored.join(", "));
-    format!("{old} - {list} <> {new} - {list}")
+}
+
+/// `ARRAY['a', 'b']::text[]`, or `None` for no column.
+fn column_list(columns: &[&str]) -> Option<String> {
+    if columns.is_empty() {
+        return None;
+    }
+    let quoted: Vec<String> = columns.iter().map(|column| quote_literal(column)).collect();
+    Some(format!("ARRAY[{}]::text[]", quoted.join(", ")))
+}
+
+/// The `jsonb` of a row as the journal stores it: `to_jsonb(row)`, minus the excluded
+/// columns. Without exclusions the expression is exactly `to_jsonb(row)`, so the capture
+/// of such tables is the SQL it always was.
+fn journalled(model: &Model, row: &str) -> String {
+    match column_list(&model.capture().exclude) {
+        None => format!("to_jsonb({row})"),
+        Some(list) => format!("(to_jsonb({row}) - {list})"),
+    }
 }
 
 /// Refuses to run for a table other than the model's (or its partitions and inheritance
@@ -326,13 +353,13 @@ DECLARE
     occupant jsonb;
 BEGIN
 {guard}    IF TG_OP <> 'INSERT' THEN
-        old_row := to_jsonb(OLD);
+        old_row := {old};
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        new_row := to_jsonb(NEW);
+        new_row := {new};
     END IF;
     IF TG_OP = 'UPDATE' AND NOT ({key_same}) THEN
-        SELECT to_jsonb(t.*) INTO occupant FROM {table} t WHERE {occupied};
+        SELECT {occupant} INTO occupant FROM {table} t WHERE {occupied};
         IF occupant IS NULL THEN
             INSERT INTO {changes} (table_id, op, old_row) VALUES ({table_id}, 'D', old_row);
         ELSIF occupant <> old_row THEN
@@ -350,6 +377,9 @@ BEGIN
 END
 ",
         guard = caller_check(model),
+        old = journalled(model, "OLD"),
+        new = journalled(model, "NEW"),
+        occupant = journalled(model, "t.*"),
         key_same = key_same.join(" AND "),
         table = qualified_table(model),
         occupied = occupied.join(" AND "),
@@ -382,15 +412,15 @@ fn statement_body(model: &Model, wakeup: Wakeup) -> String {
 BEGIN
 {guard}    IF TG_OP = 'INSERT' THEN
         INSERT INTO {changes} (table_id, op, new_row)
-        SELECT {table_id}, 'I', to_jsonb(n.*) FROM new_rows n;
+        SELECT {table_id}, 'I', {new} FROM new_rows n;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO {changes} (table_id, op, old_row)
-        SELECT {table_id}, 'D', to_jsonb(o.*) FROM old_rows o;
+        SELECT {table_id}, 'D', {old} FROM old_rows o;
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO {changes} (table_id, op, old_row, new_row)
         SELECT {table_id},
                CASE WHEN o.{first_key} IS NULL THEN 'I' WHEN n.{first_key} IS NULL THEN 'D' ELSE 'U' END::\"char\",
-               to_jsonb(o.*), to_jsonb(n.*)
+               {old}, {new}
         FROM old_rows o FULL JOIN new_rows n ON {join}
         WHERE o.{first_key} IS NULL OR n.{first_key} IS NULL OR ({changed});
     END IF;
@@ -400,7 +430,9 @@ END
         guard = caller_check(model),
         first_key = quote_ident(model.key.first().copied().unwrap_or_default()),
         join = key_join(model),
-        changed = changed(model, "to_jsonb(o.*)", "to_jsonb(n.*)"),
+        old = journalled(model, "o.*"),
+        new = journalled(model, "n.*"),
+        changed = changed(model, &journalled(model, "o.*"), &journalled(model, "n.*")),
         wake = wake(wakeup),
     )
 }

@@ -3,12 +3,14 @@
 //! - [`journal_script`]: the journal (`db_listenable.changes`), the delivery tables
 //!   ([`delivery`]) and their shared functions.
 //! - [`install_script`] / [`uninstall_script`]: capture on one model's table.
+//! - [`column_check`]: refuses a table that lacks a column a model needs.
 //! - [`grants_script`]: what a role other than the journal's owner needs ([`Access`]).
 //!
 //! Every script is idempotent and can be run again; the capture trigger carries a
 //! comment with the fingerprint of the SQL that made it, for the drift check.
 
 mod capture;
+mod columns;
 mod config;
 pub mod delivery;
 mod fingerprint;
@@ -23,6 +25,7 @@ pub use capture::{
     COMMENT_PREFIX, capture_function_name, expected_triggers, install_fingerprint, install_script, qualified_table,
     table_id, uninstall_script,
 };
+pub use columns::{LIVE_COLUMNS_SQL, column_check, missing_columns};
 pub use config::{CaptureConfig, Granularity, WAKEUP_CHANNEL, WAKEUP_LOCK, Wakeup};
 pub use delivery::{ROUTED_CHANNEL, ROUTER_LOCK, topic_id, topic_label};
 pub use fingerprint::fingerprint;

@@ -236,12 +236,16 @@ impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
     /// [`Error::NotInstalled`] without the journal tables; [`Error::Config`] for settings
     /// that cannot work ([`RuntimeConfig::validate`]) and for registrations that cannot
     /// (none at all, a subscriber name used twice);
-    /// [`Error::Drift`] when the drift policy refuses; [`Error::NoProcessor`] naming each
+    /// [`Error::CaptureConflict`] when models of one table disagree on its capture;
+    /// [`Error::Columns`] when a model's table lacks columns it needs (whatever the drift
+    /// policy); [`Error::Drift`] when the drift policy refuses; [`Error::NoProcessor`] naming each
     /// captured table nobody processes; [`Error::Database`] naming the step that failed.
     pub async fn start(self) -> Result<Runtime> {
         let RuntimeBuilder { pool, config, subscribers, state: _, without_processor } = self;
         validate(&config, &subscribers)?;
         store::ensure_installed(&pool).await?;
+        let models: Vec<crate::Model> = subscribers.iter().filter_map(|s| s.spec().model).collect();
+        crate::drift::check_models_sqlx(&pool, &models).await?;
         check_drift(&pool, &config, &subscribers).await?;
         let own: Vec<i32> = subscribers.iter().map(|s| s.spec().table_id).collect();
         let orphans: Vec<String> = store::captured_tables_without_subscriber(&pool, &own)

@@ -145,6 +145,8 @@ async fn composite_keys_pair_updates_of_the_same_row(config: CaptureConfig) {
         table: "lines",
         key: &["order_id", "line_no"],
         columns: &[crate::col("order_id"), crate::col("line_no"), crate::col("sku")],
+        quiet: &[],
+        exclude: &[],
         events: Events::DEFAULT,
     };
     captured(

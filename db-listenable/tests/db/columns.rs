@@ -28,6 +28,8 @@ const WEIRD: Model = Model {
         col("db_listenable"),
         col("weird"),
     ],
+    quiet: &[],
+    exclude: &[],
     events: Events::DEFAULT,
 };
 

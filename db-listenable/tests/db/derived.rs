@@ -7,18 +7,19 @@ use serde::Deserialize;
 
 use crate::{captured, journal, journal_db};
 
-/// Every attribute that changes capture: schema, table, events, composite key, rename
-/// (with the matching serde rename), ignore.
-#[derive(Debug, PartialEq, Deserialize, DbListenable)]
+/// Every attribute that changes capture: schema, table, events, composite key, a
+/// renamed column (sqlx's rename, and serde's while rows are decoded by serde), quiet.
+#[derive(Debug, PartialEq, Deserialize, sqlx::FromRow, DbListenable)]
 #[db_listenable(schema = "chat", table = "message_log", events(insert, update, truncate))]
 struct Message {
-    #[db_listenable(key, rename = "chat")]
+    #[db_listenable(key)]
+    #[sqlx(rename = "chat")]
     #[serde(rename = "chat")]
     chat_id: i64,
     #[db_listenable(key)]
     number: i32,
     body: String,
-    #[db_listenable(ignore)]
+    #[db_listenable(quiet)]
     read_count: i64,
 }
 
@@ -33,7 +34,7 @@ async fn attributes_decide_what_is_captured_and_rows_decode_into_the_model() {
     client
         .batch_execute(
             "INSERT INTO chat.message_log (chat, number, body) VALUES (1, 1, 'hello'), (1, 2, 'world');
-             UPDATE chat.message_log SET read_count = read_count + 1;            -- ignored column only
+             UPDATE chat.message_log SET read_count = read_count + 1;            -- quiet column only  
              UPDATE chat.message_log SET body = 'hello!' WHERE number = 1;
              DELETE FROM chat.message_log WHERE number = 2;                       -- delete not captured
              TRUNCATE chat.message_log;                                           -- truncate captured",
@@ -57,6 +58,7 @@ async fn attributes_decide_what_is_captured_and_rows_decode_into_the_model() {
 fn derived_models_are_registered_for_migrations_and_drift() {
     let models = db_listenable::registry::models();
     assert!(models.contains(&Message::MODEL), "{models:?}");
-    let script = db_listenable::migrations::desired_script(&models, &CaptureConfig::default()).to_string();
+    let script =
+        db_listenable::migrations::desired_script(&models, &CaptureConfig::default()).expect("no conflict").to_string();
     assert!(script.contains(&ddl::qualified_table(&Message::MODEL)), "the migration covers the derived model");
 }

@@ -66,8 +66,10 @@ async fn hostile_schema_table_and_column_names_are_captured_exactly() {
         columns: &[
             crate::col("Key Col"),
             crate::col("select"),
-            Column { name: "$db_listenable$", field: "f", serde_key: "f", ignored: true },
+            Column { name: "$db_listenable$", field: "f", optional: false },
         ],
+        quiet: &["$db_listenable$"],
+        exclude: &[],
         events: Events::DEFAULT,
     };
     let table = ddl::qualified_table(&HOSTILE);
@@ -95,6 +97,8 @@ async fn tables_with_63_byte_names_in_two_schemas_get_distinct_functions() {
         table: LONG,
         key: &["id"],
         columns: &[crate::col("id")],
+        quiet: &[],
+        exclude: &[],
         events: Events::DEFAULT,
     };
     const SECOND: Model = Model { schema: "second", rust_name: "Second", ..FIRST };

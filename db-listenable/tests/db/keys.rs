@@ -34,6 +34,8 @@ const PAIRS: Model = Model {
     table: "pairs",
     key: &["a", "b"],
     columns: &[col("a"), col("b"), col("v")],
+    quiet: &[],
+    exclude: &[],
     events: Events::DEFAULT,
 };
 
@@ -43,6 +45,8 @@ const PARENTS: Model = Model {
     table: "parents",
     key: &["id"],
     columns: &[col("id"), col("v")],
+    quiet: &[],
+    exclude: &[],
     events: Events::DEFAULT,
 };
 
@@ -52,6 +56,8 @@ const CHILDREN: Model = Model {
     table: "children",
     key: &["id"],
     columns: &[col("id"), col("parent_id"), col("v")],
+    quiet: &[],
+    exclude: &[],
     events: Events::DEFAULT,
 };
 
@@ -61,6 +67,8 @@ const TAGS: Model = Model {
     table: "tags",
     key: &["k"],
     columns: &[col("k"), col("v")],
+    quiet: &[],
+    exclude: &[],
     events: Events::DEFAULT,
 };
 
@@ -237,6 +245,8 @@ const PATHS: Model = Model {
     table: "paths",
     key: &["p"],
     columns: &[col("p"), col("v")],
+    quiet: &[],
+    exclude: &[],
     events: Events::DEFAULT,
 };
 

@@ -24,6 +24,7 @@ macro_rules! for_each_granularity {
     };
 }
 
+mod attributes;
 mod capture;
 mod columns;
 mod derived;
@@ -48,21 +49,18 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
 
 /// A column that counts.
 pub const fn col(name: &'static str) -> Column {
-    Column { name, field: name, serde_key: name, ignored: false }
+    Column { name, field: name, optional: false }
 }
 
-/// The model most tests use: `public.items (id, name, qty, updated_at ignored)`.
+/// The model most tests use: `public.items (id, name, qty, updated_at quiet)`.
 pub const ITEMS: Model = Model {
     rust_name: "Item",
     schema: "public",
     table: "items",
     key: &["id"],
-    columns: &[
-        col("id"),
-        col("name"),
-        col("qty"),
-        Column { name: "updated_at", field: "updated_at", serde_key: "updated_at", ignored: true },
-    ],
+    columns: &[col("id"), col("name"), col("qty"), Column { name: "updated_at", field: "updated_at", optional: false }],
+    quiet: &["updated_at"],
+    exclude: &[],
     events: Events::DEFAULT,
 };
 

@@ -15,6 +15,8 @@ const MEASURES: Model = Model {
     table: "measures",
     key: &["region", "id"],
     columns: &[col("region"), col("id"), col("v")],
+    quiet: &[],
+    exclude: &[],
     events: Events::DEFAULT,
 };
 

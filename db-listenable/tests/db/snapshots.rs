@@ -25,11 +25,13 @@ const INVOICE_ITEMS: Model = Model {
     table: "invoice_items",
     key: &["id"],
     columns: &[
-        Column { name: "id", field: "id", serde_key: "id", ignored: false },
-        Column { name: "invoice_id", field: "invoice_id", serde_key: "invoice_id", ignored: false },
-        Column { name: "quantity", field: "quantity", serde_key: "quantity", ignored: false },
-        Column { name: "updated_at", field: "updated_at", serde_key: "updated_at", ignored: true },
+        Column { name: "id", field: "id", optional: false },
+        Column { name: "invoice_id", field: "invoice_id", optional: false },
+        Column { name: "quantity", field: "quantity", optional: false },
+        Column { name: "updated_at", field: "updated_at", optional: false },
     ],
+    quiet: &["updated_at"],
+    exclude: &[],
     events: Events::DEFAULT,
 };
 

@@ -21,18 +21,17 @@ pub(crate) const ALL: &[Model] = &[
     Message::MODEL,
     Renamed::MODEL,
     RenamedId::MODEL,
-    RenamedOnlyForTheTable::MODEL,
-    SerdeRenamed::MODEL,
     CamelCase::MODEL,
-    SerdeDeserializeName::MODEL,
-    AliasAgrees::MODEL,
-    Skipped::MODEL,
+    Shouting::MODEL,
+    Attributes::MODEL,
+    AllDefault::MODEL,
+    Account::MODEL,
     Keywords::MODEL,
     Combined::MODEL,
 ];
 
 const fn column(name: &'static str, field: &'static str) -> Column {
-    Column { name, field, serde_key: field, ignored: false }
+    Column { name, field, optional: false }
 }
 
 fn column_names(model: &Model) -> Vec<&'static str> {
@@ -54,6 +53,8 @@ fn defaults_name_the_plural_table_in_public_keyed_by_id() {
         table: "invoice_items",
         key: &["id"],
         columns: &[column("id", "id"), column("invoice_id", "invoice_id"), column("quantity", "quantity")],
+        quiet: &[],
+        exclude: &[],
         events: Events::DEFAULT,
     };
     assert_eq!(InvoiceItem::MODEL, EXPECTED);
@@ -122,10 +123,10 @@ struct SingleKey {
     code: String,
 }
 
-#[derive(DbListenable)]
+#[derive(DbListenable, sqlx::FromRow)]
 #[db_listenable(primary_key("chat", "number"))]
 struct RenamedKey {
-    #[db_listenable(rename = "chat")]
+    #[sqlx(rename = "chat")]
     chat_id: i64,
     number: i32,
 }
@@ -155,120 +156,121 @@ fn key_fields_make_a_composite_key_in_field_order() {
 struct Message {
     id: i64,
     body: String,
-    #[db_listenable(ignore)]
-    read_count: i64,
-    #[db_listenable(ignore)]
+    #[db_listenable(quiet)]
     touched_at: i64,
+    #[db_listenable(quiet)]
+    read_count: i64,
 }
 
 #[test]
-fn ignored_fields_stay_columns_marked_ignored() {
-    assert_eq!(column_names(&Message::MODEL), ["id", "body", "read_count", "touched_at"]);
-    assert_eq!(Message::MODEL.ignored_columns().collect::<Vec<_>>(), ["read_count", "touched_at"]);
-    assert_eq!(Message::MODEL.captured_columns().map(|column| column.name).collect::<Vec<_>>(), ["id", "body"]);
+fn quiet_fields_stay_columns_and_are_listed_sorted() {
+    assert_eq!(column_names(&Message::MODEL), ["id", "body", "touched_at", "read_count"]);
+    assert_eq!(Message::MODEL.quiet, ["read_count", "touched_at"], "sorted: field order does not reach the SQL");
 }
 
-#[derive(DbListenable)]
+#[derive(DbListenable, sqlx::FromRow)]
 struct Renamed {
     id: i64,
-    #[db_listenable(rename = "total_price")]
+    #[sqlx(rename = "total_price")]
     total: i64,
 }
 
-#[derive(DbListenable)]
+#[derive(DbListenable, sqlx::FromRow)]
 struct RenamedId {
-    #[db_listenable(rename = "item_id")]
+    #[sqlx(rename = "item_id")]
     id: i64,
 }
 
 #[test]
-fn rename_sets_the_column_name_and_keeps_the_field_name() {
+fn sqlx_rename_sets_the_column_name_and_keeps_the_field_name() {
     assert_eq!(Renamed::MODEL.columns, [column("id", "id"), column("total_price", "total")]);
     assert_eq!(RenamedId::MODEL.key, ["item_id"], "the default key is the `id` field's column");
 }
 
-#[derive(Debug, PartialEq, DbListenable, Deserialize)]
-struct RenamedOnlyForTheTable {
-    id: i64,
-    #[db_listenable(rename = "qty")]
-    quantity: i32,
-}
-
-#[test]
-fn captured_rows_decode_by_column_name_even_when_only_the_table_renames() {
-    // The journal stores `qty`; serde looks for `quantity`.
-    let row = serde_json::json!({ "id": 7, "qty": 3, "not_in_the_struct": true });
-    let decoded: RenamedOnlyForTheTable =
-        serde_json::from_value(RenamedOnlyForTheTable::MODEL.row_for_serde(row)).expect("decodes");
-    assert_eq!(decoded, RenamedOnlyForTheTable { id: 7, quantity: 3 });
-    let serde_renamed = serde_json::json!({ "id": 1, "qty": 2, "price": 3 });
-    assert_eq!(SerdeRenamed::MODEL.row_for_serde(serde_renamed.clone()), serde_renamed, "nothing to move");
-}
-
-#[derive(DbListenable, Deserialize)]
-struct SerdeRenamed {
-    id: i64,
-    #[serde(rename = "qty")]
-    quantity: i32,
-    #[serde(rename = "price")]
-    #[db_listenable(rename = "price")]
-    unit_price: i64,
-}
-
-#[derive(DbListenable, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(DbListenable, sqlx::FromRow, Deserialize)]
+#[sqlx(rename_all = "camelCase")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 struct CamelCase {
     id: i64,
     customer_name: String,
-    #[serde(rename = "total")]
+    #[sqlx(rename = "total")]
     total_price: i64,
-    #[db_listenable(rename = "createdAt")]
-    created_at: i64,
+    r#type: String,
+    address_line2: String,
 }
 
-#[derive(DbListenable, Deserialize)]
-#[serde(rename_all(serialize = "UPPERCASE", deserialize = "kebab-case"))]
-struct SerdeDeserializeName {
+#[derive(DbListenable, sqlx::FromRow)]
+#[sqlx(rename_all = "SCREAMING_SNAKE_CASE")]
+#[db_listenable(primary_key = "ID")]
+struct Shouting {
     id: i64,
-    #[serde(rename(serialize = "out", deserialize = "in"))]
-    in_out: i32,
     unit_price: i64,
 }
 
-#[derive(DbListenable, Deserialize)]
-struct AliasAgrees {
-    id: i64,
-    #[serde(rename = "qty", alias = "quantity")]
-    #[db_listenable(rename = "quantity")]
-    quantity: i32,
-}
-
-#[derive(DbListenable, Deserialize)]
-struct Skipped {
-    id: i64,
-    #[serde(skip)]
-    cache: Option<String>,
-    #[serde(skip_deserializing)]
-    computed: i64,
-    #[serde(skip_serializing)]
-    secret: String,
-}
-
 #[test]
-fn serde_names_are_column_names() {
-    let serde_renamed = |name, field| Column { name, field, serde_key: name, ignored: false };
+fn column_names_are_the_ones_sqlx_from_row_reads_and_serde_does_not_matter() {
     assert_eq!(
-        SerdeRenamed::MODEL.columns,
-        [column("id", "id"), serde_renamed("qty", "quantity"), serde_renamed("price", "unit_price")]
+        column_names(&CamelCase::MODEL),
+        ["id", "customerName", "total", "type", "addressLine2"],
+        "rename beats rename_all; r# is dropped before rename_all"
     );
-    assert_eq!(column_names(&CamelCase::MODEL), ["id", "customerName", "total", "createdAt"]);
-    assert_eq!(column_names(&SerdeDeserializeName::MODEL), ["id", "in", "unit-price"], "the deserialize side counts");
-    assert_eq!(column_names(&AliasAgrees::MODEL), ["id", "quantity"], "a serde alias agrees with a column name");
+    assert_eq!(column_names(&Shouting::MODEL), ["ID", "UNIT_PRICE"]);
+}
+
+#[derive(DbListenable, sqlx::FromRow)]
+struct Attributes {
+    id: i64,
+    #[sqlx(skip)]
+    cache: Option<String>,
+    #[sqlx(json)]
+    settings: serde_json::Value,
+    #[sqlx(json(nullable))]
+    extra: Option<serde_json::Value>,
+    #[sqlx(try_from = "i64")]
+    count: u64,
+    #[sqlx(default)]
+    nickname: String,
+}
+
+#[derive(Default, DbListenable, sqlx::FromRow)]
+#[sqlx(default)]
+struct AllDefault {
+    id: i64,
+    note: String,
 }
 
 #[test]
-fn fields_serde_skips_are_no_columns() {
-    assert_eq!(column_names(&Skipped::MODEL), ["id", "secret"]);
+fn skip_is_no_column_json_and_try_from_are_columns_default_is_optional() {
+    assert_eq!(
+        Attributes::MODEL.columns,
+        [
+            column("id", "id"),
+            column("settings", "settings"),
+            column("extra", "extra"),
+            column("count", "count"),
+            Column { name: "nickname", field: "nickname", optional: true },
+        ]
+    );
+    assert_eq!(Attributes::MODEL.required_columns(), ["id", "settings", "extra", "count"]);
+    assert_eq!(
+        AllDefault::MODEL.columns,
+        [column("id", "id"), Column { name: "note", field: "note", optional: true }],
+        "a struct-level default leaves the key required"
+    );
+}
+
+#[derive(DbListenable)]
+#[db_listenable(exclude("password_hash", "avatar"), quiet("touched_at"))]
+struct Account {
+    id: i64,
+    email: String,
+}
+
+#[test]
+fn exclude_and_struct_level_quiet_name_columns_the_struct_does_not_map() {
+    assert_eq!(Account::MODEL.exclude, ["avatar", "password_hash"]);
+    assert_eq!(Account::MODEL.quiet, ["touched_at"]);
+    assert_eq!(Account::MODEL.required_columns(), ["id", "email", "avatar", "password_hash"]);
 }
 
 #[derive(DbListenable)]
@@ -285,16 +287,17 @@ fn raw_identifiers_lose_their_prefix() {
     assert_eq!(Keywords::MODEL.table, "order", "SQL keywords are fine: the generated SQL quotes every name");
 }
 
-#[derive(DbListenable)]
+#[derive(DbListenable, sqlx::FromRow)]
 #[db_listenable(schema = "chat", table = "message_log")]
 #[db_listenable(events(insert, update), crate = "::db_listenable")]
 struct Combined {
-    #[db_listenable(key, rename = "log_id")]
+    #[db_listenable(key)]
+    #[sqlx(rename = "log_id")]
     id: i64,
     #[db_listenable(key)]
     seq: i32,
-    #[db_listenable(ignore)]
-    #[db_listenable(rename = "seen")]
+    #[db_listenable(quiet)]
+    #[sqlx(rename = "seen")]
     seen_by: i32,
 }
 
@@ -308,8 +311,10 @@ fn settings_combine_in_one_attribute_or_several() {
         columns: &[
             column("log_id", "id"),
             column("seq", "seq"),
-            Column { name: "seen", field: "seen_by", serde_key: "seen_by", ignored: true },
+            Column { name: "seen", field: "seen_by", optional: false },
         ],
+        quiet: &["seen"],
+        exclude: &[],
         events: Events { insert: true, update: true, delete: false, truncate: false },
     };
     assert_eq!(Combined::MODEL, EXPECTED);

@@ -1,5 +1,6 @@
 //! The runtime against a real PostgreSQL: delivery, failure, ordering, outbox.
 
+mod attributes;
 #[cfg(feature = "cli")]
 mod cli;
 mod config;

@@ -1,9 +1,9 @@
 use db_listenable::DbListenable;
 
-#[derive(DbListenable)]
+#[derive(DbListenable, sqlx::FromRow)]
 struct Invoice {
     id: i64,
-    #[db_listenable(rename = "total_price_including_every_tax_and_discount_and_every_rounding_rule")]
+    #[sqlx(rename = "total_price_including_every_tax_and_discount_and_every_rounding_rule")]
     total: i64,
 }
 

@@ -1,11 +1,12 @@
 use db_listenable::DbListenable;
 
-#[derive(DbListenable)]
+#[derive(DbListenable, sqlx::FromRow)]
+#[sqlx(rename_all = "camelCase")]
 struct Invoice {
     id: i64,
-    total: i64,
-    #[db_listenable(rename = "total")]
     total_price: i64,
+    #[sqlx(rename = "totalPrice")]
+    price: i64,
 }
 
 fn main() {}

@@ -1,9 +1,9 @@
 use db_listenable::DbListenable;
 
-#[derive(DbListenable)]
+#[derive(DbListenable, sqlx::FromRow)]
 struct Invoice {
     id: i64,
-    #[db_listenable(rename = "")]
+    #[sqlx(rename = "")]
     total: i64,
 }
 

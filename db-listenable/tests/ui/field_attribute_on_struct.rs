@@ -1,7 +1,7 @@
 use db_listenable::DbListenable;
 
 #[derive(DbListenable)]
-#[db_listenable(rename = "invoices")]
+#[db_listenable(key)]
 struct Invoice {
     id: i64,
 }

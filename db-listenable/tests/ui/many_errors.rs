@@ -3,9 +3,9 @@ use db_listenable::DbListenable;
 #[derive(DbListenable)]
 #[db_listenable(tabel = "invoices", schema = "", events(insert, upsert), when = "true")]
 struct Invoice {
-    #[db_listenable(rename = 1)]
+    #[db_listenable(quiet = 1)]
     number: i64,
-    #[db_listenable(key, ignore)]
+    #[db_listenable(key, quiet)]
     total: i64,
 }
 

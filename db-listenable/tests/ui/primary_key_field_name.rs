@@ -1,9 +1,9 @@
 use db_listenable::DbListenable;
 
-#[derive(DbListenable)]
+#[derive(DbListenable, sqlx::FromRow)]
 #[db_listenable(primary_key = "number")]
 struct Invoice {
-    #[db_listenable(rename = "invoice_number")]
+    #[sqlx(rename = "invoice_number")]
     number: i64,
 }
 

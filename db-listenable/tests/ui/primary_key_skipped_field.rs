@@ -1,10 +1,9 @@
 use db_listenable::DbListenable;
-use serde::Deserialize;
 
-#[derive(DbListenable, Deserialize)]
+#[derive(DbListenable, sqlx::FromRow)]
 #[db_listenable(primary_key = "number")]
 struct Invoice {
-    #[serde(skip)]
+    #[sqlx(skip)]
     number: i64,
     total: i64,
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// A row of `chats`. Capture is generated from this struct
 /// (`chats triggers generate examples/chats/migrations`).
 ///
-/// The two bookkeeping columns are `ignore`d: the messages counter and message numbering
+/// The two bookkeeping columns are `quiet`: the messages counter and message numbering
 /// update them all the time, and an UPDATE that changes only them must not come back as
 /// a chat change (it would make the chats counter recount for nothing).
 #[derive(Debug, Clone, PartialEq, Eq, DbListenable, Serialize, Deserialize, sqlx::FromRow)]
@@ -20,10 +20,10 @@ pub struct Chat {
     /// Its number within the application, from 1.
     pub number: i64,
     /// Maintained by the messages counter from captured message changes.
-    #[db_listenable(ignore)]
+    #[db_listenable(quiet)]
     pub messages_count: i64,
     /// The last message number handed out in this chat.
-    #[db_listenable(ignore)]
+    #[db_listenable(quiet)]
     pub last_message_number: i64,
 }
 
@@ -39,9 +39,9 @@ pub struct Message {
     pub number: i64,
     /// The text.
     pub body: String,
-    /// When it was last changed, as PostgreSQL writes a `timestamptz` in JSON. Ignored:
+    /// When it was last changed, as PostgreSQL writes a `timestamptz` in JSON. Quiet:
     /// touching it alone changes nothing the counters or the index care about.
-    #[db_listenable(ignore)]
+    #[db_listenable(quiet)]
     pub updated_at: String,
 }
 

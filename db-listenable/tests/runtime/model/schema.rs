@@ -61,10 +61,10 @@ impl Table {
     }
 }
 
-/// `Column`s named like their fields, none ignored.
+/// `Column`s named like their fields, all required.
 macro_rules! columns {
     ($($name:literal),*) => {
-        &[$(Column { name: $name, field: $name, serde_key: $name, ignored: false }),*]
+        &[$(Column { name: $name, field: $name, optional: false }),*]
     };
 }
 
@@ -77,6 +77,8 @@ macro_rules! model {
             table: $table,
             key: &[$($key),*],
             columns: columns!($($column),*),
+            quiet: &[],
+            exclude: &[],
             events: $events,
         }
     };

@@ -1,10 +1,9 @@
 use db_listenable::DbListenable;
 
 #[derive(DbListenable)]
+#[db_listenable(primary_key = "number", quiet("number"))]
 struct Invoice {
-    id: i64,
-    #[db_listenable(ignore("always"))]
-    touched_at: i64,
+    number: i64,
 }
 
 fn main() {}

@@ -1,16 +1,15 @@
 use db_listenable::DbListenable;
-use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(sqlx::FromRow)]
 struct Address {
     street: String,
     city: String,
 }
 
-#[derive(DbListenable, Deserialize)]
+#[derive(DbListenable, sqlx::FromRow)]
 struct Customer {
     id: i64,
-    #[serde(flatten)]
+    #[sqlx(flatten)]
     address: Address,
 }
 

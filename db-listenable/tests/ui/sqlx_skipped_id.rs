@@ -1,10 +1,10 @@
 use db_listenable::DbListenable;
 
-#[derive(DbListenable)]
+#[derive(DbListenable, sqlx::FromRow)]
 struct Invoice {
-    #[db_listenable(ignore)]
+    #[sqlx(skip)]
     id: i64,
-    total: i64,
+    number: i64,
 }
 
 fn main() {}

@@ -1,10 +1,10 @@
 use db_listenable::DbListenable;
 
 #[derive(DbListenable)]
-#[db_listenable(primary_key = "number")]
-struct Invoice {
+struct Account {
+    id: i64,
     #[db_listenable(ignore)]
-    number: i64,
+    password_hash: String,
 }
 
 fn main() {}

@@ -1,12 +1,10 @@
 use db_listenable::DbListenable;
-use serde::Deserialize;
 
-#[derive(DbListenable, Deserialize)]
+#[derive(DbListenable)]
 struct Invoice {
     id: i64,
-    #[serde(rename = "total")]
     #[db_listenable(rename = "total_price")]
-    price: i64,
+    total: i64,
 }
 
 fn main() {}

@@ -3,9 +3,9 @@ use db_listenable::DbListenable;
 #[derive(DbListenable)]
 struct Invoice {
     id: i64,
-    #[db_listenable(rename = "total")]
-    #[db_listenable(rename = "total_price")]
-    total: i64,
+    #[db_listenable(quiet)]
+    #[db_listenable(quiet)]
+    touched_at: i64,
 }
 
 fn main() {}

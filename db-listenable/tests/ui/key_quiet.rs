@@ -2,7 +2,7 @@ use db_listenable::DbListenable;
 
 #[derive(DbListenable)]
 struct Invoice {
-    #[db_listenable(key, ignore)]
+    #[db_listenable(key, quiet)]
     number: i64,
 }
 
