@@ -39,10 +39,10 @@ pub struct Message {
     pub number: i64,
     /// The text.
     pub body: String,
-    /// When it was last changed, as PostgreSQL writes a `timestamptz` in JSON. Quiet:
-    /// touching it alone changes nothing the counters or the index care about.
+    /// When it was last changed. Quiet: touching it alone changes nothing the counters or
+    /// the index care about.
     #[db_listenable(quiet)]
-    pub updated_at: String,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Message {
