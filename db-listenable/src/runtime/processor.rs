@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 
 use super::change::Change;
+use super::settle_in::SettleScope;
 use crate::model::DbListenable;
 
 /// The error a processor returns; its `Display` text is kept as the delivery's last
@@ -74,6 +75,8 @@ pub struct Context<'a> {
     pub(crate) pool: &'a PgPool,
     pub(crate) subscriber: &'a str,
     pub(crate) state: &'a (dyn Any + Send + Sync),
+    /// The batch's lease and the changes in hand: what [`Context::settle_in`] settles.
+    pub(crate) settle: SettleScope<'a>,
 }
 
 impl<'a> Context<'a> {

@@ -61,8 +61,12 @@ pub struct SubscriberStats {
     pub oldest_pending_age: Option<Duration>,
     /// Changes this process finished since its runtime started (0 when read with [`load`]).
     pub processed_here: u64,
-    /// Failed attempts in this process since start.
+    /// Failed attempts in this process since start (errors, panics, timeouts, and
+    /// [`Permanent`](super::Permanent) failures; not [`RetryAfter`](super::RetryAfter)).
     pub failed_here: u64,
+    /// Changes the processor skipped ([`Skip`](super::Skip)) in this process since start;
+    /// not counted in `processed_here`. Each skip is logged with its reason.
+    pub skipped_here: u64,
     /// Changes per second this process finished over the last minute.
     pub per_second: f64,
     /// Processing time per change in this process since start (a batch's time is shared
@@ -94,6 +98,7 @@ impl StatsHandle {
             if let Some(entry) = stats.subscribers.iter_mut().find(|s| s.name == served.subscriber.spec().name) {
                 entry.processed_here = served.counters.processed.load(Ordering::Relaxed);
                 entry.failed_here = served.counters.failed.load(Ordering::Relaxed);
+                entry.skipped_here = served.counters.skipped.load(Ordering::Relaxed);
                 entry.per_second = served.counters.rate();
                 entry.processing_time = served.counters.latency();
             }
