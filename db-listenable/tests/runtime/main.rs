@@ -9,6 +9,7 @@ mod lifecycle;
 mod memory;
 mod model;
 mod ordering;
+mod outcomes;
 mod outbox;
 mod privileges;
 mod recovery;
