@@ -15,6 +15,7 @@ mod privileges;
 mod recovery;
 mod requeue;
 mod routing;
+mod settle_in;
 mod startup;
 
 use std::collections::BTreeMap;
