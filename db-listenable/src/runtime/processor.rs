@@ -19,7 +19,14 @@ pub type ProcessError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Each processor registered with the runtime is an independent subscriber with its own
 /// progress, retries and dead letters. An error or a panic fails the change: it is
 /// retried with backoff, and dead-lettered after the last attempt. Delivery is at least
-/// once, so make the processor idempotent.
+/// once, so make the processor idempotent, or, when its effect lives only in this
+/// database, settle the change in its own transaction ([`Context::settle_in`]): then it
+/// is applied exactly once.
+///
+/// To end a change otherwise, return one of the errors of [`outcome`](super::outcome):
+/// [`Permanent`](super::Permanent) (dead-letter now), [`RetryAfter`](super::RetryAfter)
+/// (try again after the processor's delay) or [`Skip`](super::Skip) (done, without
+/// effect), each with a reason (see [Processor control](super#processor-control)).
 ///
 /// ```
 /// use db_listenable::DbListenable;
@@ -58,6 +65,8 @@ where
 /// A batch holds at most one change per row when ordering is on (the next change of a
 /// row waits for the previous one), in journal order. If the batch fails, each of its
 /// changes is retried alone (a batch of one), so one bad change cannot hold the others back.
+/// An outcome of [`outcome`](super::outcome) returned by `process_batch` applies to every
+/// change of the batch, and [`Context::settle_in`] settles the whole batch.
 pub trait BatchProcessor<T>: Send + Sync + 'static
 where
     T: DbListenable + DeserializeOwned + Send + Sync,

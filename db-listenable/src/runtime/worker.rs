@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::processor::Context;
-use super::shared::{Served, Shared};
 use super::settle_in::{SettleScope, SettledInTx};
+use super::shared::{Served, Shared};
 use super::store::{self, Settlement};
 use super::subscriber::{Claimed, Outcome, error_text};
 use crate::error::Result;

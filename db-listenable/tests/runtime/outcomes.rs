@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use db_listenable::ddl::CaptureConfig;
 use db_listenable::runtime::{
-    BatchProcessor, Change, Context, Permanent, ProcessError, Processor, RetryAfter, RuntimeBuilder, Skip,
-    dead_letters,
+    BatchProcessor, Change, Context, Permanent, ProcessError, Processor, RetryAfter, Runtime, RuntimeBuilder, Skip,
+    SubscriberStats, dead_letters,
 };
 use sqlx::PgPool;
 
@@ -25,35 +25,54 @@ fn answer(item: &Item, attempt: u32) -> Result<(), ProcessError> {
     }
 }
 
-/// Answers with [`answer`] and records every run: (change, row name, attempt, when).
+/// Answers with [`answer`] and records every run: (row name, attempt, when).
 #[derive(Clone, Default)]
 struct Scripted {
-    runs: Arc<Mutex<Vec<(i64, String, u32, Instant)>>>,
+    runs: Arc<Mutex<Vec<Run>>>,
 }
+
+/// One run of [`Scripted`]: the row's name, the attempt, when it started.
+type Run = (String, u32, Instant);
 
 impl Scripted {
     fn runs_of(&self, name: &str) -> Vec<(u32, Instant)> {
         let runs = self.runs.lock().expect("runs");
-        runs.iter().filter(|run| run.1 == name).map(|run| (run.2, run.3)).collect()
+        runs.iter().filter(|run| run.0 == name).map(|run| (run.1, run.2)).collect()
     }
 }
 
 impl Processor<Item> for Scripted {
     async fn process(&self, _ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
         let item = change.row().ok_or("no row")?;
-        self.runs.lock().expect("runs").push((change.id, item.name.clone(), change.attempt, Instant::now()));
+        self.runs.lock().expect("runs").push((item.name.clone(), change.attempt, Instant::now()));
         answer(item, change.attempt)
     }
 }
 
-async fn insert_named(pool: &PgPool, id: i64, name: &str) {
-    sqlx::query("INSERT INTO items (id, name) VALUES ($1, $2)").bind(id).bind(name).execute(pool).await.expect("insert");
+/// The runtime's figures for `subscriber`.
+async fn figures(runtime: &Runtime, subscriber: &str) -> SubscriberStats {
+    let stats = runtime.stats().await.expect("stats");
+    stats.subscribers.into_iter().find(|s| s.name == subscriber).unwrap_or_default()
 }
 
-async fn start(pool: &PgPool, processor: Scripted, max_attempts: u32) -> db_listenable::runtime::Runtime {
+async fn insert_named(pool: &PgPool, id: i64, name: &str) {
+    sqlx::query("INSERT INTO items (id, name) VALUES ($1, $2)")
+        .bind(id)
+        .bind(name)
+        .execute(pool)
+        .await
+        .expect("insert");
+}
+
+async fn start(pool: &PgPool, processor: Scripted, max_attempts: u32) -> Runtime {
     let mut config = fast();
     config.max_attempts = max_attempts;
-    RuntimeBuilder::new(pool.clone()).config(config).processor::<Item, _>("scripted", processor).start().await.expect("start")
+    RuntimeBuilder::new(pool.clone())
+        .config(config)
+        .processor::<Item, _>("scripted", processor)
+        .start()
+        .await
+        .expect("start")
 }
 
 #[tokio::test]
@@ -63,7 +82,11 @@ async fn a_permanent_failure_is_dead_lettered_at_the_first_attempt_with_its_reas
     let runtime = start(&pool, scripted.clone(), 5).await;
     insert_named(&pool, 1, "permanent").await;
     insert_named(&pool, 2, "wrapped").await;
-    wait_for("two dead letters", Duration::from_secs(10), || async { count(&pool, "dead_letters").await == 2 }).await;
+    // The counters are kept right after the settlement commits.
+    wait_for("two dead letters, counted", Duration::from_secs(10), || async {
+        count(&pool, "dead_letters").await == 2 && figures(&runtime, "scripted").await.failed_here == 2
+    })
+    .await;
     let stats = runtime.stats().await.expect("stats");
     runtime.shutdown().await;
 
@@ -102,7 +125,10 @@ async fn retry_after_waits_the_processors_delay_and_shows_its_reason_on_the_pend
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(waiting.as_deref(), Some("retry after 600ms: throttled"));
-    wait_for("the delivery settled", Duration::from_secs(10), || async { count(&pool, "deliveries").await == 0 }).await;
+    wait_for("the delivery settled and counted", Duration::from_secs(10), || async {
+        count(&pool, "deliveries").await == 0 && figures(&runtime, "scripted").await.processed_here == 1
+    })
+    .await;
     let stats = runtime.stats().await.expect("stats");
     runtime.shutdown().await;
 
@@ -135,8 +161,9 @@ async fn a_skip_settles_the_change_without_a_retry_and_is_counted_apart() {
     let runtime = start(&pool, scripted.clone(), 5).await;
     insert_named(&pool, 1, "skip").await;
     insert_items(&pool, [2]).await;
-    wait_for("both settled", Duration::from_secs(10), || async {
-        count(&pool, "changes").await == 0 && count(&pool, "deliveries").await == 0
+    wait_for("both settled and counted", Duration::from_secs(10), || async {
+        let figures = figures(&runtime, "scripted").await;
+        count(&pool, "deliveries").await == 0 && figures.processed_here + figures.skipped_here == 2
     })
     .await;
     let stats = runtime.stats().await.expect("stats");
@@ -183,8 +210,9 @@ async fn a_batch_processor_outcome_applies_to_its_whole_batch() {
             .start()
             .await
             .expect("start");
-        wait_for("the batch settled", Duration::from_secs(10), || async {
-            count(&pool, "changes").await == 0 && count(&pool, "deliveries").await == 0
+        wait_for("the batch settled and counted", Duration::from_secs(10), || async {
+            let figures = figures(&runtime, "batch").await;
+            count(&pool, "deliveries").await == 0 && figures.failed_here + figures.skipped_here == 3
         })
         .await;
         let stats = runtime.stats().await.expect("stats");

@@ -270,8 +270,12 @@ async fn a_retry_after_shows_its_reason_and_skips_are_counted() {
     let (_db, pool) = items_db().await;
     let mut config = config();
     config.max_attempts = 5;
-    let runtime =
-        RuntimeBuilder::new(pool.clone()).config(config).processor::<Item, _>("totals", Deciding).start().await.expect("start");
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(config)
+        .processor::<Item, _>("totals", Deciding)
+        .start()
+        .await
+        .expect("start");
     let app = app(&pool, Some(&runtime));
     for (id, name) in [(1, "skip"), (2, "wait"), (3, "fine"), (4, "skip")] {
         insert(&pool, id, name).await;
@@ -279,17 +283,20 @@ async fn a_retry_after_shows_its_reason_and_skips_are_counted() {
     wait_for("3 settled, 1 waiting", || async {
         count(&pool, "changes").await == 0
             && count(&pool, "deliveries").await == 1
-            && runtime.stats().await.expect("stats").subscribers[0].retrying == 1
+            && runtime
+                .stats()
+                .await
+                .expect("stats")
+                .subscribers
+                .first()
+                .is_some_and(|s| s.retrying == 1 && s.skipped_here == 2)
     })
     .await;
     let (_, _, page) = get(&app, "").await;
     let (_, _, text) = get(&app, "/metrics").await;
     runtime.shutdown().await;
 
-    assert!(
-        page.contains("<pre class=\"error\">retry after 60s: the &lt;index&gt; is rebuilding</pre>"),
-        "{page}"
-    );
+    assert!(page.contains("<pre class=\"error\">retry after 60s: the &lt;index&gt; is rebuilding</pre>"), "{page}");
     let samples = parse_metrics(&text);
     let labels = "{subscriber=\"totals\",table=\"public.items\"}";
     assert_eq!(metric(&samples, &format!("db_listenable_skipped_total{labels}")), 2.0);
