@@ -4,7 +4,7 @@
 //! SIGKILL at any moment.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use db_listenable::DbListenable;
 use db_listenable::ddl::CaptureConfig;
@@ -25,12 +25,12 @@ struct Tick {
     n: i32,
 }
 
-/// The captured table, the counter, and one mark per application of a change (no unique
-/// constraint: a change applied twice leaves two marks).
+/// The captured table, the counter, and one mark per application of a change, in the
+/// order they committed (no unique constraint: a change applied twice leaves two marks).
 const TABLES: &str = "CREATE TABLE ticks (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0);
      CREATE TABLE counter (id int PRIMARY KEY, n bigint NOT NULL);
      INSERT INTO counter VALUES (1, 0);
-     CREATE TABLE marks (change_id bigint NOT NULL, attempt int NOT NULL)";
+     CREATE TABLE marks (seq bigserial, change_id bigint NOT NULL, tick bigint, n int, attempt int NOT NULL)";
 
 async fn ticks_db() -> (pg_harness::TestDb, PgPool) {
     let db = pg_harness::TestDb::create().await.expect("test database");
@@ -48,14 +48,16 @@ async fn apply(ctx: &Context<'_>, changes: &[Change<Tick>], settle: bool) -> Res
     let mut tx = ctx.db().begin().await?;
     for change in changes {
         sqlx::query("UPDATE counter SET n = n + 1 WHERE id = 1").execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO marks (change_id, attempt) VALUES ($1, $2)")
+        sqlx::query("INSERT INTO marks (change_id, tick, n, attempt) VALUES ($1, $2, $3, $4)")
             .bind(change.id)
+            .bind(change.row().map(|tick| tick.id))
+            .bind(change.row().map(|tick| tick.n))
             .bind(i32::try_from(change.attempt).unwrap_or(i32::MAX))
             .execute(&mut *tx)
             .await?;
     }
     // Work that takes a little time, so that kills land inside transactions too.
-    sqlx::query("SELECT pg_sleep(0.002)").execute(&mut *tx).await?;
+    sqlx::query("SELECT pg_sleep(0.002 * $1)").bind(changes.len() as f64).execute(&mut *tx).await?;
     if settle {
         ctx.settle_in(&mut tx).await?;
     }
@@ -282,12 +284,17 @@ async fn child_counts_ticks_until_killed() {
 /// What a run under kills left.
 #[derive(Debug)]
 struct KillRun {
+    /// Changes made: an INSERT of each tick and two UPDATEs of most.
+    changes: i64,
     kills: usize,
     /// Kills that found deliveries held by the child's workers.
     kills_in_flight: usize,
     counter: i64,
     marks: i64,
     distinct: i64,
+    /// Ticks whose marks are not `n` = 0, 1, 2, ... up to the tick's final `n`, in
+    /// commit order: a change of the row applied twice, skipped, or out of order.
+    rows_out_of_order: i64,
 }
 
 fn spawn_child(url: &str, mode: &str) -> std::process::Child {
@@ -301,22 +308,38 @@ fn spawn_child(url: &str, mode: &str) -> std::process::Child {
         .expect("spawn the child")
 }
 
-/// Inserts `changes` ticks over time while a child runtime (`mode`) processes them and is
-/// killed with SIGKILL at random moments (`kills` times at least), then lets a last
-/// child drain the rest.
-async fn run_with_kills(mode: &str, changes: i64, kills: usize) -> KillRun {
+/// Writes `ticks` rows over time, five at a time, and increments the five before and the
+/// five before those (so rows have several changes, which must run in order). Returns
+/// how many changes that made.
+async fn write_ticks(pool: PgPool, ticks: i64) -> i64 {
+    let mut changes = 0;
+    for first in (1..=ticks).step_by(5) {
+        let last = (first + 4).min(ticks);
+        insert_ticks(&pool, first..=last).await;
+        changes += last - first + 1;
+        for back in [5, 10] {
+            let updated = sqlx::query("UPDATE ticks SET n = n + 1 WHERE id >= $1 AND id < $2")
+                .bind(first - back)
+                .bind(first - back + 5)
+                .execute(&pool)
+                .await
+                .expect("update ticks")
+                .rows_affected();
+            changes += i64::try_from(updated).expect("a count");
+        }
+        tokio::time::sleep(Duration::from_millis(8)).await;
+    }
+    changes
+}
+
+/// Writes `ticks` rows and their updates while a child runtime (`mode`) processes them
+/// and is killed with SIGKILL at random moments (`kills` times at least), then lets a
+/// last child drain the rest.
+async fn run_with_kills(mode: &str, ticks: i64, kills: usize) -> KillRun {
     let (db, pool) = ticks_db().await;
-    let inserter = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            for first in (1..=changes).step_by(5) {
-                insert_ticks(&pool, first..=(first + 4).min(changes)).await;
-                tokio::time::sleep(Duration::from_millis(8)).await;
-            }
-        })
-    };
-    let mut run = KillRun { kills: 0, kills_in_flight: 0, counter: 0, marks: 0, distinct: 0 };
-    while !inserter.is_finished() || run.kills < kills {
+    let writer = tokio::spawn(write_ticks(pool.clone(), ticks));
+    let (mut done_kills, mut kills_in_flight) = (0, 0);
+    while !writer.is_finished() || done_kills < kills {
         let mut child = spawn_child(db.url(), mode);
         tokio::time::sleep(Duration::from_millis(150 + rand::random::<u64>() % 450)).await;
         let in_flight: i64 = sqlx::query_scalar(
@@ -328,10 +351,10 @@ async fn run_with_kills(mode: &str, changes: i64, kills: usize) -> KillRun {
         // Child::kill sends SIGKILL: nothing of the child runs after it.
         child.kill().expect("kill the child");
         child.wait().expect("reap the child");
-        run.kills += 1;
-        run.kills_in_flight += usize::from(in_flight > 0);
+        done_kills += 1;
+        kills_in_flight += usize::from(in_flight > 0);
     }
-    inserter.await.expect("inserter");
+    let changes = writer.await.expect("writer");
     let mut last = spawn_child(db.url(), mode);
     wait_for("the last child to drain the rest", Duration::from_secs(60), || async {
         count(&pool, "changes").await == 0 && count(&pool, "deliveries").await == 0
@@ -340,32 +363,42 @@ async fn run_with_kills(mode: &str, changes: i64, kills: usize) -> KillRun {
     last.kill().expect("kill the last child");
     last.wait().expect("reap the last child");
     assert_eq!(count(&pool, "dead_letters").await, 0, "{mode}: no change was given up");
-    (run.counter, run.marks, run.distinct) = applied(&pool).await;
+    let (counter, marks, distinct) = applied(&pool).await;
+    let rows_out_of_order = sqlx::query_scalar(
+        "SELECT count(*) FROM ticks t
+         LEFT JOIN (SELECT tick, array_agg(n ORDER BY seq) AS ns FROM marks GROUP BY tick) m ON m.tick = t.id
+         WHERE m.ns IS DISTINCT FROM array(SELECT generate_series(0, t.n))",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("compare the marks with the rows");
+    let run = KillRun { changes, kills: done_kills, kills_in_flight, counter, marks, distinct, rows_out_of_order };
     eprintln!("{mode}: {run:?}");
     run
 }
 
-/// (changes, kills at least): about 10 s per run; `DB_LISTENABLE_SOAK=1` for a long one.
+/// (ticks, kills at least): about 10 s per run; `DB_LISTENABLE_SOAK=1` for a long one.
 fn kill_plan() -> (i64, usize) {
-    if std::env::var("DB_LISTENABLE_SOAK").is_ok_and(|soak| soak == "1") { (20_000, 300) } else { (500, 14) }
+    if std::env::var("DB_LISTENABLE_SOAK").is_ok_and(|soak| soak == "1") { (8_000, 300) } else { (200, 14) }
+}
+
+/// Exactly once, and in order per row.
+fn assert_exactly_once(run: &KillRun) {
+    assert!(run.kills > 0 && run.kills_in_flight > 0, "some kills must land while changes are in flight: {run:?}");
+    assert_eq!((run.counter, run.marks, run.distinct), (run.changes, run.changes, run.changes), "{run:?}");
+    assert_eq!(run.rows_out_of_order, 0, "{run:?}");
 }
 
 #[tokio::test]
 async fn a_processor_settling_in_its_transaction_applies_each_change_exactly_once_across_sigkills() {
-    let started = Instant::now();
-    let (changes, kills) = kill_plan();
-    let run = run_with_kills("settle_in", changes, kills).await;
-    assert!(run.kills_in_flight > 0, "some kills must land while changes are in flight: {run:?}");
-    assert_eq!((run.counter, run.marks, run.distinct), (changes, changes, changes), "{run:?}");
-    eprintln!("took {:?}", started.elapsed());
+    let (ticks, kills) = kill_plan();
+    assert_exactly_once(&run_with_kills("settle_in", ticks, kills).await);
 }
 
 #[tokio::test]
 async fn a_batch_processor_settling_in_its_transaction_applies_each_change_exactly_once_across_sigkills() {
-    let (changes, kills) = kill_plan();
-    let run = run_with_kills("batch", changes, kills).await;
-    assert!(run.kills_in_flight > 0, "some kills must land while changes are in flight: {run:?}");
-    assert_eq!((run.counter, run.marks, run.distinct), (changes, changes, changes), "{run:?}");
+    let (ticks, kills) = kill_plan();
+    assert_exactly_once(&run_with_kills("batch", ticks, kills).await);
 }
 
 /// The control: the same processor, settled by the worker after its transaction
@@ -373,9 +406,8 @@ async fn a_batch_processor_settling_in_its_transaction_applies_each_change_exact
 /// once), so only "every change applied" is asserted; the doubles are printed.
 #[tokio::test]
 async fn a_processor_settled_by_the_worker_applies_each_change_at_least_once_across_sigkills() {
-    let (changes, kills) = kill_plan();
-    let run = run_with_kills("control", changes, kills).await;
-    assert_eq!(run.distinct, changes, "{run:?}");
-    assert_eq!(run.counter, run.marks, "{run:?}");
+    let (ticks, kills) = kill_plan();
+    let run = run_with_kills("control", ticks, kills).await;
+    assert_eq!((run.distinct, run.counter), (run.changes, run.marks), "{run:?}");
     eprintln!("control: {} doubles", run.marks - run.distinct);
 }
