@@ -68,11 +68,13 @@ impl<'a> Context<'a> {
     /// it applied exactly once, even if the process is killed at any moment: before the
     /// commit nothing happened and the change runs again; after it, the change is gone.
     ///
-    /// Call it last, just before the commit, and return `Ok` after committing: the
-    /// runtime neither settles the change again nor counts it as lost. If the processor
-    /// returns `Ok` without committing, the change runs again (its `last_error` says so).
-    /// Returning an error after a rolled-back `tx` is handled as usual (retry, or one
-    /// of the [`outcome`](super::outcome) errors).
+    /// Call it once per transaction, last, just before the commit, and return `Ok` after
+    /// committing: the runtime neither settles the change again nor counts it as lost.
+    /// Once `tx` committed, the change is done whatever the processor returns. If the
+    /// processor returns `Ok` without committing, the change runs again (its `last_error`
+    /// says so). Returning an error after a rolled-back `tx` is handled as usual (retry,
+    /// or one of the [`outcome`](super::outcome) errors); a new transaction of a later
+    /// attempt settles again.
     ///
     /// The deletion locks the delivery rows until `tx` ends; keep the time between this
     /// call and the commit short, like any transaction, and well below
