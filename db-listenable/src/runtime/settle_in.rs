@@ -36,6 +36,13 @@ impl SettledInTx {
         self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(ids.iter().copied());
     }
 
+    fn forget(&self, ids: &[i64]) {
+        let mut settled = self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for id in ids {
+            settled.remove(id);
+        }
+    }
+
     /// The changes settled in a processor's transaction so far.
     pub(crate) fn ids(&self) -> BTreeSet<i64> {
         self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
@@ -113,10 +120,19 @@ impl<'a> Context<'a> {
     /// statement fails. Both are meant to be returned with `?`, which drops (rolls back) `tx`.
     pub async fn settle_in(&self, tx: &mut sqlx::PgConnection) -> Result<()> {
         let scope = self.settle;
-        let settled = store::settle_done_in(tx, scope.subscriber_id, scope.token, scope.changes).await?;
-        scope.settled.record(&settled);
+        // Recorded before the statement runs: a lease renewal running beside it skips the
+        // rows it locks, and must not take them for lost meanwhile.
+        scope.settled.record(scope.changes);
+        let settled = match store::settle_done_in(tx, scope.subscriber_id, scope.token, scope.changes).await {
+            Ok(settled) => settled,
+            Err(error) => {
+                scope.settled.forget(scope.changes);
+                return Err(error);
+            }
+        };
         if settled.len() < scope.changes.len() {
-            let lost = scope.changes.iter().copied().filter(|id| !settled.contains(id)).collect();
+            let lost: Vec<i64> = scope.changes.iter().copied().filter(|id| !settled.contains(id)).collect();
+            scope.settled.forget(&lost);
             return Err(Error::LeaseLost { subscriber: self.subscriber.to_owned(), changes: lost });
         }
         Ok(())
