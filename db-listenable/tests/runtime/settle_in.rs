@@ -256,6 +256,49 @@ async fn settling_a_change_whose_lease_was_taken_fails_and_its_writes_roll_back(
     assert_eq!(applied(&pool).await, (1, 1, 1), "the first attempt's writes rolled back with it");
 }
 
+/// Settles the whole batch, then keeps its transaction open for longer than the lease
+/// before committing; records the attempts it saw.
+#[derive(Clone, Default)]
+struct Slow {
+    attempts: Arc<Mutex<Vec<u32>>>,
+}
+
+impl BatchProcessor<Tick> for Slow {
+    async fn process_batch(&self, ctx: &Context<'_>, changes: &[Change<Tick>]) -> Result<(), ProcessError> {
+        self.attempts.lock().expect("attempts").extend(changes.iter().map(|change| change.attempt));
+        let mut tx = ctx.db().begin().await?;
+        sqlx::query("UPDATE counter SET n = n + $1 WHERE id = 1").bind(changes.len() as i64).execute(&mut *tx).await?;
+        ctx.settle_in(&mut tx).await?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn renewals_go_on_while_the_processors_settling_transaction_holds_the_rows() {
+    let (_db, pool) = ticks_db().await;
+    insert_ticks(&pool, 1..=3).await;
+    let slow = Slow::default();
+    let mut config = fast();
+    // Renewed every 200 ms, while the settling transaction stays open for 1.5 s.
+    config.lease = Duration::from_millis(600);
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(config)
+        .batch_processor::<Tick, _>("counter", slow.clone())
+        .start()
+        .await
+        .expect("start");
+    wait_for("the batch applied and counted", Duration::from_secs(10), || async {
+        count(&pool, "deliveries").await == 0 && processed(&runtime).await == 3
+    })
+    .await;
+    runtime.shutdown().await;
+    assert_eq!(*slow.attempts.lock().expect("attempts"), [1, 1, 1], "one run: the lease was never taken for lost");
+    let counter: i64 = sqlx::query_scalar("SELECT n FROM counter").fetch_one(&pool).await.expect("counter");
+    assert_eq!(counter, 3);
+}
+
 // ---------------------------------------------------------------------------------------
 // SIGKILL at random moments.
 
