@@ -107,6 +107,21 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+
+    /// [`Context::settle_in`](crate::runtime::Context::settle_in) found changes no longer
+    /// held by this processor's lease: it ran out and another worker may be processing
+    /// them. Roll the transaction back (returning this error with `?` does): committing
+    /// would apply the changes a second time.
+    #[error(
+        "subscriber `{subscriber}` no longer holds changes {changes:?}: their lease ran out and another worker may \
+         process them; roll this transaction back"
+    )]
+    LeaseLost {
+        /// The subscriber being served.
+        subscriber: String,
+        /// The changes that were not held any more.
+        changes: Vec<i64>,
+    },
 }
 
 /// Runtime settings or registrations that cannot work, each naming the setting

@@ -24,8 +24,9 @@
 //!    all workers and machines.
 //! 4. **Settle**: done deliveries are deleted; failed ones are retried with exponential
 //!    backoff and jitter, then dead-lettered with the error text; undecodable rows are
-//!    dead-lettered at once with the raw JSON. A worker that dies gives its deliveries
-//!    back when the lease runs out.
+//!    dead-lettered at once with the raw JSON. A processor can ask for other outcomes
+//!    (see [Processor control](#processor-control)), or settle its change inside its own
+//!    transaction. A worker that dies gives its deliveries back when the lease runs out.
 //! 5. A dead letter does not hold its row back: newer changes of the row go on. When it
 //!    is **requeued** ([`dead_letters::requeue`]) it is replayed as the same change (its
 //!    id and `captured_at`), after those newer changes and before the row's changes
@@ -103,6 +104,85 @@
 //! refuses what cannot work with [`Error::Config`](crate::Error::Config), whose
 //! [`ConfigError`](crate::ConfigError) names the setting.
 //!
+//! # Processor control
+//!
+//! A processor returns `Result<(), ProcessError>`. Besides `Ok` (done) and any error
+//! (retried with backoff, dead-lettered after [`RuntimeConfig::max_attempts`]), it can
+//! return one of the errors of [`outcome`], with a reason that is recorded:
+//!
+//! | return | the change | the reason is kept |
+//! |---|---|---|
+//! | `Err(Permanent::because("..").into())` | dead-lettered now, no further attempt | in the dead letter's `last_error` |
+//! | `Err(RetryAfter::new(delay, "..").into())` | tried again after `delay`; counts as an attempt, so it ends in a dead letter after `max_attempts` | in the delivery's `last_error` ([`SubscriberStats::oldest_error`], the dashboard), then the dead letter's |
+//! | `Err(Skip::because("..").into())` | settled as done, without effect | in the log (`info`); counted in [`SubscriberStats::skipped_here`] |
+//!
+//! A [`BatchProcessor`]'s outcome applies to its whole batch.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use db_listenable::DbListenable;
+//! use db_listenable::runtime::{Change, Context, Permanent, ProcessError, Processor, RetryAfter, Skip};
+//!
+//! #[derive(DbListenable, sqlx::FromRow)]
+//! struct Message { id: i64, chat_id: i64, body: String }
+//!
+//! struct SearchIndex;
+//!
+//! impl Processor<Message> for SearchIndex {
+//!     async fn process(&self, _ctx: &Context<'_>, change: &Change<Message>) -> Result<(), ProcessError> {
+//!         let Some(message) = change.row() else { return Ok(()) };
+//!         if message.body.is_empty() {
+//!             return Err(Skip::because("an empty message has nothing to index").into());
+//!         }
+//!         if message.body.len() > 1 << 20 {
+//!             return Err(Permanent::because("a message over 1 MiB cannot be indexed").into());
+//!         }
+//!         if cluster_is_throttling() {
+//!             return Err(RetryAfter::new(Duration::from_secs(30), "the search cluster throttles writes").into());
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//! # fn cluster_is_throttling() -> bool { false }
+//! ```
+//!
+//! **Settling inside the processor's transaction.** A processor whose effect lives only
+//! in this database calls [`Context::settle_in`] on its own transaction before the
+//! commit: its writes and the end of the delivery then commit together, so the effect is
+//! applied exactly once, even if the process is killed at any moment (without it, a kill
+//! between the processor's commit and the worker's settlement runs the change again). For
+//! a [`BatchProcessor`] it settles the whole batch.
+//!
+//! ```no_run
+//! use db_listenable::DbListenable;
+//! use db_listenable::runtime::{Change, Context, ProcessError, Processor};
+//!
+//! #[derive(DbListenable, sqlx::FromRow)]
+//! struct Message { id: i64, chat_id: i64, body: String }
+//!
+//! struct MessageCounts;
+//!
+//! impl Processor<Message> for MessageCounts {
+//!     async fn process(&self, ctx: &Context<'_>, change: &Change<Message>) -> Result<(), ProcessError> {
+//!         let delta = match (&change.old, &change.new) {
+//!             (None, Some(_)) => 1,
+//!             (Some(_), None) => -1,
+//!             _ => 0,
+//!         };
+//!         let chat_id = change.row().map(|m| m.chat_id);
+//!         let mut tx = ctx.db().begin().await?;
+//!         sqlx::query("UPDATE chats SET messages_count = messages_count + $2 WHERE id = $1")
+//!             .bind(chat_id)
+//!             .bind(delta)
+//!             .execute(&mut *tx)
+//!             .await?;
+//!         ctx.settle_in(&mut tx).await?; // fails (and `?` rolls back) if the lease was lost
+//!         tx.commit().await?;
+//!         Ok(())
+//!     }
+//! }
+//! ```
+//!
 //! # Why one journal, routed after commit
 //!
 //! The alternatives were fan-out at capture (one journal row per subscriber, written by
@@ -159,8 +239,10 @@ mod config;
 pub mod dead_letters;
 mod handle;
 mod outbox;
+pub mod outcome;
 mod processor;
 mod row;
+mod settle_in;
 mod shared;
 mod stats;
 mod store;
@@ -174,6 +256,7 @@ pub use config::{DriftPolicy, RuntimeConfig};
 pub use dead_letters::DeadLetter;
 pub use handle::{Health, Runtime, shutdown_signal};
 pub use outbox::JournalOutbox;
+pub use outcome::{Permanent, RetryAfter, Skip};
 pub use processor::{BatchProcessor, Context, ProcessError, Processor};
 pub use row::{ChangeRow, JsonRow, RowData};
 pub use stats::{LATENCY_BUCKETS, LatencyHistogram, Stats, StatsHandle, SubscriberStats, load as load_stats};

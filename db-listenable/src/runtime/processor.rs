@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use super::change::Change;
 use super::row::ChangeRow;
+use super::settle_in::SettleScope;
 
 /// The error a processor returns; its `Display` text is kept as the delivery's last
 /// error and shown in dead letters.
@@ -16,7 +17,14 @@ pub type ProcessError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Each processor registered with the runtime is an independent subscriber with its own
 /// progress, retries and dead letters. An error or a panic fails the change: it is
 /// retried with backoff, and dead-lettered after the last attempt. Delivery is at least
-/// once, so make the processor idempotent.
+/// once, so make the processor idempotent, or, when its effect lives only in this
+/// database, settle the change in its own transaction ([`Context::settle_in`]): then it
+/// is applied exactly once.
+///
+/// To end a change otherwise, return one of the errors of [`outcome`](super::outcome):
+/// [`Permanent`](super::Permanent) (dead-letter now), [`RetryAfter`](super::RetryAfter)
+/// (try again after the processor's delay) or [`Skip`](super::Skip) (done, without
+/// effect), each with a reason (see [Processor control](super#processor-control)).
 ///
 /// `S` is the application state the processor reads through [`Context::state`]: the
 /// runtime's state type ([`RuntimeBuilder::with_state`](super::RuntimeBuilder::with_state)),
@@ -71,6 +79,8 @@ where
 /// row waits for the previous one), in journal order. If the batch fails, each of its
 /// changes is retried alone (a batch of one), so one bad change cannot hold the others back.
 ///
+/// An outcome of [`outcome`](super::outcome) returned by `process_batch` applies to every
+/// change of the batch, and [`Context::settle_in`] settles the whole batch.
 /// `S` is the application state, as for [`Processor`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not process `{T}` changes as a `BatchProcessor` under application state `{S}`",
@@ -95,6 +105,8 @@ pub struct Context<'a, S = ()> {
     pub(crate) pool: &'a PgPool,
     pub(crate) subscriber: &'a str,
     pub(crate) state: &'a S,
+    /// The batch's lease and the changes in hand: what [`Context::settle_in`] settles.
+    pub(crate) settle: SettleScope<'a>,
 }
 
 impl<'a, S> Context<'a, S> {
@@ -117,7 +129,7 @@ impl<'a, S> Context<'a, S> {
     /// This context with the state of the subscriber being served: the workers know
     /// no state type, each subscriber holds its own.
     pub(crate) fn with_state<T>(&self, state: &'a T) -> Context<'a, T> {
-        Context { pool: self.pool, subscriber: self.subscriber, state }
+        Context { pool: self.pool, subscriber: self.subscriber, state, settle: self.settle }
     }
 }
 

@@ -92,6 +92,8 @@ pub(crate) struct Counters {
     pub processed: AtomicU64,
     pub failed: AtomicU64,
     pub dead: AtomicU64,
+    /// Changes the processor skipped ([`Skip`](super::Skip)); not in `processed`.
+    pub skipped: AtomicU64,
     /// (when, processed total then), one sample per batch within the rate window.
     samples: Mutex<VecDeque<(Instant, u64)>>,
     /// Processing-time histogram: changes per bucket of [`LATENCY_BUCKETS`], then +Inf.
@@ -102,10 +104,11 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub(crate) fn record(&self, done: u64, failed: u64, dead: u64) {
+    pub(crate) fn record(&self, done: u64, failed: u64, dead: u64, skipped: u64) {
         let total = self.processed.fetch_add(done, Ordering::Relaxed) + done;
         self.failed.fetch_add(failed, Ordering::Relaxed);
         self.dead.fetch_add(dead, Ordering::Relaxed);
+        self.skipped.fetch_add(skipped, Ordering::Relaxed);
         let now = Instant::now();
         let mut samples = self.samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         samples.push_back((now, total));

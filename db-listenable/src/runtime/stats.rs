@@ -59,10 +59,18 @@ pub struct SubscriberStats {
     pub dead: i64,
     /// Age of the oldest change not yet processed (pending, retrying or in flight).
     pub oldest_pending_age: Option<Duration>,
+    /// The error kept on the oldest change not yet processed that failed before (a
+    /// failure's text, or `retry after <delay>: <reason>` from a
+    /// [`RetryAfter`](super::RetryAfter)): why its row is held back.
+    pub oldest_error: Option<String>,
     /// Changes this process finished since its runtime started (0 when read with [`load`]).
     pub processed_here: u64,
-    /// Failed attempts in this process since start.
+    /// Failed attempts in this process since start (errors, panics, timeouts, and
+    /// [`Permanent`](super::Permanent) failures; not [`RetryAfter`](super::RetryAfter)).
     pub failed_here: u64,
+    /// Changes the processor skipped ([`Skip`](super::Skip)) in this process since start;
+    /// not counted in `processed_here`. Each skip is logged with its reason.
+    pub skipped_here: u64,
     /// Changes per second this process finished over the last minute.
     pub per_second: f64,
     /// Processing time per change in this process since start (a batch's time is shared
@@ -94,6 +102,7 @@ impl StatsHandle {
             if let Some(entry) = stats.subscribers.iter_mut().find(|s| s.name == served.subscriber.spec().name) {
                 entry.processed_here = served.counters.processed.load(Ordering::Relaxed);
                 entry.failed_here = served.counters.failed.load(Ordering::Relaxed);
+                entry.skipped_here = served.counters.skipped.load(Ordering::Relaxed);
                 entry.per_second = served.counters.rate();
                 entry.processing_time = served.counters.latency();
             }
@@ -151,14 +160,19 @@ pub async fn load(pool: &PgPool) -> Result<Stats> {
                 coalesce(t.schema_name || '.' || t.table_name, 'topic ' || s.table_id),
                 coalesce(d.pending, 0), coalesce(d.in_flight, 0), coalesce(d.retrying, 0),
                 (SELECT count(*) FROM db_listenable.dead_letters x WHERE x.subscriber_id = s.id),
-                extract(epoch FROM now() - d.oldest)::float8
+                extract(epoch FROM now() - d.oldest)::float8,
+                (SELECT x.last_error FROM db_listenable.deliveries x
+                 WHERE x.subscriber_id = s.id AND x.change_id = d.first_failed)
          FROM db_listenable.subscribers s
          LEFT JOIN db_listenable.tables t ON t.id = s.table_id
          LEFT JOIN LATERAL (
              SELECT count(*) FILTER (WHERE e.available_at <= now() AND (e.leased_until IS NULL OR e.leased_until < now())) AS pending,
                     count(*) FILTER (WHERE e.leased_until >= now()) AS in_flight,
                     count(*) FILTER (WHERE e.available_at > now() AND (e.leased_until IS NULL OR e.leased_until < now())) AS retrying,
-                    min(e.captured_at) AS oldest
+                    min(e.captured_at) AS oldest,
+                    -- Found by the scan the counts make anyway; its error is then read
+                    -- by primary key.
+                    min(e.change_id) FILTER (WHERE e.last_error IS NOT NULL) AS first_failed
              FROM db_listenable.deliveries e WHERE e.subscriber_id = s.id
          ) d ON true
          ORDER BY s.name",
@@ -183,6 +197,7 @@ pub async fn load(pool: &PgPool) -> Result<Stats> {
                 retrying: row.get(4),
                 dead: row.get(5),
                 oldest_pending_age: row.get::<Option<f64>, _>(6).map(|s| Duration::from_secs_f64(s.max(0.0))),
+                oldest_error: row.get(7),
                 ..SubscriberStats::default()
             }
         })

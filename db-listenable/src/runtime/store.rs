@@ -118,12 +118,21 @@ pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
     Ok(Some(Routed { moved: row.get(1), deliveries: row.get(2), kept: row.get(3), adopted: row.get(4) }))
 }
 
-/// Extends the lease of the deliveries held under `token`. Returns how many are still held.
+/// Extends the lease of the deliveries held under `token`. Returns how many were renewed.
+///
+/// Rows locked by another transaction are skipped, not waited for: those are deliveries
+/// a processor settled in its own transaction ([`settle_done_in`]), still open; waiting
+/// would stall the renewal until that transaction ends, and a batch processor's
+/// settlement taking the rows in another order could deadlock with it. The worker counts
+/// those deliveries apart (`settle_in::SettledInTx`).
 pub(crate) async fn renew(pool: &PgPool, subscriber_id: i32, token: i64, lease: Duration) -> Result<u64> {
     Ok(sqlx::query(
-        "UPDATE db_listenable.deliveries SET leased_until = now() + $3 * interval '1 millisecond'
+        "UPDATE db_listenable.deliveries d SET leased_until = now() + $3 * interval '1 millisecond'
          FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
-         WHERE subscriber_id = $1 AND lease_token = $2",
+         WHERE d.subscriber_id = $1 AND d.change_id = ANY(ARRAY(
+             SELECT h.change_id FROM db_listenable.deliveries h
+             WHERE h.subscriber_id = $1 AND h.lease_token = $2
+             FOR UPDATE SKIP LOCKED))",
     )
     .bind(subscriber_id)
     .bind(token)
@@ -134,34 +143,14 @@ pub(crate) async fn renew(pool: &PgPool, subscriber_id: i32, token: i64, lease: 
     .rows_affected())
 }
 
-/// The fate of a claimed batch, written in one transaction.
-#[derive(Debug, Default)]
-pub(crate) struct Settlement {
-    pub done: Vec<i64>,
-    /// (change id, delay before the next attempt, error).
-    pub retry: Vec<(i64, Duration, String)>,
-    /// (change id, error).
-    pub dead: Vec<(i64, String)>,
-    /// Processor failures (errors and panics) among them, retried or dead: for the counters.
-    pub failed_attempts: u64,
-}
-
-/// Removes the done deliveries, schedules the retries and moves the dead ones to
-/// `dead_letters`, in one statement (one round trip, one commit); only deliveries still
-/// held under `token` are touched (a lease that ran out and was taken by another worker
-/// is theirs now). Returns how many rows were still held.
-pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settlement: &Settlement) -> Result<u64> {
-    let retry_ids: Vec<i64> = settlement.retry.iter().map(|r| r.0).collect();
-    let retry_delays: Vec<i64> =
-        settlement.retry.iter().map(|r| i64::try_from(r.1.as_millis()).unwrap_or(i64::MAX)).collect();
-    let retry_errors: Vec<&str> = settlement.retry.iter().map(|r| r.2.as_str()).collect();
-    let dead_ids: Vec<i64> = settlement.dead.iter().map(|r| r.0).collect();
-    let dead_errors: Vec<&str> = settlement.dead.iter().map(|r| r.1.as_str()).collect();
-    // The three sets are disjoint, so no row is modified twice by the statement.
-    let held: i64 = sqlx::query_scalar(
-        "WITH async_commit AS (
-             SELECT set_config('synchronous_commit', 'off', true)
-         ), done AS (
+/// The settlement of done deliveries, as common table expressions over the parameters
+/// `$1` (subscriber id), `$2` (lease token) and `$3` (done change ids): `done` deletes
+/// them (only those still held under the token) and returns their ids; `superseded`
+/// counts them in the subscriber's older dead letters of the same rows. One definition
+/// for the worker's settlement and for a processor's [`settle_done_in`].
+macro_rules! done_ctes {
+    () => {
+        "done AS (
              DELETE FROM db_listenable.deliveries
              WHERE subscriber_id = $1 AND lease_token = $2 AND change_id = ANY($3)
              RETURNING change_id, row_key
@@ -177,13 +166,88 @@ pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settle
                    WHERE EXISTS (SELECT FROM db_listenable.dead_letters e WHERE e.subscriber_id = $1)
                    GROUP BY l.change_id) n
              WHERE x.subscriber_id = $1 AND x.change_id = n.change_id
-         ), retried AS (
+         )"
+    };
+}
+
+/// Settles the done deliveries `ids` inside the caller's transaction `tx` (a processor's:
+/// [`Context::settle_in`](super::Context::settle_in)), exactly as the worker's
+/// [`settle`] would, under the caller's durability settings (no asynchronous commit
+/// here: this commit carries the processor's writes). Returns the ids it settled: those
+/// still held under `token`.
+pub(crate) async fn settle_done_in(
+    tx: &mut sqlx::PgConnection,
+    subscriber_id: i32,
+    token: i64,
+    ids: &[i64],
+) -> Result<Vec<i64>> {
+    sqlx::query_scalar(concat!("WITH ", done_ctes!(), " SELECT coalesce(array_agg(change_id), '{}') FROM done"))
+        .bind(subscriber_id)
+        .bind(token)
+        .bind(ids)
+        .fetch_one(tx)
+        .await
+        .map_err(Error::database("settle changes in the processor's transaction"))
+}
+
+/// The fate of a claimed batch, written in one transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Settlement {
+    /// Done or skipped: deleted.
+    pub done: Vec<i64>,
+    /// (change id, delay before the next attempt, error).
+    pub retry: Vec<(i64, Duration, String)>,
+    /// (change id, error).
+    pub dead: Vec<(i64, String)>,
+    /// Done by a processor that settled them in its own transaction: gone if that
+    /// transaction committed; still held (and released for another attempt, with
+    /// [`UNCOMMITTED`] as the error) if it did not.
+    pub settled_in_tx: Vec<i64>,
+    /// Every change the processor settled in its own transaction, whatever it returned:
+    /// one of these found gone was not lost to another worker.
+    pub settled_elsewhere: std::collections::BTreeSet<i64>,
+    /// Processor failures (errors and panics) among them, retried or dead: for the counters.
+    pub failed_attempts: u64,
+    /// Skipped changes among `done`: for the counters.
+    pub skipped: u64,
+}
+
+/// The error recorded for a change whose processor settled it in a transaction that did
+/// not commit, yet returned `Ok`.
+pub(crate) const UNCOMMITTED: &str =
+    "the processor returned Ok, but the transaction it settled this change in (Context::settle_in) did not commit";
+
+/// Removes the done deliveries, schedules the retries, moves the dead ones to
+/// `dead_letters` and releases the changes settled in a processor's transaction that did
+/// not commit, in one statement (one round trip, one commit); only deliveries still held
+/// under `token` are touched (a lease that ran out and was taken by another worker is
+/// theirs now). Returns the ids it touched and, among them, those of `settled_in_tx`
+/// (the transactions that did not commit).
+pub(crate) async fn settle(
+    pool: &PgPool,
+    subscriber_id: i32,
+    token: i64,
+    settlement: &Settlement,
+) -> Result<(Vec<i64>, Vec<i64>)> {
+    let retry_ids: Vec<i64> = settlement.retry.iter().map(|r| r.0).collect();
+    let retry_delays: Vec<i64> =
+        settlement.retry.iter().map(|r| i64::try_from(r.1.as_millis()).unwrap_or(i64::MAX)).collect();
+    let retry_errors: Vec<&str> = settlement.retry.iter().map(|r| r.2.as_str()).collect();
+    let dead_ids: Vec<i64> = settlement.dead.iter().map(|r| r.0).collect();
+    let dead_errors: Vec<&str> = settlement.dead.iter().map(|r| r.1.as_str()).collect();
+    // The four sets are disjoint, so no row is modified twice by the statement.
+    let row = sqlx::query(concat!(
+        "WITH async_commit AS (
+             SELECT set_config('synchronous_commit', 'off', true)
+         ), ",
+        done_ctes!(),
+        ", retried AS (
              UPDATE db_listenable.deliveries d
              SET leased_until = NULL, lease_token = NULL, last_error = f.error,
                  available_at = now() + f.delay * interval '1 millisecond'
              FROM unnest($4::bigint[], $5::bigint[], $6::text[]) AS f(change_id, delay, error)
              WHERE d.subscriber_id = $1 AND d.lease_token = $2 AND d.change_id = f.change_id
-             RETURNING 1
+             RETURNING d.change_id
          ), dead AS (
              DELETE FROM db_listenable.deliveries d
              USING unnest($7::bigint[], $8::text[]) AS f(change_id, error)
@@ -198,11 +262,21 @@ pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settle
              FROM dead
              ON CONFLICT (subscriber_id, change_id) DO UPDATE
                  SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, dead_at = now()
-             RETURNING 1
+             RETURNING change_id
+         ), uncommitted AS (
+             -- Still held: the processor's transaction did not commit, so its effect is
+             -- not applied either. Released at once: the attempt was counted at the claim.
+             UPDATE db_listenable.deliveries d
+             SET leased_until = NULL, lease_token = NULL, last_error = $10
+             WHERE d.subscriber_id = $1 AND d.lease_token = $2 AND d.change_id = ANY($9)
+             RETURNING d.change_id
          )
-         SELECT (SELECT count(*) FROM done) + (SELECT count(*) FROM retried) + (SELECT count(*) FROM buried)
-                + (SELECT count(*) FROM async_commit) - 1",
-    )
+         SELECT array(SELECT change_id FROM done UNION ALL SELECT change_id FROM retried
+                      UNION ALL SELECT change_id FROM buried UNION ALL SELECT change_id FROM uncommitted),
+                array(SELECT change_id FROM uncommitted)
+         -- Read, so that it runs: a CTE without side effects is evaluated only if used.
+         FROM async_commit"
+    ))
     .bind(subscriber_id)
     .bind(token)
     .bind(&settlement.done)
@@ -211,10 +285,12 @@ pub(crate) async fn settle(pool: &PgPool, subscriber_id: i32, token: i64, settle
     .bind(&retry_errors)
     .bind(&dead_ids)
     .bind(&dead_errors)
+    .bind(&settlement.settled_in_tx)
+    .bind(UNCOMMITTED)
     .fetch_one(pool)
     .await
     .map_err(Error::database("record the outcome of a batch"))?;
-    Ok(u64::try_from(held).unwrap_or_default())
+    Ok((row.get(0), row.get(1)))
 }
 
 /// Removes a subscriber for good: its registration, pending deliveries and dead letters.

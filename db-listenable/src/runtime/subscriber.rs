@@ -5,7 +5,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -14,6 +14,7 @@ use sqlx::postgres::PgRow;
 use tracing::Instrument;
 
 use super::change::{Change, Op, Requeued};
+use super::outcome::{Permanent, RetryAfter, Skip};
 use super::processor::{BatchProcessor, Context, ProcessError, Processor};
 use super::row::{ChangeRow, RowData};
 use crate::ddl;
@@ -50,10 +51,33 @@ pub(crate) enum Rows {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Outcome {
     Done,
+    /// The processor returned [`Skip`]: done, without effect, for this reason.
+    Skipped(String),
     /// The processor failed (error or panic): retry, or dead-letter after the last attempt.
     Failed(String),
+    /// The processor returned [`RetryAfter`]: an attempt like a failure, but the next one
+    /// comes after the processor's delay (`last_error` is the error's text).
+    RetryAfter(Duration, String),
+    /// The processor returned [`Permanent`]: dead-letter at once, with this reason.
+    Permanent(String),
     /// The rows do not decode into the model: dead-letter at once (retrying cannot help).
     Undecodable(String),
+}
+
+impl Outcome {
+    /// The outcome a processor's error asks for: one of the errors of
+    /// [`outcome`](super::outcome) returned as is, or else a failure with the error's text.
+    fn of_error(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Outcome {
+        if let Some(skip) = error.downcast_ref::<Skip>() {
+            Outcome::Skipped(skip.reason().to_owned())
+        } else if let Some(permanent) = error.downcast_ref::<Permanent>() {
+            Outcome::Permanent(permanent.reason().to_owned())
+        } else if let Some(retry) = error.downcast_ref::<RetryAfter>() {
+            Outcome::RetryAfter(retry.delay(), retry.to_string())
+        } else {
+            Outcome::Failed(error_text(error))
+        }
+    }
 }
 
 /// What identifies a subscriber and how its deliveries are grouped.
@@ -80,21 +104,22 @@ pub(crate) trait Subscriber: Send + Sync + 'static {
     fn handle<'a>(&'a self, ctx: &'a Context<'a>, batch: &'a [Claimed]) -> BoxFuture<'a, Vec<Outcome>>;
 }
 
-/// Runs `future`, turning a panic into a failure with the panic's message.
-pub(crate) async fn guarded<F>(future: F) -> Result<(), String>
+/// Runs `future` and tells how it ended, turning a panic into a failure with the
+/// panic's message.
+pub(crate) async fn guarded<F>(future: F) -> Outcome
 where
     F: Future<Output = Result<(), ProcessError>>,
 {
     match AssertUnwindSafe(future).catch_unwind().await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(error_text(&*error)),
+        Ok(Ok(())) => Outcome::Done,
+        Ok(Err(error)) => Outcome::of_error(&*error),
         Err(panic) => {
             let message = panic
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a non-string panic payload".to_owned());
-            Err(format!("processor panicked: {message}"))
+            Outcome::Failed(format!("processor panicked: {message}"))
         }
     }
 }
@@ -105,13 +130,17 @@ fn change_span<T>(change: &Change<T>) -> tracing::Span {
 }
 
 /// Runs `work` in `span` and logs its latency and result there.
-async fn traced(span: tracing::Span, work: impl Future<Output = Result<(), String>>) -> Result<(), String> {
+async fn traced(span: tracing::Span, work: impl Future<Output = Outcome>) -> Outcome {
     let started = std::time::Instant::now();
-    let result = work.instrument(span.clone()).await;
+    let outcome = work.instrument(span.clone()).await;
     span.in_scope(|| {
-        tracing::debug!(latency_ms = started.elapsed().as_secs_f64() * 1000.0, ok = result.is_ok(), "change processed")
+        tracing::debug!(
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            ok = matches!(outcome, Outcome::Done | Outcome::Skipped(_)),
+            "change processed"
+        )
     });
-    result
+    outcome
 }
 
 /// An error and its sources, `: `-separated.
@@ -230,11 +259,8 @@ where
                 let outcome = match decode::<T>(&self.spec.label, claimed) {
                     Err(error) => error.outcome(),
                     Ok(change) => {
-                        let span = change_span(&change);
-                        match traced(span, guarded(self.processor.process(&ctx, &change))).await {
-                            Ok(()) => Outcome::Done,
-                            Err(error) => Outcome::Failed(error),
-                        }
+                        let ctx = ctx.for_changes(std::slice::from_ref(&claimed.change_id));
+                        traced(change_span(&change), guarded(self.processor.process(&ctx, &change))).await
                     }
                 };
                 outcomes.push(outcome);
@@ -300,9 +326,12 @@ where
                 vec![(&changes[..], &positions[..])]
             };
             for (group, group_positions) in groups {
-                if let Err(error) = guarded(self.processor.process_batch(&ctx, group)).await {
+                let group_ids: Vec<i64> = group.iter().map(|change| change.id).collect();
+                let ctx = ctx.for_changes(&group_ids);
+                let outcome = guarded(self.processor.process_batch(&ctx, group)).await;
+                if outcome != Outcome::Done {
                     for &position in group_positions {
-                        outcomes[position] = Outcome::Failed(error.clone());
+                        outcomes[position] = outcome.clone();
                     }
                 }
             }
@@ -354,10 +383,7 @@ impl Subscriber for OutboxCatalog {
                 });
                 let outcome = match record {
                     Err(error) => Outcome::Undecodable(error),
-                    Ok(record) => match guarded((self.dispatch)(record)).await {
-                        Ok(()) => Outcome::Done,
-                        Err(error) => Outcome::Failed(error),
-                    },
+                    Ok(record) => guarded((self.dispatch)(record)).await,
                 };
                 outcomes.push(outcome);
             }

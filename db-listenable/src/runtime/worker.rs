@@ -1,5 +1,6 @@
 //! The worker loop: route, claim, process, settle; wait for a wake-up or the poll.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use tracing::Instrument;
 
 use super::claim::{self, ClaimRequest};
 use super::processor::Context;
+use super::settle_in::{SettleScope, SettledInTx};
 use super::shared::{Served, Shared};
 use super::store::{self, Settlement};
 use super::subscriber::{Claimed, Outcome, error_text};
@@ -170,24 +172,41 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
             ));
         }
         if !live.is_empty() {
-            let ctx = Context { pool: &shared.pool, subscriber: &spec.name, state: &() };
+            let settled = SettledInTx::default();
+            let ctx = Context {
+                pool: &shared.pool,
+                subscriber: &spec.name,
+                state: &(),
+                settle: SettleScope { subscriber_id: served.id, token, changes: &[], settled: &settled },
+            };
             let processing = Instant::now();
-            let lease = Lease { token, claimed_at, held: size as u64 };
+            let lease = Lease { token, claimed_at, held: size as u64, settled: &settled };
             let Some(outcomes) = handle_leased(shared, served, &lease, &ctx, &live).await else {
                 // The lease is gone, so another worker may run these changes now: nothing
                 // of this batch is settled, whoever holds it next settles it.
                 return Ok(size);
             };
             served.counters.record_latency(processing.elapsed(), live.len() as u64);
+            let settled_in_tx = settled.ids();
             for (claimed, outcome) in live.iter().zip(outcomes) {
-                classify(shared, served, claimed, outcome, &mut settlement);
+                classify(shared, served, claimed, outcome, settled_in_tx.contains(&claimed.change_id), &mut settlement);
             }
+            settlement.settled_elsewhere = settled_in_tx;
         }
         let elapsed = started.elapsed();
-        settle(shared, served, token, &settlement).await?;
-        served.counters.record(settlement.done.len() as u64, settlement.failed_attempts, settlement.dead.len() as u64);
+        let uncommitted = settle(shared, served, token, &settlement).await?;
+        // A change settled in a transaction that did not commit was released for another
+        // attempt: a failure, not a processed change.
+        let committed = (settlement.settled_in_tx.len() - uncommitted) as u64;
+        served.counters.record(
+            (settlement.done.len() as u64 - settlement.skipped) + committed,
+            settlement.failed_attempts + uncommitted as u64,
+            settlement.dead.len() as u64,
+            settlement.skipped,
+        );
         tracing::debug!(
-            done = settlement.done.len(),
+            done = settlement.done.len() + settlement.settled_in_tx.len() - uncommitted,
+            skipped = settlement.skipped,
             retried = settlement.retry.len(),
             dead = settlement.dead.len(),
             latency_ms = elapsed.as_secs_f64() * 1000.0,
@@ -200,12 +219,15 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
 }
 
 /// A claimed batch's lease, as this worker knows it.
-struct Lease {
+struct Lease<'a> {
     token: i64,
     /// When the claim was sent: the lease runs out no earlier than `lease` after it.
     claimed_at: Instant,
     /// Deliveries claimed under `token`; a renewal that holds fewer lost some.
     held: u64,
+    /// Deliveries the processor settled in its own transaction: a renewal skips them
+    /// (locked by that transaction, or deleted by its commit) without losing them.
+    settled: &'a SettledInTx,
 }
 
 /// A renewal in flight: when it was sent, and what it returns.
@@ -225,7 +247,7 @@ type Renewal<'a> = Pin<Box<dyn Future<Output = (Instant, Result<u64>)> + Send + 
 async fn handle_leased(
     shared: &Shared,
     served: &Served,
-    lease: &Lease,
+    lease: &Lease<'_>,
     ctx: &Context<'_>,
     live: &[Claimed],
 ) -> Option<Vec<Outcome>> {
@@ -255,11 +277,11 @@ async fn handle_leased(
                 renewal = None;
                 next_renewal = Instant::now() + config.lease / 3;
                 match result {
-                    Ok(held) if held >= lease.held => held_until = sent + config.lease,
+                    Ok(held) if held + lease.settled.len() >= lease.held => held_until = sent + config.lease,
                     Ok(held) => {
                         tracing::warn!(
                             subscriber = %served.subscriber.spec().name,
-                            lost = lease.held - held,
+                            lost = lease.held - held - lease.settled.len(),
                             "a lease ran out and another worker took changes of this batch; stopping its processor"
                         );
                         return None;
@@ -288,45 +310,89 @@ async fn handle_leased(
     }
 }
 
-fn classify(shared: &Shared, served: &Served, claimed: &Claimed, outcome: Outcome, settlement: &mut Settlement) {
+/// Files `claimed` under its outcome. `settled_in_tx`: the processor settled it in its
+/// own transaction ([`Context::settle_in`]).
+fn classify(
+    shared: &Shared,
+    served: &Served,
+    claimed: &Claimed,
+    outcome: Outcome,
+    settled_in_tx: bool,
+    settlement: &mut Settlement,
+) {
     let spec = served.subscriber.spec();
+    let change = claimed.change_id;
+    let last_attempt = claimed.attempt >= shared.config.max_attempts;
     match outcome {
-        Outcome::Done => settlement.done.push(claimed.change_id),
-        Outcome::Undecodable(error) => {
-            tracing::error!(change = claimed.change_id, subscriber = %spec.name, table = %spec.label, %error, "dead-lettered: undecodable row");
-            settlement.dead.push((claimed.change_id, error));
+        Outcome::Done if settled_in_tx => settlement.settled_in_tx.push(change),
+        Outcome::Done => settlement.done.push(change),
+        Outcome::Skipped(reason) => {
+            tracing::info!(change, subscriber = %spec.name, table = %spec.label, %reason, "skipped by the processor");
+            settlement.skipped += 1;
+            settlement.done.push(change);
         }
-        Outcome::Failed(error) if claimed.attempt >= shared.config.max_attempts => {
+        Outcome::Undecodable(error) => {
+            tracing::error!(change, subscriber = %spec.name, table = %spec.label, %error, "dead-lettered: undecodable row");
+            settlement.dead.push((change, error));
+        }
+        Outcome::Permanent(error) => {
             settlement.failed_attempts += 1;
-            tracing::error!(change = claimed.change_id, subscriber = %spec.name, table = %spec.label, attempt = claimed.attempt, %error, "dead-lettered after the last attempt");
-            settlement.dead.push((claimed.change_id, error));
+            tracing::error!(change, subscriber = %spec.name, table = %spec.label, attempt = claimed.attempt, %error, "dead-lettered: the processor reported a permanent failure");
+            settlement.dead.push((change, error));
+        }
+        Outcome::RetryAfter(_, error) if last_attempt => {
+            tracing::error!(change, subscriber = %spec.name, table = %spec.label, attempt = claimed.attempt, %error, "dead-lettered: the processor asked to retry on the last attempt");
+            settlement.dead.push((change, error));
+        }
+        Outcome::RetryAfter(delay, error) => {
+            tracing::info!(change, subscriber = %spec.name, table = %spec.label, attempt = claimed.attempt, retry_in_ms = delay.as_millis() as u64, %error, "the processor asked to retry later");
+            settlement.retry.push((change, delay, error));
+        }
+        Outcome::Failed(error) if last_attempt => {
+            settlement.failed_attempts += 1;
+            tracing::error!(change, subscriber = %spec.name, table = %spec.label, attempt = claimed.attempt, %error, "dead-lettered after the last attempt");
+            settlement.dead.push((change, error));
         }
         Outcome::Failed(error) => {
             settlement.failed_attempts += 1;
             let delay = shared.config.backoff(claimed.attempt);
-            tracing::warn!(change = claimed.change_id, subscriber = %spec.name, table = %spec.label, attempt = claimed.attempt, retry_in_ms = delay.as_millis() as u64, %error, "processing failed; will retry");
-            settlement.retry.push((claimed.change_id, delay, error));
+            tracing::warn!(change, subscriber = %spec.name, table = %spec.label, attempt = claimed.attempt, retry_in_ms = delay.as_millis() as u64, %error, "processing failed; will retry");
+            settlement.retry.push((change, delay, error));
         }
     }
 }
 
 /// Writes the outcome, retrying a few times: losing it only means the lease runs out and
 /// the batch is processed again, but that is worth avoiding after a short network blip.
-async fn settle(shared: &Shared, served: &Served, token: i64, settlement: &Settlement) -> Result<()> {
+/// Returns how many changes the processor settled in a transaction that did not commit
+/// (released for another attempt).
+async fn settle(shared: &Shared, served: &Served, token: i64, settlement: &Settlement) -> Result<usize> {
     let mut failures = 0;
     loop {
         match store::settle(&shared.pool, served.id, token, settlement).await {
-            Ok(held) => {
-                let expected = (settlement.done.len() + settlement.retry.len() + settlement.dead.len()) as u64;
-                if held < expected {
+            Ok((touched, uncommitted)) => {
+                for &change in &uncommitted {
+                    tracing::warn!(change, subscriber = %served.subscriber.spec().name, error = store::UNCOMMITTED, "will retry");
+                }
+                // Gone without being touched: another worker's now, unless the processor
+                // settled it in its own transaction, which committed.
+                let touched: BTreeSet<i64> = touched.into_iter().collect();
+                let lost = settlement
+                    .done
+                    .iter()
+                    .chain(settlement.retry.iter().map(|r| &r.0))
+                    .chain(settlement.dead.iter().map(|r| &r.0))
+                    .filter(|change| !touched.contains(change) && !settlement.settled_elsewhere.contains(change))
+                    .count();
+                if lost > 0 {
                     tracing::warn!(
                         subscriber = %served.subscriber.spec().name,
-                        lost = expected - held,
+                        lost,
                         "leases ran out before the batch was settled; another worker may process those changes again \
                          (raise RuntimeConfig::lease above the slowest batch)"
                     );
                 }
-                return Ok(());
+                return Ok(uncommitted.len());
             }
             Err(error) if failures < 3 => {
                 failures += 1;

@@ -84,6 +84,15 @@ pub(crate) fn render(stats: &Stats, local: bool, drift: Option<usize>) -> String
     for s in &stats.subscribers {
         sample(&mut out, "db_listenable_failed_attempts_total", &labels(s), s.failed_here as f64);
     }
+    family(
+        &mut out,
+        "db_listenable_skipped_total",
+        "counter",
+        "Changes the processor skipped (runtime::Skip) in this process since it started.",
+    );
+    for s in &stats.subscribers {
+        sample(&mut out, "db_listenable_skipped_total", &labels(s), s.skipped_here as f64);
+    }
     let name = "db_listenable_processing_seconds";
     family(&mut out, name, "histogram", "Time to process one change (a batch's time shared among its changes).");
     for s in &stats.subscribers {

@@ -5,7 +5,7 @@
 //!
 //! | route | |
 //! |---|---|
-//! | `GET /` | per table and per subscriber: pending, in flight, retrying, dead, oldest pending age, processed per second with a sparkline of the last minutes; unrouted entries; the capture triggers' drift status |
+//! | `GET /` | per table and per subscriber: pending, in flight, retrying, dead, oldest pending age, processed and skipped here, per second with a sparkline of the last minutes, the error holding the oldest failed change back (a failure's text or a retry-after's reason); unrouted entries; the capture triggers' drift status |
 //! | `GET /dead-letters[?subscriber=]` | dead letters: table, operation, attempts, last error, the rows as JSON; requeue one or all (after a confirmation page that says how many newer changes of the row were processed since: see [`crate::runtime::dead_letters`]), discard (after a confirmation page) |
 //! | `POST /dead-letters/requeue`, `POST /dead-letters/discard` | the actions (form posts with a CSRF token; 303 back to the list) |
 //! | `GET /metrics` | the same figures as Prometheus text |

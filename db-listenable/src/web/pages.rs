@@ -153,7 +153,8 @@ pub(crate) async fn overview(
 
         html.raw("<h2>Per subscriber</h2><table id=\"subscribers\"><tr><th>subscriber</th><th>table</th>");
         html.raw("<th class=\"n\">pending</th><th class=\"n\">in flight</th><th class=\"n\">retrying</th><th class=\"n\">dead</th>");
-        html.raw("<th>oldest pending</th><th class=\"n\">processed here</th><th class=\"n\">per second</th><th>last minutes</th></tr>");
+        html.raw("<th>oldest pending</th><th class=\"n\">processed here</th><th class=\"n\">skipped here</th>");
+        html.raw("<th class=\"n\">per second</th><th>last minutes</th><th>oldest error</th></tr>");
         for s in &stats.subscribers {
             html.raw("<tr data-subscriber=\"").text(&s.name).raw("\"><td>").text(&s.name);
             html.raw("</td><td>").text(&s.table).raw("</td><td class=\"n\">").text(s.pending);
@@ -167,12 +168,17 @@ pub(crate) async fn overview(
             }
             html.raw("</td><td>").text(age(s.oldest_pending_age)).raw("</td><td class=\"n\">");
             if local {
-                html.text(s.processed_here).raw("</td><td class=\"n\">").text(format!("{:.1}", s.per_second));
+                html.text(s.processed_here).raw("</td><td class=\"n\">").text(s.skipped_here);
+                html.raw("</td><td class=\"n\">").text(format!("{:.1}", s.per_second));
             } else {
-                html.raw("–</td><td class=\"n\">–");
+                html.raw("–</td><td class=\"n\">–</td><td class=\"n\">–");
             }
             html.raw("</td><td>");
             sparkline::svg(html, rates.get(&s.name).map_or(&[][..], Vec::as_slice));
+            html.raw("</td><td class=\"oldest-error\">");
+            if let Some(error) = &s.oldest_error {
+                html.raw("<pre class=\"error\">").text(error).raw("</pre>");
+            }
             html.raw("</td></tr>");
         }
         html.raw("</table>");

@@ -9,7 +9,9 @@ use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
 use db_listenable::DbListenable;
 use db_listenable::ddl::{self, CaptureConfig};
-use db_listenable::runtime::{Change, Context, ProcessError, Processor, Runtime, RuntimeBuilder, RuntimeConfig};
+use db_listenable::runtime::{
+    Change, Context, ProcessError, Processor, RetryAfter, Runtime, RuntimeBuilder, RuntimeConfig, Skip,
+};
 use db_listenable::web::{Credential, Dashboard, Error as WebError};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -248,6 +250,59 @@ async fn figures_match_the_journal_after_known_changes() {
     assert_eq!(count(&pool, "deliveries").await, 2);
     let (_, _, page) = get(&app, "").await;
     assert!(page.contains("id=\"dead-total\" class=\"ok\">0</strong>"), "{page}");
+}
+
+/// Skips rows named `skip`, asks to retry `wait` rows in a minute, processes the rest.
+#[derive(Clone, Copy)]
+struct Deciding;
+
+impl Processor<Item> for Deciding {
+    async fn process(&self, _ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
+        match change.row().map(|item| item.name.as_str()) {
+            Some("skip") => Err(Skip::because("nothing to index").into()),
+            Some("wait") => Err(RetryAfter::new(Duration::from_secs(60), "the <index> is rebuilding").into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_shows_its_reason_and_skips_are_counted() {
+    let (_db, pool) = items_db().await;
+    let mut config = config();
+    config = config.max_attempts(5);
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(config)
+        .processor::<Item, _>("totals", Deciding)
+        .start()
+        .await
+        .expect("start");
+    let app = app(&pool, Some(&runtime));
+    for (id, name) in [(1, "skip"), (2, "wait"), (3, "fine"), (4, "skip")] {
+        insert(&pool, id, name).await;
+    }
+    wait_for("3 settled, 1 waiting", || async {
+        count(&pool, "changes").await == 0
+            && count(&pool, "deliveries").await == 1
+            && runtime
+                .stats()
+                .await
+                .expect("stats")
+                .subscribers
+                .first()
+                .is_some_and(|s| s.retrying == 1 && s.skipped_here == 2)
+    })
+    .await;
+    let (_, _, page) = get(&app, "").await;
+    let (_, _, text) = get(&app, "/metrics").await;
+    runtime.shutdown().await;
+
+    assert!(page.contains("<pre class=\"error\">retry after 60s: the &lt;index&gt; is rebuilding</pre>"), "{page}");
+    let samples = parse_metrics(&text);
+    let labels = "{subscriber=\"totals\",table=\"public.items\"}";
+    assert_eq!(metric(&samples, &format!("db_listenable_skipped_total{labels}")), 2.0);
+    assert_eq!(metric(&samples, &format!("db_listenable_processed_total{labels}")), 1.0);
+    assert_eq!(metric(&samples, &format!("db_listenable_retrying{labels}")), 1.0);
 }
 
 #[tokio::test]
