@@ -4,9 +4,9 @@
 //!
 //! The journal keeps each row as `jsonb` (`to_jsonb` of the row, written by the capture
 //! trigger), which is what routing, the dashboard and dead letters read. A processor gets
-//! the row back as PostgreSQL's own row type: the claim of a model's subscriber turns
-//! each captured row into the table's row type with `jsonb_populate_record`, in the
-//! same statement, and returns real columns, which the model reads with its
+//! the row back as PostgreSQL's own row type: once a model's subscriber has claimed a
+//! batch, a second statement turns each of its rows into the table's row type with
+//! `jsonb_populate_record` and returns real columns, which the model reads with its
 //! `sqlx::FromRow`. So every column type decodes exactly as the model decodes a `SELECT`
 //! of the table: `numeric` to 38 digits and beyond, `bytea`, timestamps, `interval`,
 //! enums, domains, arrays, NaN and infinities.
@@ -20,14 +20,22 @@
 //! duplicate keys are not kept; the value is the same), and `money` is read back in the
 //! reading session's `lc_monetary`.
 //!
+//! Why a second statement rather than the conversion inside the claim: naming the table's
+//! row type makes a statement take the table's `ACCESS SHARE` lock when it is planned
+//! (PostgreSQL opens the relation to describe its row type), so every claim, even one
+//! that finds nothing, would wait behind whoever holds the table locked (a migration's
+//! `ALTER TABLE`, a `LOCK TABLE`), and a runtime asked to stop would wait with it. The
+//! claim itself touches only the delivery tables; the conversion runs when there are
+//! rows, like a processor's own queries. It costs a round trip per non-empty batch
+//! (measured in BENCHMARKS.md).
+//!
 //! A row that cannot be turned back into the table's type (a column's type changed in a
-//! way its old values do not fit, a domain's check tightened) makes the fast claim fail
-//! as a whole; the batch is then claimed as `jsonb` and each row converted alone, so only
-//! the rows that do not fit are dead-lettered, with PostgreSQL's error.
+//! way its old values do not fit, a domain's check tightened) makes the conversion fail
+//! as a whole; each row of the batch is then converted alone, so only the rows that do
+//! not fit are dead-lettered, with PostgreSQL's error.
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use serde_json::Value;
 // `row_type` is a quoted identifier built from the model's constants, never user input.
 use sqlx::{AssertSqlSafe, PgPool, Row};
 
@@ -76,55 +84,53 @@ pub(crate) struct ClaimRequest<'a> {
 /// decompressing the values. Picked rows past the budget stay locked only until the
 /// statement commits, and are left as they were.
 ///
-/// With a `row_type`, the rows come back as that table's columns (see the module docs);
-/// when one of them does not convert, the batch is claimed as `jsonb` instead and each row
-/// converted on its own.
+/// With a `row_type`, the rows are then read as that table's columns (see the module
+/// docs); when one of them does not convert, each row is converted on its own.
 pub(crate) async fn claim(pool: &PgPool, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>> {
     let Some(row_type) = request.row_type else {
-        return claim_json(pool, request).await;
+        return claim_as(pool, request, RETURNING).await;
     };
+    let mut claimed = claim_as(pool, request, RETURNING_KEYS).await?;
+    if claimed.is_empty() {
+        return Ok(claimed);
+    }
+    let ids: Vec<i64> = claimed.iter().map(|c| c.change_id).collect();
     let sql = format!(
-        "WITH claimed AS ({update} RETURNING {returning})
-         SELECT c.change_id, c.op, c.txid, c.captured, c.attempts, c.requeued, v.side, r.*
-         FROM claimed c
-         LEFT JOIN LATERAL (VALUES (1::int2, c.old_row), (2::int2, c.new_row)) AS v(side, row) ON v.row IS NOT NULL
-         LEFT JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{row_type}, v.row) AS r ON true
-         ORDER BY c.change_id, v.side",
-        update = UPDATE,
-        returning = RETURNING,
+        "SELECT d.change_id, v.side, r.*
+         FROM db_listenable.deliveries d
+         CROSS JOIN LATERAL (VALUES (1::int2, d.old_row), (2::int2, d.new_row)) AS v(side, row)
+         CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{row_type}, v.row) AS r
+         WHERE d.subscriber_id = $1 AND d.lease_token = $2 AND d.change_id = ANY($3) AND v.row IS NOT NULL
+         ORDER BY d.change_id, v.side"
     );
-    let rows = match bind(sqlx::query(AssertSqlSafe(sql)), request).fetch_all(pool).await {
+    let rows = match sqlx::query(AssertSqlSafe(sql))
+        .bind(request.subscriber_id)
+        .bind(request.token)
+        .bind(&ids)
+        .fetch_all(pool)
+        .await
+    {
         Ok(rows) => rows,
         Err(error) if is_data_error(&error) => {
             tracing::warn!(
                 table = row_type,
                 error = %error,
-                "a captured row does not fit its table's row type any more; claiming the batch row by row"
+                "a captured row does not fit its table's row type any more; converting the batch row by row"
             );
-            return claim_converting_each(pool, request, row_type).await;
+            convert_each(pool, request, row_type, &mut claimed).await?;
+            return Ok(claimed);
         }
-        Err(error) => return Err(Error::database("claim deliveries")(error)),
+        Err(error) => return Err(Error::database("read claimed rows as their table's row type")(error)),
     };
-    let mut claimed: Vec<Claimed> = Vec::new();
+    // Both sorted by change id: walk them together.
+    let mut deliveries = claimed.iter_mut().peekable();
     for row in rows {
         let change_id: i64 = row.get(0);
-        if claimed.last().is_none_or(|last| last.change_id != change_id) {
-            let txid: String = row.get(2);
-            let epoch: f64 = row.get(3);
-            let attempts: i32 = row.get(4);
-            claimed.push(Claimed {
-                change_id,
-                op: row.get(1),
-                txid: txid.parse().unwrap_or_default(),
-                captured_at: UNIX_EPOCH + Duration::from_secs_f64(epoch.max(0.0)),
-                rows: Rows::Typed { old: None, new: None },
-                attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
-                requeued: row.get(5),
-            });
-        }
-        let side: Option<i16> = row.get(6);
-        if let (Some(side), Some(last)) = (side, claimed.last_mut())
-            && let Rows::Typed { old, new } = &mut last.rows
+        let side: i16 = row.get(1);
+        while deliveries.next_if(|delivery| delivery.change_id < change_id).is_some() {}
+        if let Some(delivery) = deliveries.peek_mut()
+            && delivery.change_id == change_id
+            && let Rows::Typed { old, new } = &mut delivery.rows
         {
             if side == 1 {
                 *old = Some(row);
@@ -164,9 +170,14 @@ const UPDATE: &str = "UPDATE db_listenable.deliveries d
              ) w
              WHERE w.n = 1 OR w.running <= $7))";
 
-/// What the claim returns of each delivery, in the order [`claim_json`] reads them.
+/// What the claim returns of each delivery, in the order [`claim_as`] reads them.
 const RETURNING: &str = "d.change_id, d.op, d.txid::text AS txid, extract(epoch FROM d.captured_at)::float8 AS captured, \
      d.attempts, d.requeued, d.old_row, d.new_row";
+
+/// [`RETURNING`] without the rows, which a model's subscriber reads as the table's row
+/// type in a second statement.
+const RETURNING_KEYS: &str = "d.change_id, d.op, d.txid::text AS txid, extract(epoch FROM d.captured_at)::float8 AS captured, \
+     d.attempts, d.requeued, NULL::jsonb, NULL::jsonb";
 
 fn bind<'q>(
     query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -182,9 +193,11 @@ fn bind<'q>(
         .bind(request.budget)
 }
 
-/// The claim with the rows as the journal keeps them (`jsonb`).
-async fn claim_json(pool: &PgPool, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>> {
-    let sql = format!("{UPDATE} RETURNING {RETURNING}");
+/// The claim proper, returning `returning` ([`RETURNING`] or [`RETURNING_KEYS`]); with
+/// the keys only, the rows are left to be filled in as [`Rows::Typed`].
+async fn claim_as(pool: &PgPool, request: &ClaimRequest<'_>, returning: &str) -> Result<Vec<Claimed>> {
+    let typed = returning == RETURNING_KEYS;
+    let sql = format!("{UPDATE} RETURNING {returning}");
     let rows = bind(sqlx::query(AssertSqlSafe(sql)), request)
         .fetch_all(pool)
         .await
@@ -201,39 +214,56 @@ async fn claim_json(pool: &PgPool, request: &ClaimRequest<'_>) -> Result<Vec<Cla
             captured_at: UNIX_EPOCH + Duration::from_secs_f64(epoch.max(0.0)),
             attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
             requeued: row.get(5),
-            rows: Rows::Json { old: row.get(6), new: row.get(7) },
+            rows: if typed {
+                Rows::Typed { old: None, new: None }
+            } else {
+                Rows::Json { old: row.get(6), new: row.get(7) }
+            },
         });
     }
     claimed.sort_by_key(|c| c.change_id);
     Ok(claimed)
 }
 
-/// The slow path of a typed claim: claims the batch as `jsonb`, then converts each row
-/// alone, so a row that does not fit is that delivery's own failure.
-async fn claim_converting_each(pool: &PgPool, request: &ClaimRequest<'_>, row_type: &str) -> Result<Vec<Claimed>> {
-    let mut claimed = claim_json(pool, request).await?;
-    let sql = format!("SELECT r.* FROM pg_catalog.jsonb_populate_record(NULL::{row_type}, $1) AS r");
-    for delivery in &mut claimed {
-        let Rows::Json { old, new } = &delivery.rows else { continue };
-        let convert = |row: Option<Value>| {
-            let sql = &sql;
-            async move {
-                match row {
-                    None => Ok(None),
-                    Some(row) => sqlx::query(AssertSqlSafe(sql.as_str())).bind(row).fetch_one(pool).await.map(Some),
+/// The slow path of the typed read: converts each claimed row alone, so a row that does
+/// not fit is that delivery's own failure.
+async fn convert_each(
+    pool: &PgPool,
+    request: &ClaimRequest<'_>,
+    row_type: &str,
+    claimed: &mut [Claimed],
+) -> Result<()> {
+    let sql = format!(
+        "SELECT r.* FROM db_listenable.deliveries d
+         CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(
+             NULL::{row_type}, CASE WHEN $4 = 1 THEN d.old_row ELSE d.new_row END) AS r
+         WHERE d.subscriber_id = $1 AND d.lease_token = $2 AND d.change_id = $3
+           AND (CASE WHEN $4 = 1 THEN d.old_row ELSE d.new_row END) IS NOT NULL"
+    );
+    for delivery in claimed.iter_mut() {
+        let mut sides = [None, None];
+        let mut failure = None;
+        for (side, slot) in [1_i16, 2].into_iter().zip(sides.iter_mut()) {
+            match sqlx::query(AssertSqlSafe(sql.as_str()))
+                .bind(request.subscriber_id)
+                .bind(request.token)
+                .bind(delivery.change_id)
+                .bind(side)
+                .fetch_optional(pool)
+                .await
+            {
+                Ok(row) => *slot = row,
+                Err(error) => {
+                    let text = format!("could not turn the captured row back into {row_type}: {error}");
+                    failure = Some(if is_data_error(&error) { Rows::Unfit(text) } else { Rows::Unavailable(text) });
+                    break;
                 }
             }
-        };
-        let (old, new) = (old.clone(), new.clone());
-        delivery.rows = match (convert(old).await, convert(new).await) {
-            (Ok(old), Ok(new)) => Rows::Typed { old, new },
-            (Err(error), _) | (_, Err(error)) => {
-                let text = format!("could not turn the captured row back into {row_type}: {error}");
-                if is_data_error(&error) { Rows::Unfit(text) } else { Rows::Unavailable(text) }
-            }
-        };
+        }
+        let [old, new] = sides;
+        delivery.rows = failure.unwrap_or(Rows::Typed { old, new });
     }
-    Ok(claimed)
+    Ok(())
 }
 
 /// A value PostgreSQL refused to convert (SQLSTATE classes 22, data exception, and 23,

@@ -308,3 +308,41 @@ async fn a_captured_row_that_no_longer_fits_its_table_is_dead_lettered_alone() {
     assert_eq!(dead[0].attempts, 1, "a row that does not fit is not retried");
     assert!(dead[0].last_error.contains("below_ten"), "{}", dead[0].last_error);
 }
+
+/// Reading rows as the table's row type locks the table (`ACCESS SHARE`, when the
+/// statement naming the row type is planned). An idle claim must not: a runtime whose
+/// table is held by a migration's `ALTER TABLE` or a `LOCK TABLE` still claims (nothing),
+/// and stops when asked.
+#[tokio::test]
+async fn a_runtime_with_nothing_to_do_neither_waits_behind_a_lock_on_its_table_nor_keeps_from_stopping() {
+    let (db, pool) = crate::items_db(&CaptureConfig::default()).await;
+    let mut lock = pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE items IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.expect("lock");
+    // Fresh connections: none has the row type of items cached yet.
+    let runtime_pool = crate::pool(db.url(), 8).await;
+    let runtime = RuntimeBuilder::new(runtime_pool.clone())
+        .config(fast())
+        .processor::<crate::Item, _>("items", crate::Recorder::default())
+        .start()
+        .await
+        .expect("start");
+    wait_for("a claim that completed while items is locked", Duration::from_secs(10), || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle'
+                            AND query LIKE 'UPDATE db_listenable.deliveries d%SET attempts%')",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("activity")
+    })
+    .await;
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("waiting");
+    assert_eq!(waiting, 0, "no runtime statement waits for the lock on items");
+    tokio::time::timeout(Duration::from_secs(10), runtime.shutdown()).await.expect("the runtime stops while items is locked");
+    lock.rollback().await.expect("unlock");
+}
