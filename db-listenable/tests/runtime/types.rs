@@ -343,6 +343,8 @@ async fn a_runtime_with_nothing_to_do_neither_waits_behind_a_lock_on_its_table_n
     .await
     .expect("waiting");
     assert_eq!(waiting, 0, "no runtime statement waits for the lock on items");
-    tokio::time::timeout(Duration::from_secs(10), runtime.shutdown()).await.expect("the runtime stops while items is locked");
+    tokio::time::timeout(Duration::from_secs(10), runtime.shutdown())
+        .await
+        .expect("the runtime stops while items is locked");
     lock.rollback().await.expect("unlock");
 }
