@@ -139,7 +139,30 @@ pub(crate) async fn claim(pool: &PgPool, request: &ClaimRequest<'_>) -> Result<V
             }
         }
     }
+    for delivery in &mut claimed {
+        if let Rows::Typed { old, new } = &delivery.rows
+            && missing_side(delivery.op, old.is_some(), new.is_some())
+        {
+            // Read under the lease only: a row missing here was taken by another worker
+            // between the claim and this read (a lease shorter than a round trip).
+            delivery.rows = Rows::Unavailable(format!(
+                "the rows of change {} could not be read under this worker's lease",
+                delivery.change_id
+            ));
+        }
+    }
     Ok(claimed)
+}
+
+/// Whether a change of operation `op` lacks a row it must have: the old row of an update
+/// or delete, the new row of an insert or update.
+fn missing_side(op: i8, old: bool, new: bool) -> bool {
+    match u8::try_from(op).unwrap_or_default() {
+        b'I' => !new,
+        b'U' => !old || !new,
+        b'D' => !old,
+        _ => false,
+    }
 }
 
 /// The claim proper: leases the picked deliveries (see [`claim`]).
@@ -273,4 +296,22 @@ fn is_data_error(error: &sqlx::Error) -> bool {
         .as_database_error()
         .and_then(|error| error.code())
         .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_side;
+
+    #[test]
+    fn each_operation_needs_its_own_rows() {
+        let code = |c: u8| i8::try_from(c).unwrap_or_default();
+        assert!(!missing_side(code(b'I'), false, true));
+        assert!(missing_side(code(b'I'), false, false));
+        assert!(!missing_side(code(b'U'), true, true));
+        assert!(missing_side(code(b'U'), true, false));
+        assert!(missing_side(code(b'U'), false, true));
+        assert!(!missing_side(code(b'D'), true, false));
+        assert!(missing_side(code(b'D'), false, false));
+        assert!(!missing_side(code(b'T'), false, false));
+    }
 }
