@@ -61,7 +61,7 @@ echo "oha:        $( (command -v oha >/dev/null && oha --version) || target/benc
 echo "parts:      ${parts[*]}${BENCH_QUICK:+ (BENCH_QUICK: smoke run, figures are noisy)}"
 
 # Build everything first, so no compilation runs while something is measured.
-cargo bench --no-run -p benchmarks -p db-listenable -p changeset --quiet
+cargo bench --no-run -p benchmarks -p db-listenable -p pg-changeset --quiet
 
 run() {
     local title=$1
@@ -79,7 +79,7 @@ wants drain && DRAIN_BENCH_PARTS=${DRAIN_BENCH_PARTS:-drain,memory} run "drain t
     cargo bench --quiet -p db-listenable --bench drain
 wants peers && run "drain: invoices processor and graphile-worker" cargo bench --quiet -p benchmarks --bench drain_peers
 wants latency && run "latency" cargo bench --quiet -p benchmarks --bench latency
-wants changeset && run "changeset push" cargo bench --quiet -p changeset --bench push
+wants changeset && run "changeset push" cargo bench --quiet -p pg-changeset --bench push
 wants chats && run "chats API" cargo bench --quiet -p benchmarks --bench chats_api
 
 echo

@@ -2,7 +2,7 @@
 //! written by hand in one sqlx transaction, on the same pool in the same run.
 //!
 //! ```text
-//! cargo bench -p changeset --bench push
+//! cargo bench -p pg-changeset --bench push
 //! ```
 //!
 //! Both sides send the same statements (cached as prepared statements by sqlx), so the
@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use changeset::{BoxError, BoxFuture, Catalog, Changeset, Event, Payload, Slot, Sqlx, Statement};
+use pg_changeset::{BoxError, BoxFuture, Catalog, Changeset, Event, Payload, Slot, Sqlx, Statement};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const INSERT: &str = "INSERT INTO bench_items (name, qty) VALUES ($1, $2)";

@@ -34,7 +34,7 @@ use crate::operation::BoxFuture;
 ///     InsuranceClaimCreated { id: i64 },
 /// }
 ///
-/// impl changeset::Event for BillingEvent {
+/// impl pg_changeset::Event for BillingEvent {
 ///     fn name(&self) -> &'static str {
 ///         match self {
 ///             BillingEvent::CustomerCharged { .. } => "customer_charged",
@@ -52,7 +52,7 @@ pub trait Event: fmt::Debug + PartialEq + Serialize + Send + Sync + 'static {
 /// them.
 ///
 /// ```
-/// use changeset::{BoxError, BoxFuture, Catalog, Event};
+/// use pg_changeset::{BoxError, BoxFuture, Catalog, Event};
 ///
 /// #[derive(Debug, PartialEq, serde::Serialize)]
 /// enum Planning { Updated { week: String } }
@@ -134,7 +134,7 @@ type Handler = Arc<dyn Fn(NamedEvent) -> BoxFuture<'static, Result<(), BoxError>
 /// A ready [`NamedCatalog`]: a name and one async handler per known event.
 ///
 /// ```
-/// use changeset::{FnCatalog, NamedCatalog};
+/// use pg_changeset::{FnCatalog, NamedCatalog};
 ///
 /// let planning = FnCatalog::new("planning").on("planning_updated", |event| async move {
 ///     println!("rebuild week {}", event.payload()["week"]);

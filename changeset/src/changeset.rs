@@ -31,7 +31,7 @@ use crate::payload::Payload;
 ///
 /// ```compile_fail
 /// #![deny(unused_must_use)]
-/// use changeset::{Backend, Changeset, Statement};
+/// use pg_changeset::{Backend, Changeset, Statement};
 ///
 /// fn archive<B: Backend>() -> Changeset<B> {
 ///     let mut changeset = Changeset::new();

@@ -22,7 +22,7 @@ use crate::value::{FromValue, Value};
 /// one column can be returned into a slot (the new id).
 ///
 /// ```
-/// use changeset::{InsertRow, Slot};
+/// use pg_changeset::{InsertRow, Slot};
 ///
 /// #[derive(serde::Serialize)]
 /// struct NewCharge { amount_cents: i64 }
@@ -36,7 +36,7 @@ use crate::value::{FromValue, Value};
 ///     insert.sql(),
 ///     r#"INSERT INTO "charges" ("amount_cents", "invoice_id") SELECT "amount_cents", "invoice_id" FROM jsonb_populate_record(NULL::"charges", $1) RETURNING "id""#
 /// );
-/// # Ok::<(), changeset::ValueError>(())
+/// # Ok::<(), pg_changeset::ValueError>(())
 /// ```
 #[derive(Clone, PartialEq)]
 pub struct InsertRow {

@@ -40,7 +40,7 @@
 //! ```
 //! use std::sync::Arc;
 //!
-//! use changeset::{Backend, BoxError, BoxFuture, Catalog, Changeset, Connector, Event, Payload, Slot, Statement};
+//! use pg_changeset::{Backend, BoxError, BoxFuture, Catalog, Changeset, Connector, Event, Payload, Slot, Statement};
 //!
 //! /// The events of the billing catalog: an unknown event does not compile.
 //! #[derive(Debug, PartialEq, serde::Serialize)]
@@ -109,13 +109,13 @@
 //! // In a unit test, without a database: compare with the expected changeset.
 //! # #[cfg(feature = "sqlx")] {
 //! let jobs = Arc::new(Jobs);
-//! let a: Changeset<changeset::Sqlx> = charge(&jobs, "ada", 2_500);
+//! let a: Changeset<pg_changeset::Sqlx> = charge(&jobs, "ada", 2_500);
 //! assert_eq!(a, charge(&jobs, "ada", 2_500));
 //! assert_ne!(a, charge(&jobs, "ada", 2_600));
 //! # }
 //! ```
 //!
-//! A complete program is `examples/appointments` (`cargo run -p changeset --example
+//! A complete program is `examples/appointments` (`cargo run -p pg-changeset --example
 //! appointments`): the seed's appointment, charge and insurance claim.
 //!
 //! # The pieces

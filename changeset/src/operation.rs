@@ -27,7 +27,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// ```
 /// # #[cfg(feature = "sqlx")]
 /// # mod example {
-/// use changeset::{BoxError, BoxFuture, DbOperation, Sqlx};
+/// use pg_changeset::{BoxError, BoxFuture, DbOperation, Sqlx};
 ///
 /// #[derive(Debug, PartialEq)]
 /// struct ArchiveInvoice { id: i64 }
@@ -172,7 +172,7 @@ mod tests {
     fn short_names_drop_the_path() {
         assert_eq!(
             short_type_name::<Operation<crate::test_support::NoDb>>(),
-            "Operation<changeset::test_support::NoDb>"
+            "Operation<pg_changeset::test_support::NoDb>"
         );
         assert_eq!(short_type_name::<String>(), "String");
     }

@@ -20,7 +20,7 @@ use crate::operation::BoxFuture;
 /// ```
 /// # #[cfg(feature = "sqlx")]
 /// # mod example {
-/// use changeset::{BoxError, BoxFuture, EventRecord, Outbox, Sqlx};
+/// use pg_changeset::{BoxError, BoxFuture, EventRecord, Outbox, Sqlx};
 ///
 /// /// Writes events into an `outbox (catalog text, name text, payload jsonb)` table.
 /// struct TableOutbox;

@@ -13,7 +13,7 @@ use crate::error::BoxError;
 /// [`Changeset::add_event`](crate::Changeset::add_event) does for you.
 ///
 /// ```
-/// use changeset::{Payload, Slot};
+/// use pg_changeset::{Payload, Slot};
 ///
 /// let charge_id: Slot<i64> = Slot::new("charge.id");
 /// let reader = charge_id.clone();

@@ -81,13 +81,13 @@ impl Isolation {
 /// in-process delivery, one attempt, the server's isolation level.
 ///
 /// ```
-/// use changeset::{Backend, Isolation, PushOptions, Retry};
+/// use pg_changeset::{Backend, Isolation, PushOptions, Retry};
 ///
 /// fn serializable<B: Backend>() -> PushOptions<B> {
 ///     PushOptions::new().retry(Retry::attempts(5)).isolation(Isolation::Serializable)
 /// }
 /// # #[cfg(feature = "sqlx")]
-/// assert_eq!(serializable::<changeset::Sqlx>().retry_policy().max_attempts(), 5);
+/// assert_eq!(serializable::<pg_changeset::Sqlx>().retry_policy().max_attempts(), 5);
 /// ```
 #[derive(Debug, Clone)]
 pub struct PushOptions<B: Backend> {

@@ -22,7 +22,7 @@ use crate::error::SlotError;
 /// a test can build its expected changeset with its own `Slot::new("charge.id")`.
 ///
 /// ```
-/// use changeset::Slot;
+/// use pg_changeset::Slot;
 ///
 /// let charge_id: Slot<i64> = Slot::new("charge.id");
 /// let reader = charge_id.clone();

@@ -19,7 +19,7 @@ use crate::value::{FromValue, Value};
 /// not depend on a driver, and tests can compare it.
 ///
 /// ```
-/// use changeset::{Slot, Statement};
+/// use pg_changeset::{Slot, Statement};
 ///
 /// let invoice_id: Slot<i64> = Slot::new("invoice.id");
 /// let charge_id: Slot<i64> = Slot::new("charge.id");

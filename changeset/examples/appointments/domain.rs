@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use changeset::{Backend, BoxError, BoxFuture, Catalog, Changeset, Event, InsertRow, Payload, Slot, ValueError};
+use pg_changeset::{Backend, BoxError, BoxFuture, Catalog, Changeset, Event, InsertRow, Payload, Slot, ValueError};
 use serde::{Deserialize, Serialize};
 
 /// The tables, created if missing.

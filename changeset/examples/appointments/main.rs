@@ -1,7 +1,7 @@
 //! The seed's appointment example against the embedded PostgreSQL:
 //!
 //! ```text
-//! cargo run -p changeset --example appointments
+//! cargo run -p pg-changeset --example appointments
 //! ```
 //!
 //! An attended appointment charges the customer (invoice + charge) and files an
@@ -13,7 +13,7 @@ mod domain;
 
 use std::sync::Arc;
 
-use changeset::Sqlx;
+use pg_changeset::Sqlx;
 use domain::{Appointment, Jobs, SCHEMA, appointment_attended};
 
 #[tokio::main]

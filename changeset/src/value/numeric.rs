@@ -14,12 +14,12 @@ use crate::error::ValueError;
 /// `1.5` and `1.50` differ.
 ///
 /// ```
-/// use changeset::Numeric;
+/// use pg_changeset::Numeric;
 ///
 /// let n: Numeric = "-00012345678901234567890123456789012345.670".parse()?;
 /// assert_eq!(n.as_str(), "-12345678901234567890123456789012345.670");
 /// assert!("1e5".parse::<Numeric>().is_err());
-/// # Ok::<(), changeset::ValueError>(())
+/// # Ok::<(), pg_changeset::ValueError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Numeric(String);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use changeset::{Changeset, InsertRow, Payload, PushOptions, Slot};
+use pg_changeset::{Changeset, InsertRow, Payload, PushOptions, Slot};
 
 use crate::domain::{Appointment, BillingEvent, Jobs, SCHEMA, appointment_attended};
 use crate::harness::{TestBackend, fresh};
@@ -68,7 +68,7 @@ fn appointment_changeset_matches_the_expected_one() {
     }
     let jobs = Arc::new(Jobs::default());
     let appointment = Appointment { id: 7, customer_id: 3, copay_cents: 1_000 };
-    let actual: Changeset<changeset::Sqlx> = appointment_attended(&jobs, &appointment).expect("changeset");
+    let actual: Changeset<pg_changeset::Sqlx> = appointment_attended(&jobs, &appointment).expect("changeset");
 
     let invoice: Slot<i64> = Slot::new("invoice.id");
     let charge: Slot<i64> = Slot::new("charge.id");

@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use changeset::{
+use pg_changeset::{
     Backend, BoxError, BoxFuture, Catalog, Changeset, DbOperation, Event, EventRecord, FnCatalog, Outbox, PushError,
     PushOptions, PushOutcome, Sqlx, Statement, TokioPostgres,
 };
@@ -226,7 +226,7 @@ impl<B: Backend> Outbox<B> for TableOutbox {
                 conn,
                 "INSERT INTO outbox (catalog, name, payload) \
                  SELECT * FROM jsonb_to_recordset($1) AS e(catalog text, name text, payload jsonb)",
-                &[changeset::Value::Json(records)],
+                &[pg_changeset::Value::Json(records)],
                 false,
             )
             .await?;

@@ -1,7 +1,7 @@
 //! What only one backend has: its own connectors and hand-written operations using the
 //! driver's API directly.
 
-use changeset::{BoxError, BoxFuture, Changeset, DbOperation, PushOptions, Sqlx, Statement, TokioPostgres};
+use pg_changeset::{BoxError, BoxFuture, Changeset, DbOperation, PushOptions, Sqlx, Statement, TokioPostgres};
 use sqlx::Connection;
 
 use crate::harness::{SqlxDb, TestBackend, TokioPostgresDb, fresh};

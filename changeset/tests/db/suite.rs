@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use changeset::{
+use pg_changeset::{
     Changeset, InsertRow, Isolation, Kind, Payload, PushError, PushOptions, Retry, Slot, Statement, Value,
 };
 use proptest::strategy::{Strategy, ValueTree};

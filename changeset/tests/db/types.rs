@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use bigdecimal::BigDecimal;
-use changeset::{
+use pg_changeset::{
     Changeset, Date, FromValue, Inet, InsertRow, Interval, Numeric, PushOptions, Slot, Statement, Timestamp, Value,
 };
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
@@ -237,7 +237,7 @@ where
     text.parse().expect("a number")
 }
 
-/// Every row of the table in the module docs of `changeset::value`.
+/// Every row of the table in the module docs of `pg_changeset::value`.
 pub async fn typed_values_round_trip<T: TestBackend>() {
     let (_db, mut handle) = fresh::<T>().await;
     let mut case = Case { handle: &mut handle, count: 0 };

@@ -45,7 +45,7 @@ impl SubscribeOptions {
     }
 }
 
-type Dispatch = Arc<dyn Fn(changeset::EventRecord) -> BoxFuture<'static, Result<(), ProcessError>> + Send + Sync>;
+type Dispatch = Arc<dyn Fn(pg_changeset::EventRecord) -> BoxFuture<'static, Result<(), ProcessError>> + Send + Sync>;
 
 /// Builds a [`Runtime`]: register processors, then [`start`](RuntimeBuilder::start).
 ///
@@ -187,11 +187,11 @@ impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
     /// Dispatches the outbox events of the typed catalog `C` (written by pushes with
     /// [`JournalOutbox`](super::JournalOutbox)) through `catalog`, as subscriber
     /// `outbox:<C::NAME>`.
-    pub fn outbox_catalog<C: changeset::Catalog>(mut self, catalog: Arc<C>) -> Self
+    pub fn outbox_catalog<C: pg_changeset::Catalog>(mut self, catalog: Arc<C>) -> Self
     where
         C::Event: DeserializeOwned,
     {
-        let dispatch: Dispatch = Arc::new(move |record: changeset::EventRecord| {
+        let dispatch: Dispatch = Arc::new(move |record: pg_changeset::EventRecord| {
             let catalog = Arc::clone(&catalog);
             Box::pin(async move {
                 let event: C::Event = record.decode().map_err(|error| {
@@ -206,13 +206,13 @@ impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
     }
 
     /// Dispatches the outbox events of a named catalog (such as
-    /// [`changeset::FnCatalog`]), as subscriber `outbox:<name>`.
-    pub fn named_outbox_catalog(mut self, catalog: Arc<dyn changeset::NamedCatalog>) -> Self {
+    /// [`pg_changeset::FnCatalog`]), as subscriber `outbox:<name>`.
+    pub fn named_outbox_catalog(mut self, catalog: Arc<dyn pg_changeset::NamedCatalog>) -> Self {
         let catalog_name = catalog.name().to_owned();
-        let dispatch: Dispatch = Arc::new(move |record: changeset::EventRecord| {
+        let dispatch: Dispatch = Arc::new(move |record: pg_changeset::EventRecord| {
             let catalog = Arc::clone(&catalog);
             Box::pin(async move {
-                let event = changeset::NamedEvent::new(record.name, record.payload);
+                let event = pg_changeset::NamedEvent::new(record.name, record.payload);
                 catalog.dispatch(&event).await
             })
         });

@@ -1,11 +1,11 @@
 //! The durable outbox: a push's events journalled inside its transaction.
 
-use changeset::{BoxError, BoxFuture, EventRecord, Outbox};
+use pg_changeset::{BoxError, BoxFuture, EventRecord, Outbox};
 use serde_json::json;
 
 use crate::ddl::topic_id;
 
-/// The journal as a [`changeset::Outbox`]: each event becomes a journal entry of its
+/// The journal as a [`pg_changeset::Outbox`]: each event becomes a journal entry of its
 /// catalog's topic, written in the push transaction (so it commits or rolls back with
 /// the data), and the runtime dispatches it after the commit through the catalog
 /// registered with [`RuntimeBuilder::outbox_catalog`](super::RuntimeBuilder::outbox_catalog)
@@ -15,8 +15,8 @@ use crate::ddl::topic_id;
 /// Events of a catalog no runtime serves are kept (see [`Stats::unconsumed`](super::Stats::unconsumed)).
 ///
 /// ```no_run
-/// # async fn example(pool: sqlx::PgPool, changeset: changeset::Changeset<changeset::Sqlx>) -> Result<(), Box<dyn std::error::Error>> {
-/// use changeset::PushOptions;
+/// # async fn example(pool: sqlx::PgPool, changeset: pg_changeset::Changeset<pg_changeset::Sqlx>) -> Result<(), Box<dyn std::error::Error>> {
+/// use pg_changeset::PushOptions;
 /// use db_listenable::runtime::JournalOutbox;
 ///
 /// changeset.push_with(&pool, &PushOptions::new().outbox(JournalOutbox)).await?;
@@ -39,7 +39,7 @@ fn entries(events: &[EventRecord]) -> Result<serde_json::Value, BoxError> {
 /// write events (see [`crate::ddl::Access::Outbox`]).
 const ENQUEUE_SQL: &str = "SELECT db_listenable.enqueue_events($1::jsonb)";
 
-impl Outbox<changeset::Sqlx> for JournalOutbox {
+impl Outbox<pg_changeset::Sqlx> for JournalOutbox {
     fn write<'a>(
         &'a self,
         conn: &'a mut sqlx::PgConnection,
@@ -53,7 +53,7 @@ impl Outbox<changeset::Sqlx> for JournalOutbox {
 }
 
 #[cfg(feature = "tokio-postgres")]
-impl Outbox<changeset::TokioPostgres> for JournalOutbox {
+impl Outbox<pg_changeset::TokioPostgres> for JournalOutbox {
     fn write<'a>(
         &'a self,
         conn: &'a mut tokio_postgres::Transaction<'_>,

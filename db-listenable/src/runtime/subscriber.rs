@@ -343,14 +343,14 @@ where
 /// A changeset catalog's outbox events behind [`Subscriber`].
 pub(crate) struct OutboxCatalog {
     spec: Spec,
-    dispatch: Arc<dyn Fn(changeset::EventRecord) -> BoxFuture<'static, Result<(), ProcessError>> + Send + Sync>,
+    dispatch: Arc<dyn Fn(pg_changeset::EventRecord) -> BoxFuture<'static, Result<(), ProcessError>> + Send + Sync>,
 }
 
 impl OutboxCatalog {
     pub(crate) fn new(
         name: String,
         catalog: &str,
-        dispatch: Arc<dyn Fn(changeset::EventRecord) -> BoxFuture<'static, Result<(), ProcessError>> + Send + Sync>,
+        dispatch: Arc<dyn Fn(pg_changeset::EventRecord) -> BoxFuture<'static, Result<(), ProcessError>> + Send + Sync>,
     ) -> Self {
         let spec = Spec {
             name,
@@ -378,7 +378,7 @@ impl Subscriber for OutboxCatalog {
                     _ => None,
                 };
                 let record = event.ok_or_else(|| "the outbox entry has no event".to_owned()).and_then(|row| {
-                    serde_json::from_value::<changeset::EventRecord>(row)
+                    serde_json::from_value::<pg_changeset::EventRecord>(row)
                         .map_err(|error| format!("could not decode the outbox event: {error}"))
                 });
                 let outcome = match record {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use changeset::{BoxError, BoxFuture, Catalog, Changeset, Event, FnCatalog, PushOptions, Statement};
+use pg_changeset::{BoxError, BoxFuture, Catalog, Changeset, Event, FnCatalog, PushOptions, Statement};
 use db_listenable::ddl;
 use db_listenable::runtime::{JournalOutbox, RuntimeBuilder, dead_letters};
 use serde::{Deserialize, Serialize};
@@ -60,7 +60,7 @@ async fn outbox_db() -> (pg_harness::TestDb, PgPool) {
     (db, pool)
 }
 
-pub(crate) fn charge<B: changeset::Backend>(jobs: &Arc<Jobs>, id: i64) -> Changeset<B> {
+pub(crate) fn charge<B: pg_changeset::Backend>(jobs: &Arc<Jobs>, id: i64) -> Changeset<B> {
     let mut changeset = Changeset::new();
     changeset
         .add_db_operation(Statement::new("INSERT INTO charges (id) VALUES ($1)").bind(id))
@@ -85,7 +85,7 @@ async fn outbox_events_commit_with_the_data_and_are_dispatched_by_the_runtime() 
         .expect("push tokio-postgres");
     assert!(outcome.written_to_outbox());
     // A push that fails writes no event: the duplicate key rolls the whole push back.
-    let failed = charge::<changeset::Sqlx>(&jobs, 1).push_with(&pool, &PushOptions::new().outbox(JournalOutbox)).await;
+    let failed = charge::<pg_changeset::Sqlx>(&jobs, 1).push_with(&pool, &PushOptions::new().outbox(JournalOutbox)).await;
     assert!(failed.is_err());
     assert_eq!(count(&pool, "changes").await, 2, "one event per push, deduplicated");
     assert!(jobs.dispatched.lock().expect("dispatched").is_empty());
@@ -151,7 +151,7 @@ async fn named_catalogs_are_dispatched_too() {
             }
         }))
     };
-    let mut changeset: Changeset<changeset::Sqlx> = Changeset::new();
+    let mut changeset: Changeset<pg_changeset::Sqlx> = Changeset::new();
     changeset.add_named_event(&planning, "week_updated", serde_json::json!({"week": 48})).expect("known event");
     assert!(
         changeset.push_with(&pool, &PushOptions::new().outbox(JournalOutbox)).await.expect("push").written_to_outbox()

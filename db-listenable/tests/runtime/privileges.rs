@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use changeset::PushOptions;
+use pg_changeset::PushOptions;
 use db_listenable::DbListenable;
 use db_listenable::ddl::{self, Access, CaptureConfig};
 use db_listenable::runtime::{JournalOutbox, RuntimeBuilder};
@@ -168,7 +168,7 @@ async fn an_application_role_that_owns_nothing_in_the_journal_is_captured_and_ru
     exec(&app.pool, "UPDATE items SET id = id + 100 WHERE id = 20").await.expect("key move");
     exec(&app.pool, "DELETE FROM items WHERE id > 15").await.expect("delete");
     let jobs = Arc::new(Jobs::default());
-    let pushed = charge::<changeset::Sqlx>(&jobs, 7)
+    let pushed = charge::<pg_changeset::Sqlx>(&jobs, 7)
         .push_with(&app.pool, &PushOptions::new().outbox(JournalOutbox))
         .await
         .expect("push through the outbox as the application role");

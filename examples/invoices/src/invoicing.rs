@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use changeset::{BoxError, BoxFuture, Catalog, Changeset, Event, Payload, PushOptions, Slot, Sqlx, Statement};
+use pg_changeset::{BoxError, BoxFuture, Catalog, Changeset, Event, Payload, PushOptions, Slot, Sqlx, Statement};
 use db_listenable::runtime::JournalOutbox;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;

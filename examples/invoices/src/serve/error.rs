@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use changeset::PushError;
+use pg_changeset::PushError;
 
 /// SQLSTATEs a request can cause with values the checks let through (a row deleted between
 /// the check and the write, a product priced so high the total overflows): the client's
