@@ -99,6 +99,22 @@ pub enum Error {
         name: String,
     },
 
+    /// A subscriber was asked to be removed while a runtime may still serve it: it was
+    /// seen more recently than the staleness threshold (see
+    /// [`RuntimeConfig::STALE_AFTER`](crate::runtime::RuntimeConfig::STALE_AFTER)).
+    #[error(
+        "subscriber `{name}` was seen {}s ago, within {}s: a runtime may still serve it; stop it first, or force the removal",
+        seen_ago.as_secs(), stale_after.as_secs()
+    )]
+    SubscriberInUse {
+        /// The subscriber.
+        name: String,
+        /// How long ago a runtime last announced it.
+        seen_ago: std::time::Duration,
+        /// The threshold it is within.
+        stale_after: std::time::Duration,
+    },
+
     /// An existing migration file written by db-listenable has a header we cannot read.
     #[error("the migration {} has an unreadable db-listenable header: {reason}", path.display())]
     MigrationHeader {
@@ -177,6 +193,9 @@ pub enum ConfigError {
     /// `reconnect_backoff(Duration::ZERO)`.
     #[error("RuntimeConfig::reconnect_backoff is 0: a lost database would be retried without pause")]
     ZeroReconnectBackoff,
+    /// `heartbeat_interval(Duration::ZERO)`.
+    #[error("RuntimeConfig::heartbeat_interval is 0: the runtime would update its subscribers without pause")]
+    ZeroHeartbeatInterval,
     /// A duration the runtime hands to PostgreSQL (the lease, retry delays) is past what
     /// it can add to a timestamp.
     #[error("RuntimeConfig::{setting} is {value:?}, longer than the {max:?} the runtime accepts")]

@@ -1,9 +1,11 @@
 //! Subcommands ready to mount in an application's `clap` command line (feature `cli`):
-//! `triggers generate|check` ([`TriggersCommand`]) and `dead-letters list|requeue|discard`
-//! ([`DeadLettersCommand`]).
+//! `triggers generate|check` ([`TriggersCommand`]), `dead-letters list|requeue|discard`
+//! ([`DeadLettersCommand`]) and `subscribers list|remove` ([`SubscribersCommand`]).
 
 mod dead_letters;
+mod subscribers;
 mod triggers;
 
 pub use dead_letters::{DeadLettersCommand, dead_letters};
+pub use subscribers::{SubscribersCommand, subscribers};
 pub use triggers::{TriggersCommand, check, generate, grants};

@@ -17,7 +17,7 @@ use super::row::ChangeRow;
 use super::shared::{Counters, PickStart, Served, Shared};
 use super::store;
 use super::subscriber::{Batched, OutboxCatalog, Single, Subscriber};
-use super::{wakeup, worker};
+use super::{heartbeat, wakeup, worker};
 use crate::error::{ConfigError, Error, Result};
 
 /// Per-subscription options.
@@ -273,7 +273,7 @@ impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
         let lease_pool = lease_pool(&pool, &config);
         let shared = Arc::new(Shared { pool, lease_pool, config, served, wake: Notify::new() });
         let (stop, stopped) = watch::channel(false);
-        let count = shared.config.workers + usize::from(shared.config.wakeups);
+        let count = shared.config.workers + usize::from(shared.config.wakeups) + 1;
         let (live, mut guards) = Runtime::guards(count);
         let mut tasks = Vec::new();
         for n in 0..shared.config.workers {
@@ -290,6 +290,11 @@ impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
                 work.await;
             }));
         }
+        let (alive, work) = (guards.pop(), heartbeat::beat(Arc::clone(&shared), stopped.clone()));
+        tasks.push(tokio::spawn(async move {
+            let _alive = alive;
+            work.await;
+        }));
         Ok(Runtime::new(shared, stop, tasks, live))
     }
 }

@@ -36,6 +36,7 @@ pub struct RuntimeConfig {
     pub(crate) drift: DriftPolicy,
     pub(crate) capture: CaptureConfig,
     pub(crate) reconnect_backoff: Duration,
+    pub(crate) heartbeat_interval: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -55,6 +56,7 @@ impl Default for RuntimeConfig {
             drift: DriftPolicy::Refuse,
             capture: CaptureConfig::default(),
             reconnect_backoff: Duration::from_millis(100),
+            heartbeat_interval: Duration::from_secs(30),
         }
     }
 }
@@ -64,6 +66,14 @@ impl RuntimeConfig {
     /// timestamps (and the lease to the worker's clock), which overflow long before
     /// `Duration::MAX`. A year is far beyond any useful value.
     pub const LONGEST: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+    /// How long a subscriber may go unseen before operators are told that no runtime
+    /// serves it any more (the default of the dashboard's
+    /// `Dashboard::stale_after` (feature `web`) and of the CLI's
+    /// `subscribers list|remove`): ten heartbeats at the default
+    /// [`heartbeat_interval`](Self::heartbeat_interval), so a busy database or a long
+    /// pause of the process does not make a live subscriber look abandoned.
+    pub const STALE_AFTER: Duration = Duration::from_secs(300);
 
     /// The defaults (as [`Default`]).
     pub fn new() -> Self {
@@ -179,6 +189,16 @@ impl RuntimeConfig {
         self
     }
 
+    /// How often the runtime records in `db_listenable.subscribers.seen_at` that its
+    /// subscribers are served (default 30 s; also at registration). A subscriber whose
+    /// `seen_at` is older than [`STALE_AFTER`](Self::STALE_AFTER) has no running instance:
+    /// the dashboard marks it stale, and `subscribers remove` removes it. Keep it well
+    /// under the threshold operators use.
+    pub fn heartbeat_interval(mut self, heartbeat_interval: Duration) -> Self {
+        self.heartbeat_interval = heartbeat_interval;
+        self
+    }
+
     /// See [`workers`](RuntimeConfig::workers).
     pub fn get_workers(&self) -> usize {
         self.workers
@@ -249,6 +269,11 @@ impl RuntimeConfig {
         self.reconnect_backoff
     }
 
+    /// See [`heartbeat_interval`](RuntimeConfig::heartbeat_interval).
+    pub fn get_heartbeat_interval(&self) -> Duration {
+        self.heartbeat_interval
+    }
+
     /// Checks that the settings can work together; the first problem found, naming its
     /// setting. [`RuntimeBuilder::start`](super::RuntimeBuilder::start) runs this.
     ///
@@ -268,6 +293,7 @@ impl RuntimeConfig {
             (self.processing_timeout.is_zero(), ConfigError::ZeroProcessingTimeout),
             (self.max_attempts == 0, ConfigError::ZeroMaxAttempts),
             (self.reconnect_backoff.is_zero(), ConfigError::ZeroReconnectBackoff),
+            (self.heartbeat_interval.is_zero(), ConfigError::ZeroHeartbeatInterval),
         ];
         if let Some((_, error)) = zero.into_iter().find(|(refused, _)| *refused) {
             return Err(error);

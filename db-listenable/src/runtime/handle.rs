@@ -59,7 +59,7 @@ impl Drop for Alive {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Health {
-    /// Tasks started (workers, and the wake-up listener when enabled).
+    /// Tasks started (workers, the wake-up listener when enabled, and the heartbeat).
     pub tasks: usize,
     /// Tasks still running: fewer than `tasks` after a shutdown, or if a task died.
     pub running: usize,

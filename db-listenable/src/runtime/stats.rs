@@ -63,6 +63,11 @@ pub struct SubscriberStats {
     /// failure's text, or `retry after <delay>: <reason>` from a
     /// [`RetryAfter`](super::RetryAfter)): why its row is held back.
     pub oldest_error: Option<String>,
+    /// How long ago a runtime last announced that it serves this subscriber
+    /// (`db_listenable.subscribers.seen_at`: at registration, then every
+    /// [`heartbeat_interval`](super::RuntimeConfig::heartbeat_interval)). Past a
+    /// threshold ([`is_stale`](Self::is_stale)) no runtime serves it any more.
+    pub seen_ago: Duration,
     /// Changes this process finished since its runtime started (0 when read with [`load`]).
     pub processed_here: u64,
     /// Failed attempts in this process since start (errors, panics, timeouts, and
@@ -76,6 +81,17 @@ pub struct SubscriberStats {
     /// Processing time per change in this process since start (a batch's time is shared
     /// equally among its changes).
     pub processing_time: LatencyHistogram,
+}
+
+impl SubscriberStats {
+    /// Whether no runtime announced this subscriber for longer than `stale_after`
+    /// ([`RuntimeConfig::STALE_AFTER`](super::RuntimeConfig::STALE_AFTER) by default in
+    /// the dashboard and the CLI): an instance gone for good, a processor renamed. Its
+    /// deliveries still fill up with every change of its table until it is removed
+    /// ([`remove_stale_subscriber`](super::remove_stale_subscriber)).
+    pub fn is_stale(&self, stale_after: Duration) -> bool {
+        self.seen_ago > stale_after
+    }
 }
 
 /// A cheap, clonable view of a [`Runtime`](super::Runtime)'s figures that outlives a
@@ -162,7 +178,8 @@ pub async fn load(pool: &PgPool) -> Result<Stats> {
                 (SELECT count(*) FROM db_listenable.dead_letters x WHERE x.subscriber_id = s.id),
                 extract(epoch FROM now() - d.oldest)::float8,
                 (SELECT x.last_error FROM db_listenable.deliveries x
-                 WHERE x.subscriber_id = s.id AND x.change_id = d.first_failed)
+                 WHERE x.subscriber_id = s.id AND x.change_id = d.first_failed),
+                greatest(extract(epoch FROM now() - s.seen_at), 0)::float8
          FROM db_listenable.subscribers s
          LEFT JOIN db_listenable.tables t ON t.id = s.table_id
          LEFT JOIN LATERAL (
@@ -198,6 +215,7 @@ pub async fn load(pool: &PgPool) -> Result<Stats> {
                 dead: row.get(5),
                 oldest_pending_age: row.get::<Option<f64>, _>(6).map(|s| Duration::from_secs_f64(s.max(0.0))),
                 oldest_error: row.get(7),
+                seen_ago: Duration::from_secs_f64(row.get::<f64, _>(8)),
                 ..SubscriberStats::default()
             }
         })

@@ -331,12 +331,67 @@ async fn settle_done(pool: &PgPool, subscriber_id: i32, token: i64, done: &[i64]
 /// # Errors
 /// [`Error::Database`] if the rows cannot be deleted.
 pub async fn remove_subscriber(pool: &PgPool, name: &str) -> Result<bool> {
+    match remove_stale_subscriber(pool, name, None).await {
+        Ok(_) => Ok(true),
+        Err(Error::UnknownSubscriber { .. }) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// What [`remove_stale_subscriber`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RemovedSubscriber {
+    /// The subscriber.
+    pub name: String,
+    /// How long ago a runtime had last announced it.
+    pub seen_ago: Duration,
+    /// Its deliveries not yet processed, deleted with it.
+    pub deliveries: u64,
+    /// Of those, how many went back to `db_listenable.unrouted` because it was the last
+    /// subscriber of its table: the table's next subscriber processes them.
+    pub kept_unrouted: u64,
+    /// Its dead letters, deleted with it.
+    pub dead_letters: u64,
+}
+
+/// Removes a subscriber that no runtime serves any more (see [`remove_subscriber`] for
+/// what happens to its deliveries), refusing one seen within `stale_after`: a runtime
+/// may still serve it, and would go on claiming from a subscriber that no longer exists.
+/// `None` removes it whenever it was seen. The check and the removal are one
+/// transaction, under the router lock and the subscriber's row lock, so no heartbeat or
+/// routing round slips in between.
+///
+/// # Errors
+/// [`Error::UnknownSubscriber`] when no subscriber has that name;
+/// [`Error::SubscriberInUse`] when it was seen within `stale_after` (nothing removed);
+/// [`Error::Database`].
+pub async fn remove_stale_subscriber(
+    pool: &PgPool,
+    name: &str,
+    stale_after: Option<Duration>,
+) -> Result<RemovedSubscriber> {
     let action = || format!("remove subscriber `{name}`");
     let mut tx = pool.begin().await.map_err(Error::database(action()))?;
     hold_router_lock(&mut tx).await.map_err(Error::database(action()))?;
-    // A new statement, so a snapshot taken with the lock held. `others` reads the
-    // subscribers as they were before `gone`, hence the `id <>`.
-    let removed: Option<i32> = sqlx::query_scalar(
+    // A new statement, so a snapshot taken with the lock held.
+    let seen_ago: Option<f64> = sqlx::query_scalar(
+        "SELECT greatest(extract(epoch FROM now() - seen_at), 0)::float8
+         FROM db_listenable.subscribers WHERE name = $1 FOR UPDATE",
+    )
+    .bind(name)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(Error::database(action()))?;
+    let Some(seen_ago) = seen_ago.map(Duration::from_secs_f64) else {
+        return Err(Error::UnknownSubscriber { name: name.to_owned() });
+    };
+    if let Some(stale_after) = stale_after.filter(|stale_after| seen_ago < *stale_after) {
+        return Err(Error::SubscriberInUse { name: name.to_owned(), seen_ago, stale_after });
+    }
+    // `others` reads the subscribers as they were before `gone`, hence the `id <>`. The
+    // dead letters are deleted here rather than by the foreign key's cascade, to count them.
+    let row = sqlx::query(
         "WITH gone AS (DELETE FROM db_listenable.subscribers WHERE name = $1 RETURNING id, table_id),
               pending AS (
                   DELETE FROM db_listenable.deliveries WHERE subscriber_id IN (SELECT id FROM gone)
@@ -349,15 +404,40 @@ pub async fn remove_subscriber(pool: &PgPool, name: &str) -> Result<bool> {
                   WHERE NOT EXISTS (
                       SELECT 1 FROM db_listenable.subscribers s JOIN gone g ON s.table_id = g.table_id AND s.id <> g.id)
                   ON CONFLICT (id) DO NOTHING
+                  RETURNING 1
+              ),
+              dead AS (
+                  DELETE FROM db_listenable.dead_letters WHERE subscriber_id IN (SELECT id FROM gone) RETURNING 1
               )
-         SELECT id FROM gone",
+         SELECT (SELECT count(*) FROM pending), (SELECT count(*) FROM kept), (SELECT count(*) FROM dead)",
     )
     .bind(name)
-    .fetch_optional(&mut *tx)
+    .fetch_one(&mut *tx)
     .await
     .map_err(Error::database(action()))?;
     tx.commit().await.map_err(Error::database(action()))?;
-    Ok(removed.is_some())
+    let count = |i: usize| u64::try_from(row.get::<i64, _>(i)).unwrap_or_default();
+    Ok(RemovedSubscriber {
+        name: name.to_owned(),
+        seen_ago,
+        deliveries: count(0),
+        kept_unrouted: count(1),
+        dead_letters: count(2),
+    })
+}
+
+/// The heartbeat: `seen_at = now()` for the subscribers `ids`. Returns those that still
+/// exist (one removed while the runtime runs is missing).
+pub(crate) async fn seen(pool: &PgPool, ids: &[i32]) -> Result<Vec<i32>> {
+    sqlx::query_scalar(
+        "UPDATE db_listenable.subscribers SET seen_at = now()
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+         WHERE id = ANY($1) RETURNING id",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+    .map_err(Error::database("refresh the subscribers' seen_at"))
 }
 
 /// Captured tables (with db-listenable triggers installed) that no subscriber consumes,

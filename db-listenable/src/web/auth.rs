@@ -40,6 +40,22 @@ impl Credential {
         }
     }
 
+    /// The key a dashboard's form token is derived from when it has no form secret
+    /// (see `csrf.rs`): the kind and every part of the credential, each length-prefixed
+    /// so that no two credentials share a key.
+    pub(crate) fn token_key(&self) -> Vec<u8> {
+        let parts: &[&str] = match self {
+            Credential::Bearer(token) => &["bearer", token],
+            Credential::Basic { user, password } => &["basic", user, password],
+        };
+        let mut key = Vec::new();
+        for part in parts {
+            key.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            key.extend_from_slice(part.as_bytes());
+        }
+        key
+    }
+
     /// Whether `headers` carry this credential.
     pub(crate) fn accepts(&self, headers: &HeaderMap) -> bool {
         let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
@@ -138,6 +154,20 @@ mod tests {
         assert!(!credential.accepts(&with(&basic("dev", "pw:with:colons"))));
         assert!(!credential.accepts(&with("Bearer pw:with:colons")));
         assert!(!credential.accepts(&with("Basic !!!")));
+    }
+
+    #[test]
+    fn token_keys_differ_between_credentials() {
+        let keys = [
+            Credential::Bearer("ab".into()).token_key(),
+            Credential::Basic { user: "a".into(), password: "b".into() }.token_key(),
+            Credential::Basic { user: "ab".into(), password: String::new() }.token_key(),
+            Credential::Basic { user: String::new(), password: "ab".into() }.token_key(),
+        ];
+        for (i, key) in keys.iter().enumerate() {
+            assert!(keys[i + 1..].iter().all(|other| other != key), "key {i} is shared");
+        }
+        assert_eq!(keys[0], Credential::Bearer("ab".into()).token_key());
     }
 
     #[test]

@@ -1,28 +1,27 @@
 //! `GET /metrics`: the dashboard's figures as Prometheus text (exposition format 0.0.4).
 
 use std::fmt::Write;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::Inner;
+use super::Figures;
 use crate::runtime::{LATENCY_BUCKETS, Stats, SubscriberStats};
 
 /// The figures; 500 with the error when the database cannot be read.
-pub(crate) async fn metrics(State(inner): State<Arc<Inner>>) -> Response {
-    let stats = match inner.stats().await {
+pub(crate) async fn metrics(State(figures): State<Figures>) -> Response {
+    let stats = match figures.stats().await {
         Ok(stats) => stats,
         Err(error) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
     };
-    let drift = crate::drift::check_sqlx(&inner.pool, &inner.models, &inner.capture)
+    let drift = crate::drift::check_sqlx(&figures.pool, &figures.models, &figures.capture)
         .await
         .ok()
         .map(|report| report.drifts.len());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
-        render(&stats, inner.stats.is_some(), drift),
+        render(&stats, figures.stats.is_some(), drift),
     )
         .into_response()
 }
@@ -42,7 +41,7 @@ pub(crate) fn render(stats: &Stats, local: bool, drift: Option<usize>) -> String
     for (table, count) in &stats.unconsumed {
         sample(&mut out, "db_listenable_unconsumed", &[("table", table)], *count as f64);
     }
-    let gauges: [(&str, &str, Figure); 5] = [
+    let gauges: [(&str, &str, Figure); 6] = [
         ("db_listenable_pending", "Deliveries ready to be claimed.", |s| s.pending as f64),
         ("db_listenable_in_flight", "Deliveries held by a worker under a live lease.", |s| s.in_flight as f64),
         ("db_listenable_retrying", "Deliveries waiting for their next attempt.", |s| s.retrying as f64),
@@ -51,6 +50,11 @@ pub(crate) fn render(stats: &Stats, local: bool, drift: Option<usize>) -> String
             "db_listenable_oldest_pending_age_seconds",
             "Age of the oldest change not yet processed (0 when none).",
             |s| s.oldest_pending_age.map_or(0.0, |age| age.as_secs_f64()),
+        ),
+        (
+            "db_listenable_subscriber_seen_age_seconds",
+            "Time since a runtime last announced the subscriber (its heartbeat); large: no runtime serves it.",
+            |s| s.seen_ago.as_secs_f64(),
         ),
     ];
     for (name, help, value) in gauges {

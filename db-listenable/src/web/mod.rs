@@ -5,7 +5,7 @@
 //!
 //! | route | |
 //! |---|---|
-//! | `GET /` | per table and per subscriber: pending, in flight, retrying, dead, oldest pending age, processed and skipped here, per second with a sparkline of the last minutes, the error holding the oldest failed change back (a failure's text or a retry-after's reason); unrouted entries; the capture triggers' drift status |
+//! | `GET /` | per table and per subscriber: pending, in flight, retrying, dead, oldest pending age, processed and skipped here, per second with a sparkline of the last minutes, the error holding the oldest failed change back (a failure's text or a retry-after's reason), when a runtime last announced the subscriber and whether it is stale; unrouted entries; the capture triggers' drift status |
 //! | `GET /dead-letters[?subscriber=]` | dead letters: table, operation, attempts, last error, the rows as JSON; requeue one or all (after a confirmation page that says how many newer changes of the row were processed since: see [`crate::runtime::dead_letters`]), discard (after a confirmation page) |
 //! | `POST /dead-letters/requeue`, `POST /dead-letters/discard` | the actions (form posts with a CSRF token; 303 back to the list) |
 //! | `GET /metrics` | the same figures as Prometheus text |
@@ -22,8 +22,28 @@
 //! The dashboard shows row data and can requeue or discard changes. It exists only where
 //! an application mounts it, and building it requires a [`Credential`] (bearer token or
 //! basic auth; browsers are asked for basic auth) unless the application explicitly
-//! calls [`Dashboard::insecure_no_auth`]. Actions are POSTs carrying a per-dashboard
-//! random token (see `csrf.rs`); a POST without it is refused with 403.
+//! calls [`Dashboard::insecure_no_auth`]. Actions are POSTs carrying a form token; a POST
+//! without it, or sent from another site, is refused with 403.
+//!
+//! # Several instances, restarts, and Prometheus
+//!
+//! The form token is derived from the dashboard's configuration (HMAC-SHA256 keyed by
+//! [`Dashboard::form_secret`], else by the credential), so every instance behind a load
+//! balancer accepts the forms any of them rendered, and so does an instance restarted
+//! while a page was open. A dashboard with neither a credential nor a form secret
+//! (`insecure_no_auth` alone) draws a random token: its forms work only on the instance
+//! that rendered them, until it restarts; give it a form secret when it runs on more
+//! than one.
+//!
+//! The dashboard serves `/metrics` behind its credential (Prometheus can send a bearer
+//! token). [`Dashboard::metrics_router`] gives the same endpoint without authentication,
+//! for an internal port or a path the load balancer does not expose; it shows counts,
+//! subscriber and table names, never row data, and cannot act.
+//!
+//! A subscriber that no runtime announced for [`Dashboard::stale_after`] (see
+//! [`crate::runtime::RuntimeConfig::heartbeat_interval`]) is marked stale: an instance
+//! gone for good, whose deliveries fill up with every change of its table until it is
+//! removed (`subscribers remove` in the CLI, [`crate::runtime::remove_stale_subscriber`]).
 //!
 //! # Example
 //!
@@ -32,8 +52,9 @@
 //!
 //! # async fn run(pool: sqlx::PgPool, runtime: &db_listenable::runtime::Runtime, app: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
 //! let token = std::env::var("ADMIN_TOKEN")?;
-//! let admin = Dashboard::new(pool).credential(Credential::Bearer(token)).runtime(runtime).router()?;
-//! let app = app.nest("/admin/changes", admin);
+//! let dashboard = Dashboard::new(pool).credential(Credential::Bearer(token)).runtime(runtime);
+//! // Prometheus scrapes `/metrics` without the token; people sign in to the dashboard.
+//! let app = app.merge(dashboard.metrics_router()).nest("/admin/changes", dashboard.router()?);
 //! # let _ = app; Ok(()) }
 //! ```
 
@@ -49,6 +70,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use sqlx::PgPool;
 
@@ -73,6 +95,9 @@ pub enum Error {
     /// The credential's secret is empty, which would let anyone in.
     #[error("the db-listenable dashboard credential has an empty secret")]
     EmptyCredential,
+    /// The form secret is empty: anyone could compute the form token.
+    #[error("the db-listenable dashboard form secret is empty")]
+    EmptyFormSecret,
 }
 
 /// A token for [`Credential::Bearer`]: the value of environment variable `var` when it is
@@ -81,7 +106,17 @@ pub enum Error {
 pub fn token_from_env_or_random(var: &str) -> (String, bool) {
     match std::env::var(var) {
         Ok(token) if !token.trim().is_empty() => (token.trim().to_owned(), false),
-        _ => (CsrfToken::generate().value().to_owned(), true),
+        _ => (CsrfToken::random().value().to_owned(), true),
+    }
+}
+
+/// The key of the form token (see [`Dashboard::form_secret`]); never printed.
+#[derive(Clone)]
+struct FormSecret(String);
+
+impl std::fmt::Debug for FormSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FormSecret(..)")
     }
 }
 
@@ -99,6 +134,8 @@ enum Access {
 pub struct Dashboard {
     pool: PgPool,
     access: Access,
+    form_secret: Option<FormSecret>,
+    stale_after: Duration,
     stats: Option<StatsHandle>,
     models: Option<Vec<Model>>,
     capture: Option<CaptureConfig>,
@@ -114,6 +151,8 @@ impl Dashboard {
         Dashboard {
             pool,
             access: Access::Unset,
+            form_secret: None,
+            stale_after: crate::runtime::RuntimeConfig::STALE_AFTER,
             stats: None,
             models: None,
             capture: None,
@@ -134,6 +173,25 @@ impl Dashboard {
     /// and can requeue or discard changes.
     pub fn insecure_no_auth(mut self) -> Self {
         self.access = Access::Open;
+        self
+    }
+
+    /// The key of the form token every action carries (default: the credential). Every
+    /// instance given the same secret accepts the forms the others rendered, also after a
+    /// restart. Needed for that with [`insecure_no_auth`](Self::insecure_no_auth), which
+    /// has no credential to derive the token from; with a credential, it lets the token
+    /// outlive a change of the credential. Keep it as secret as the credential.
+    pub fn form_secret(mut self, secret: impl Into<String>) -> Self {
+        self.form_secret = Some(FormSecret(secret.into()));
+        self
+    }
+
+    /// How long a subscriber may go unannounced by any runtime before the overview marks
+    /// it stale (default [`RuntimeConfig::STALE_AFTER`](crate::runtime::RuntimeConfig::STALE_AFTER),
+    /// 5 min; runtimes announce theirs every
+    /// [`heartbeat_interval`](crate::runtime::RuntimeConfig::heartbeat_interval)).
+    pub fn stale_after(mut self, stale_after: Duration) -> Self {
+        self.stale_after = stale_after;
         self
     }
 
@@ -183,25 +241,28 @@ impl Dashboard {
     ///
     /// # Errors
     /// [`Error::NoCredential`] without a credential or the explicit opt-out;
-    /// [`Error::EmptyCredential`] for an empty secret.
+    /// [`Error::EmptyCredential`] for an empty secret; [`Error::EmptyFormSecret`].
     pub fn router(self) -> Result<Router, Error> {
+        let figures = self.figures();
         let credential = match self.access {
             Access::Unset => return Err(Error::NoCredential),
             Access::Credential(credential) if credential.is_empty() => return Err(Error::EmptyCredential),
             Access::Credential(credential) => Some(credential),
             Access::Open => None,
         };
-        let capture =
-            self.capture.or_else(|| self.stats.as_ref().map(|s| s.capture_config().clone())).unwrap_or_default();
+        let csrf = match (&self.form_secret, &credential) {
+            (Some(FormSecret(secret)), _) if secret.is_empty() => return Err(Error::EmptyFormSecret),
+            (Some(FormSecret(secret)), _) => CsrfToken::derived(secret.as_bytes()),
+            (None, Some(credential)) => CsrfToken::derived(&credential.token_key()),
+            (None, None) => CsrfToken::random(),
+        };
         let inner = Arc::new(Inner {
-            pool: self.pool,
+            figures,
             credential,
-            csrf: CsrfToken::generate(),
+            csrf,
             samples: Mutex::new(Samples::new(self.samples_kept)),
-            stats: self.stats,
-            models: self.models.unwrap_or_else(crate::registry::models),
-            capture,
             dead_letter_limit: self.dead_letter_limit,
+            stale_after: self.stale_after,
         });
         sparkline::start_sampling(&inner, self.sample_every);
         Ok(Router::new()
@@ -214,21 +275,59 @@ impl Dashboard {
             .layer(axum::middleware::from_fn_with_state(Arc::clone(&inner), auth::require))
             .with_state(inner))
     }
+
+    /// `GET /metrics` alone, **without authentication**: the figures the dashboard's own
+    /// `/metrics` serves, for Prometheus on an internal port or path while the dashboard
+    /// keeps its credential. It carries counts and the names of subscribers and tables,
+    /// no row data, and no action; mount it where only the monitoring can reach it.
+    /// Needs no credential, and starts no background task.
+    pub fn metrics_router(&self) -> Router {
+        Router::new().route("/metrics", get(metrics::metrics)).with_state(self.figures())
+    }
+
+    /// What both routers read, from the settings.
+    fn figures(&self) -> Figures {
+        let capture = self
+            .capture
+            .clone()
+            .or_else(|| self.stats.as_ref().map(|s| s.capture_config().clone()))
+            .unwrap_or_default();
+        Figures {
+            pool: self.pool.clone(),
+            stats: self.stats.clone(),
+            models: self.models.clone().unwrap_or_else(crate::registry::models).into(),
+            capture: Arc::new(capture),
+        }
+    }
 }
 
-/// What the handlers share.
+/// What the dashboard's handlers share.
 pub(crate) struct Inner {
-    pool: PgPool,
+    figures: Figures,
     credential: Option<Credential>,
     csrf: CsrfToken,
-    stats: Option<StatsHandle>,
     samples: Mutex<Samples>,
-    models: Vec<Model>,
-    capture: CaptureConfig,
     dead_letter_limit: i64,
+    stale_after: Duration,
 }
 
-impl Inner {
+/// Where the figures come from: what `/metrics` needs, in the dashboard and alone
+/// (cheap to clone: the state of the metrics router).
+#[derive(Clone)]
+pub(crate) struct Figures {
+    pool: PgPool,
+    stats: Option<StatsHandle>,
+    models: Arc<[Model]>,
+    capture: Arc<CaptureConfig>,
+}
+
+impl FromRef<Arc<Inner>> for Figures {
+    fn from_ref(inner: &Arc<Inner>) -> Self {
+        inner.figures.clone()
+    }
+}
+
+impl Figures {
     /// The journal's figures, with this process's when a runtime was given.
     async fn stats(&self) -> crate::Result<crate::runtime::Stats> {
         match &self.stats {

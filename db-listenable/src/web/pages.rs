@@ -102,17 +102,19 @@ pub(crate) async fn overview(
     uri: Uri,
 ) -> Response {
     let base = base(&original, &uri);
-    let stats = match inner.stats().await {
+    let stats = match inner.figures.stats().await {
         Ok(stats) => stats,
         Err(error) => return failure(&error),
     };
-    let drift = crate::drift::check_sqlx(&inner.pool, &inner.models, &inner.capture).await;
+    let drift = crate::drift::check_sqlx(&inner.figures.pool, &inner.figures.models, &inner.figures.capture).await;
     let rates: BTreeMap<String, Vec<f64>> = {
         let samples = inner.samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         stats.subscribers.iter().map(|s| (s.name.clone(), samples.rates(&s.name))).collect()
     };
     let dead_total: i64 = stats.subscribers.iter().map(|s| s.dead).sum();
-    let local = inner.stats.is_some();
+    let stale_after = inner.stale_after;
+    let stale = stats.subscribers.iter().filter(|s| s.is_stale(stale_after)).count();
+    let local = inner.figures.stats.is_some();
     page("Changes", &base, true, |html| {
         html.raw("<p>Dead letters: <strong id=\"dead-total\" class=\"");
         html.raw(if dead_total > 0 { "bad" } else { "ok" }).raw("\">").text(dead_total).raw("</strong>");
@@ -132,6 +134,12 @@ pub(crate) async fn overview(
             Err(error) => {
                 html.raw("<strong id=\"drift\" class=\"bad\">unknown</strong>: ").text(error).raw("</p>");
             }
+        }
+        if stale > 0 {
+            html.raw("<p class=\"bad\" id=\"stale-note\">").text(stale);
+            html.raw(" subscriber(s) not announced by any runtime for over ").text(age(Some(stale_after)));
+            html.raw(": their deliveries keep filling up. Remove one that is gone for good with ");
+            html.raw("<code>subscribers remove &lt;name&gt;</code> in the application's command line.</p>");
         }
         for (table, count) in &stats.unconsumed {
             html.raw("<p class=\"bad\">").text(count).raw(" entries of ").text(table);
@@ -154,7 +162,7 @@ pub(crate) async fn overview(
         html.raw("<h2>Per subscriber</h2><table id=\"subscribers\"><tr><th>subscriber</th><th>table</th>");
         html.raw("<th class=\"n\">pending</th><th class=\"n\">in flight</th><th class=\"n\">retrying</th><th class=\"n\">dead</th>");
         html.raw("<th>oldest pending</th><th class=\"n\">processed here</th><th class=\"n\">skipped here</th>");
-        html.raw("<th class=\"n\">per second</th><th>last minutes</th><th>oldest error</th></tr>");
+        html.raw("<th class=\"n\">per second</th><th>last minutes</th><th>oldest error</th><th>last seen</th></tr>");
         for s in &stats.subscribers {
             html.raw("<tr data-subscriber=\"").text(&s.name).raw("\"><td>").text(&s.name);
             html.raw("</td><td>").text(&s.table).raw("</td><td class=\"n\">").text(s.pending);
@@ -179,7 +187,13 @@ pub(crate) async fn overview(
             if let Some(error) = &s.oldest_error {
                 html.raw("<pre class=\"error\">").text(error).raw("</pre>");
             }
-            html.raw("</td></tr>");
+            // When a runtime last announced it; past the threshold, nobody serves it.
+            if s.is_stale(stale_after) {
+                html.raw("</td><td class=\"seen bad\">").text(age(Some(s.seen_ago)));
+                html.raw(" ago <strong class=\"stale\">stale</strong></td></tr>");
+            } else {
+                html.raw("</td><td class=\"seen\">").text(age(Some(s.seen_ago))).raw(" ago</td></tr>");
+            }
         }
         html.raw("</table>");
         if !local {
@@ -227,11 +241,11 @@ pub(crate) async fn dead_letters(
 ) -> Response {
     let base = base(&original, &uri);
     let subscriber = query.subscriber.filter(|s| !s.is_empty());
-    let letters = match dead_letters::list(&inner.pool, subscriber.as_deref(), inner.dead_letter_limit).await {
+    let letters = match dead_letters::list(&inner.figures.pool, subscriber.as_deref(), inner.dead_letter_limit).await {
         Ok(letters) => letters,
         Err(error) => return failure(&error),
     };
-    let stats = match crate::runtime::load_stats(&inner.pool).await {
+    let stats = match crate::runtime::load_stats(&inner.figures.pool).await {
         Ok(stats) => stats,
         Err(error) => return failure(&error),
     };

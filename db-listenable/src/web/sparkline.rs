@@ -45,7 +45,7 @@ impl Samples {
 /// Samples now and then every `every` while the dashboard lives (needs a runtime handle
 /// and a Tokio runtime; without either there is nothing to sample or nothing to run on).
 pub(crate) fn start_sampling(inner: &Arc<Inner>, every: Duration) {
-    if inner.stats.is_none() {
+    if inner.figures.stats.is_none() {
         return;
     }
     sample(inner);
@@ -69,7 +69,7 @@ pub(crate) fn start_sampling(inner: &Arc<Inner>, every: Duration) {
 }
 
 fn sample(inner: &Inner) {
-    if let Some(stats) = &inner.stats {
+    if let Some(stats) = &inner.figures.stats {
         let processed = stats.processed().into_iter().collect();
         inner.samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(Instant::now(), processed);
     }

@@ -8,7 +8,8 @@ use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBu
 
 use crate::{Item, count, fast, insert_items, items_db, wait_for};
 
-struct Refuse;
+/// Fails every change, naming it.
+pub(crate) struct Refuse;
 
 impl Processor<Item> for Refuse {
     async fn process(&self, _ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {

@@ -20,6 +20,8 @@ mod routing;
 mod settle_in;
 mod startup;
 mod state;
+#[cfg(feature = "cli")]
+mod subscribers;
 mod types;
 
 use std::collections::BTreeMap;

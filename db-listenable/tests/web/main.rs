@@ -30,6 +30,8 @@ pub struct Item {
 
 const ITEMS_TABLE: &str = "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL)";
 mod excluded;
+mod instances;
+mod stale;
 
 const TOKEN: &str = "test-token-0123456789";
 const MOUNT: &str = "/admin/changes";

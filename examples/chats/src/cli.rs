@@ -68,6 +68,13 @@ pub enum Command {
         #[command(subcommand)]
         command: db_listenable::cli::DeadLettersCommand,
     },
+    /// List every subscriber with when a runtime last announced it, or remove one that no
+    /// runtime serves any more (`instances` does the same for the index subscribers).
+    Subscribers {
+        /// The action.
+        #[command(subcommand)]
+        command: db_listenable::cli::SubscribersCommand,
+    },
     /// List the instances whose index subscribes to message changes, or forget one whose
     /// data directory is gone (its changes would pile up otherwise).
     Instances {
@@ -106,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check { json } => check(json, pg_dir, &cli.data_dir).await,
         Command::Triggers { command } => crate::triggers::run(command, pg_dir).await,
         Command::DeadLetters { command } => crate::dead_letters::run(command, pg_dir).await,
+        Command::Subscribers { command } => crate::dead_letters::subscribers(command, pg_dir).await,
         Command::Instances { action } => instances(action, pg_dir).await,
     }
 }

@@ -58,6 +58,13 @@ pub enum Command {
         #[command(subcommand)]
         command: db_listenable::cli::DeadLettersCommand,
     },
+    /// List the subscribers with when a runtime last announced each, or remove one that
+    /// no runtime serves any more (its deliveries would keep filling up).
+    Subscribers {
+        /// The action.
+        #[command(subcommand)]
+        command: db_listenable::cli::SubscribersCommand,
+    },
     /// Manage the embedded PostgreSQL server.
     Db {
         /// The action.
@@ -96,6 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check { json } => crate::check::run(json, data_dir).await,
         Command::Triggers { command } => crate::triggers::run(command, data_dir).await,
         Command::DeadLetters { command } => crate::dead_letters::run(command, data_dir).await,
+        Command::Subscribers { command } => crate::dead_letters::subscribers(command, data_dir).await,
         Command::Db { action } => crate::db_command::run(action, data_dir).await,
     }
 }

@@ -135,6 +135,13 @@ async fn serve_answers_http_and_exits_0_on_sigterm() {
     let id = std::fs::read_to_string(dir.path().join("instance-id")).expect("instance id");
     let listed = stdout_of(&chats(&["instances", "list"], db.url()));
     assert!(listed.contains(id.trim()), "{listed}");
+    // Stopped just now: listed live, and not removable without --force.
+    let name = format!("search_index:{}", id.trim());
+    let subscribers = stdout_of(&chats(&["subscribers", "list"], db.url()));
+    assert!(subscribers.lines().any(|l| l.starts_with(&format!("{name} ")) && l.ends_with(" live")), "{subscribers}");
+    let refused = chats(&["subscribers", "remove", &name], db.url());
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("force the removal"), "{refused:?}");
     let forgot = stdout_of(&chats(&["instances", "forget", id.trim()], db.url()));
     assert_eq!(forgot.trim(), format!("forgot instance {}", id.trim()));
     assert!(stdout_of(&chats(&["instances", "list"], db.url())).trim().is_empty());

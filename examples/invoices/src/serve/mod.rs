@@ -14,6 +14,7 @@
 //! | `POST /invoices/{number}/items` | `{"product_id", "quantity"}`: 201 with the item |
 //! | `GET /status` | the runtime's subscribers, unrouted changes and the first dead letters |
 //! | `/admin/changes` | the db-listenable operations dashboard (HTML) and `/admin/changes/metrics` (Prometheus), behind a bearer token (`INVOICES_ADMIN_TOKEN`, else a random one printed at start; a browser asks for it as a basic auth password, any user name) |
+//! | `GET /metrics` | the same Prometheus figures without the token, for a scraper (counts and names only, no row data, no actions); an application that faces the internet would serve it on an internal port instead |
 //!
 //! Errors are `{"error": "..."}`: 400 for malformed JSON, 422 for a request that cannot be
 //! applied (no items, a quantity below 1, an unknown user or product), 404 for an unknown
@@ -59,17 +60,26 @@ pub struct AppState {
     runtime: Runtime,
     /// The operations dashboard, mounted at [`ADMIN_PATH`] when set.
     admin: Option<Router>,
+    /// The unauthenticated `/metrics` router, merged at the root when set.
+    metrics: Option<Router>,
 }
 
 impl AppState {
     /// State for a server on `pool` whose `/status` reports `runtime`.
     pub fn new(pool: PgPool, runtime: Runtime) -> Self {
-        AppState { catalog: Arc::new(Notifications::new(pool.clone())), pool, runtime, admin: None }
+        AppState { catalog: Arc::new(Notifications::new(pool.clone())), pool, runtime, admin: None, metrics: None }
     }
 
     /// Mounts `admin` (a [`db_listenable::web::Dashboard`] router) at [`ADMIN_PATH`].
     pub fn with_admin(mut self, admin: Router) -> Self {
         self.admin = Some(admin);
+        self
+    }
+
+    /// Serves `metrics` (a [`db_listenable::web::Dashboard::metrics_router`]) at the root:
+    /// `GET /metrics` without the dashboard's token.
+    pub fn with_metrics(mut self, metrics: Router) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -91,8 +101,8 @@ impl std::fmt::Debug for AppState {
 /// The API's routes on `state`. Unknown routes and methods answer JSON errors too, so a
 /// client only ever has one error shape to read.
 pub fn router(state: AppState) -> Router {
-    let admin = state.admin.clone();
-    let api = Router::new()
+    let (admin, metrics) = (state.admin.clone(), state.metrics.clone());
+    let mut api = Router::new()
         .route("/invoices", get(invoices::list).post(invoices::create))
         .route("/invoices/{number}", get(invoices::show))
         .route("/invoices/{number}/items", post(invoices::add_item))
@@ -100,6 +110,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state);
+    if let Some(metrics) = metrics {
+        api = api.merge(metrics);
+    }
     match admin {
         Some(admin) => api.nest(ADMIN_PATH, admin),
         None => api,
@@ -134,11 +147,11 @@ pub async fn run(addr: SocketAddr, data_dir: Option<&Path>) -> anyhow::Result<()
     let local = socket.local_addr().context("could not read the listening address")?;
     let runtime = crate::listener::runtime(&db.pool, crate::listener::config()).start().await?;
     let (token, generated) = db_listenable::web::token_from_env_or_random(ADMIN_TOKEN_VAR);
-    let admin = db_listenable::web::Dashboard::new(db.pool.clone())
+    let dashboard = db_listenable::web::Dashboard::new(db.pool.clone())
         .credential(db_listenable::web::Credential::Bearer(token.clone()))
-        .runtime(&runtime)
-        .router()?;
-    let state = AppState::new(db.pool.clone(), runtime).with_admin(admin);
+        .runtime(&runtime);
+    let metrics = dashboard.metrics_router();
+    let state = AppState::new(db.pool.clone(), runtime).with_admin(dashboard.router()?).with_metrics(metrics);
     // Handlers installed before the line below: whoever waits for it may send SIGTERM at once.
     let shutdown = db_listenable::runtime::shutdown_signal();
     if generated {

@@ -229,6 +229,17 @@ async fn serve_answers_http_and_exits_0_on_sigterm() {
         let admin = http::get(addr, "/admin/changes").await;
         assert_eq!(admin.status, 401, "{}", admin.body);
         assert!(admin.header("www-authenticate").is_some_and(|v| v.contains("realm=")), "{:?}", admin.headers);
+        // Prometheus scrapes `/metrics` without it.
+        let metrics = http::get(addr, "/metrics").await;
+        assert_eq!(metrics.status, 200, "{}", metrics.body);
+        assert!(metrics.body.contains("db_listenable_pending{subscriber=\"invoice_totals\""), "{}", metrics.body);
+        // The subscribers this instance runs are announced, so not stale and not removable.
+        let env = [("DATABASE_URL", db.url())];
+        let listed = stdout_of(&invoices(&["subscribers", "list"], &env));
+        assert!(listed.lines().any(|l| l.starts_with("invoice_totals ") && l.ends_with(" live")), "{listed}");
+        let refused = invoices(&["subscribers", "remove", "invoice_totals"], &env);
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("force the removal"), "{refused:?}");
     })
     .await;
     assert!(ready.contains(&format!("listening on http://{addr}")), "{ready}");
