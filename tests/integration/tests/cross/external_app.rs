@@ -179,3 +179,35 @@ async fn the_shop_fixture_migrates_serves_processes_http_and_psql_writes_and_sto
     assert!(status.success(), "shop serve exited with {status}:\n{}\n{stderr}", rest.join("\n"));
     assert_eq!(rest, ["stopped"], "{stderr}");
 }
+
+/// The README's "Add it to your application" shows the fixture, which the test above
+/// builds: its Rust blocks are verbatim excerpts of the fixture's sources, its Cargo lines
+/// those of the fixture's manifest without the `path` that stands in for the registry.
+#[test]
+fn the_readme_integration_section_is_excerpts_of_the_fixture() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+        .expect("read the README");
+    let start = readme.find("\n## Add it to your application\n").expect("the README has the section") + 1;
+    let section = &readme[start..];
+    let section = section[1..].find("\n## ").map_or(section, |end| &section[..=end]);
+
+    let sources: Vec<String> = snapshot(&fixture_dir().join("src")).into_iter().map(|(_, text)| text).collect();
+    let manifest = std::fs::read_to_string(fixture_dir().join("Cargo.toml")).expect("read the fixture's manifest");
+    let manifest = manifest.replace(r#"path = "../../db-listenable", "#, "");
+    let mut blocks = 0;
+    // Between fences: odd pieces are code blocks, their first line the language.
+    for block in section.split("```").skip(1).step_by(2) {
+        let (language, body) = block.split_once('\n').expect("a fenced block has a language line");
+        match language {
+            "rust" => assert!(sources.iter().any(|source| source.contains(body)), "not in fixtures/shop/src:\n{body}"),
+            "toml" => {
+                for line in body.lines() {
+                    assert!(manifest.lines().any(|own| own == line), "not in fixtures/shop/Cargo.toml: {line}");
+                }
+            }
+            other => panic!("a {other:?} block the test cannot check:\n{body}"),
+        }
+        blocks += 1;
+    }
+    assert!(blocks >= 5, "the section shows the Cargo lines, model, processor, migration and server: {blocks} blocks");
+}
