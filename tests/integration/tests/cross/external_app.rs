@@ -105,7 +105,8 @@ async fn the_shop_fixture_migrates_serves_processes_http_and_psql_writes_and_sto
     for (name, text) in snapshot(&migrations) {
         std::fs::write(copy.path().join(name), text).expect("copy a migration");
     }
-    let generated = stdout_of(&shop(&binary, &["triggers", "generate", copy.path().to_str().expect("a UTF-8 path")], None));
+    let generated =
+        stdout_of(&shop(&binary, &["triggers", "generate", copy.path().to_str().expect("a UTF-8 path")], None));
     assert!(generated.contains("unchanged"), "{generated}");
     assert_eq!(snapshot(copy.path()), snapshot(&migrations), "triggers generate wrote into a copy of migrations/");
 
@@ -181,8 +182,9 @@ async fn the_shop_fixture_migrates_serves_processes_http_and_psql_writes_and_sto
 }
 
 /// The README's "Add it to your application" shows the fixture, which the test above
-/// builds: its Rust blocks are verbatim excerpts of the fixture's sources, its Cargo lines
-/// those of the fixture's manifest without the `path` that stands in for the registry.
+/// builds: its Rust and SQL blocks are verbatim excerpts of the fixture's sources and
+/// migrations, its Cargo lines those of the fixture's manifest without the `path` that
+/// stands in for the registry.
 #[test]
 fn the_readme_integration_section_is_excerpts_of_the_fixture() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
@@ -192,6 +194,8 @@ fn the_readme_integration_section_is_excerpts_of_the_fixture() {
     let section = section[1..].find("\n## ").map_or(section, |end| &section[..=end]);
 
     let sources: Vec<String> = snapshot(&fixture_dir().join("src")).into_iter().map(|(_, text)| text).collect();
+    let migrations: Vec<String> =
+        snapshot(&fixture_dir().join("migrations")).into_iter().map(|(_, text)| text).collect();
     let manifest = std::fs::read_to_string(fixture_dir().join("Cargo.toml")).expect("read the fixture's manifest");
     let manifest = manifest.replace(r#"path = "../../db-listenable", "#, "");
     let mut blocks = 0;
@@ -200,6 +204,9 @@ fn the_readme_integration_section_is_excerpts_of_the_fixture() {
         let (language, body) = block.split_once('\n').expect("a fenced block has a language line");
         match language {
             "rust" => assert!(sources.iter().any(|source| source.contains(body)), "not in fixtures/shop/src:\n{body}"),
+            "sql" => {
+                assert!(migrations.iter().any(|sql| sql.contains(body)), "not in fixtures/shop/migrations:\n{body}")
+            }
             "toml" => {
                 for line in body.lines() {
                     assert!(manifest.lines().any(|own| own == line), "not in fixtures/shop/Cargo.toml: {line}");
@@ -209,5 +216,8 @@ fn the_readme_integration_section_is_excerpts_of_the_fixture() {
         }
         blocks += 1;
     }
-    assert!(blocks >= 5, "the section shows the Cargo lines, model, processor, migration and server: {blocks} blocks");
+    assert!(
+        blocks >= 6,
+        "the section shows the Cargo lines, tables, model, processor, command line and server: {blocks}"
+    );
 }
