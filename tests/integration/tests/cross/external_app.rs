@@ -2,6 +2,7 @@
 //! libraries by path as a user would by version: built, migrated onto a fresh database,
 //! served, fed one order over HTTP and one with psql, and stopped with SIGTERM.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -37,7 +38,26 @@ fn build_shop() -> PathBuf {
         .expect("run cargo build");
     assert!(output.status.success(), "building fixtures/shop failed:\n{}", String::from_utf8_lossy(&output.stderr));
     eprintln!("fixtures/shop built in {:.1?}", started.elapsed());
+    // After the build, which may have pruned the lock: what CI's cache holds is what the
+    // main workspace locks.
+    let workspace = registry_packages(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock"));
+    let fixture = registry_packages(&fixture_dir().join("Cargo.lock"));
+    assert!(fixture.iter().any(|(name, _)| name == "axum"), "no registry packages read from the fixture's lock");
+    let unknown: Vec<_> = fixture.difference(&workspace).collect();
+    assert!(unknown.is_empty(), "fixtures/shop/Cargo.lock has versions the main Cargo.lock does not: {unknown:?}");
     target.join("debug/shop")
+}
+
+/// The `(name, version)` of every registry package in a Cargo.lock.
+fn registry_packages(lock: &Path) -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(lock).unwrap_or_else(|error| panic!("read {}: {error}", lock.display()));
+    let value = |block: &str, key: &str| {
+        block.lines().find_map(|line| line.strip_prefix(key)).map(|rest| rest.trim_matches('"').to_owned())
+    };
+    text.split("[[package]]")
+        .filter(|block| value(block, "source = ").is_some_and(|source| source.starts_with("registry+")))
+        .filter_map(|block| Some((value(block, "name = ")?, value(block, "version = ")?)))
+        .collect()
 }
 
 /// Runs `shop args` to completion, on `db_url` when given (and no database otherwise).
