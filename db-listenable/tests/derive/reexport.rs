@@ -8,8 +8,9 @@ use std::process::Command;
 #[test]
 fn derive_works_through_a_reexporting_crate() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/reexport/Cargo.toml");
-    // A target directory of its own: the fixture resolves its dependencies separately.
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures/reexport");
+    // `<target>/fixtures`, shared by every fixture project: each resolves its dependencies
+    // separately, and what they have in common is built once.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("a target directory").join("fixtures");
     let output = Command::new(env!("CARGO"))
         .args(["run", "--offline", "--quiet", "--package", "app", "--manifest-path"])
         .arg(&manifest)
