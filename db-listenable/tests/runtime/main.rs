@@ -16,11 +16,13 @@ mod outcomes;
 mod privileges;
 mod recovery;
 mod requeue;
+mod rolling;
 mod routing;
 mod settle_in;
 mod startup;
 mod state;
 mod types;
+mod versions;
 
 use std::collections::BTreeMap;
 use std::future::Future;
