@@ -101,7 +101,7 @@ pub enum Drift {
     /// Capture is installed from other SQL than the code would install (another release's
     /// models or settings), but provides everything the model reads: the same key, its
     /// events, none of its columns excluded or made quiet. Reported, yet not refused by
-    /// the default [`DriftPolicy`](crate::runtime::DriftPolicy): the old release of a
+    /// the runtime's default drift policy (`DriftPolicy::Compatible`): the old release of a
     /// rolling deploy keeps running beside the new release's capture.
     Compatible {
         /// The model's Rust type.

@@ -12,7 +12,7 @@ pub(crate) fn journal_object(name: &str) -> String {
 }
 
 /// The journal's schema, tables and shared functions, ending with the record of its
-/// version ([`super::version`]). Idempotent: every statement is `IF NOT EXISTS`,
+/// version ([`super::SchemaVersion`]). Idempotent: every statement is `IF NOT EXISTS`,
 /// `OR REPLACE` or `ON CONFLICT DO NOTHING`, so running it again changes nothing, and run
 /// on an earlier layout it upgrades it to [`super::SCHEMA_VERSION`].
 ///
