@@ -52,20 +52,10 @@ impl CaptureManifest {
 
     /// The JSON stored in `db_listenable.tables.capture`.
     pub fn to_json(&self) -> String {
-        let events = self.events;
-        let names: Vec<&str> = [
-            (events.insert, "insert"),
-            (events.update, "update"),
-            (events.delete, "delete"),
-            (events.truncate, "truncate"),
-        ]
-        .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
-        .collect();
         json!({
             "fingerprint": self.fingerprint,
             "key": self.key,
-            "events": names,
+            "events": event_names(self.events),
             "exclude": self.exclude,
             "quiet": self.quiet,
             "granularity": granularity_name(self.granularity),
@@ -116,16 +106,8 @@ impl CaptureManifest {
                 self.key, model.rust_name, model.key
             ));
         }
-        let events = model.events;
-        let missing: Vec<&str> = [
-            (events.insert && !self.events.insert, "insert"),
-            (events.update && !self.events.update, "update"),
-            (events.delete && !self.events.delete, "delete"),
-            (events.truncate && !self.events.truncate, "truncate"),
-        ]
-        .into_iter()
-        .filter_map(|(lacking, name)| lacking.then_some(name))
-        .collect();
+        let provided = event_names(self.events);
+        let missing: Vec<&str> = event_names(model.events).into_iter().filter(|e| !provided.contains(e)).collect();
         if !missing.is_empty() {
             shortfalls.push(format!("events {missing:?} are not captured"));
         }
@@ -152,7 +134,11 @@ impl CaptureManifest {
         let wanted = CaptureManifest::of(model, config);
         let mut differences = Vec::new();
         if self.events != wanted.events {
-            differences.push(format!("events {:?} (this code: {:?})", self.events, wanted.events));
+            differences.push(format!(
+                "events {:?} (this code: {:?})",
+                event_names(self.events),
+                event_names(wanted.events)
+            ));
         }
         for (what, installed, own) in
             [("exclude", &self.exclude, &wanted.exclude), ("quiet", &self.quiet, &wanted.quiet)]
@@ -170,6 +156,14 @@ impl CaptureManifest {
         }
         differences
     }
+}
+
+/// The captured operations' names, in a fixed order.
+fn event_names(events: Events) -> Vec<&'static str> {
+    [(events.insert, "insert"), (events.update, "update"), (events.delete, "delete"), (events.truncate, "truncate")]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
 }
 
 fn granularity_name(granularity: Granularity) -> &'static str {
