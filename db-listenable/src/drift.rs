@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::ddl::{self, CaptureConfig};
+use crate::ddl::{self, CaptureConfig, CaptureManifest, SchemaVersion};
 use crate::model::Model;
 
 /// Lists what is installed: one row per table carrying any of our triggers. Columns:
@@ -34,9 +34,6 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
     )
 }
 
-/// Whether the journal table exists. One boolean column.
-pub const JOURNAL_PRESENT_SQL: &str = "SELECT pg_catalog.to_regclass('db_listenable.changes') IS NOT NULL";
-
 /// What one table has installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstalledCapture {
@@ -56,6 +53,9 @@ pub struct InstalledCapture {
     pub replica_only: Vec<String>,
     /// Why capture cannot cover this table (e.g. `is a partition of x`), if it cannot.
     pub tree_problem: Option<String>,
+    /// What the installed capture provides, as its installer recorded it (journal layout
+    /// 2 and later); `None` when nothing readable was recorded.
+    pub manifest: Option<CaptureManifest>,
 }
 
 /// One difference between the database and the code.
@@ -64,6 +64,24 @@ pub struct InstalledCapture {
 pub enum Drift {
     /// `db_listenable.changes` does not exist.
     JournalMissing,
+    /// The journal is an older layout than this code needs
+    /// ([`crate::Error::SchemaOutdated`]).
+    JournalOutdated {
+        /// The installed layout's version.
+        installed: i32,
+        /// The version this code needs.
+        required: i32,
+    },
+    /// The journal is a newer layout that does not run this code
+    /// ([`crate::Error::SchemaTooNew`]).
+    JournalTooNew {
+        /// The installed layout's version.
+        installed: i32,
+        /// The oldest code version it runs.
+        compatible_from: i32,
+        /// The version this code knows.
+        known: i32,
+    },
     /// A model's table has no capture installed.
     Missing {
         /// The model's Rust type.
@@ -73,6 +91,19 @@ pub enum Drift {
     },
     /// Capture is installed but not as the code would install it today.
     Outdated {
+        /// The model's Rust type.
+        model: &'static str,
+        /// `schema.table`.
+        table: String,
+        /// What differs.
+        reason: String,
+    },
+    /// Capture is installed from other SQL than the code would install (another release's
+    /// models or settings), but provides everything the model reads: the same key, its
+    /// events, none of its columns excluded or made quiet. Reported, yet not refused by
+    /// the runtime's default drift policy (`DriftPolicy::Compatible`): the old release of a
+    /// rolling deploy keeps running beside the new release's capture.
+    Compatible {
         /// The model's Rust type.
         model: &'static str,
         /// `schema.table`.
@@ -107,6 +138,17 @@ impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Drift::JournalMissing => write!(f, "journal missing: db_listenable.changes does not exist"),
+            Drift::JournalOutdated { installed, required } => write!(
+                f,
+                "journal outdated: schema version {installed} is installed, this code needs {required} \
+                 (apply the migration from `triggers generate`)"
+            ),
+            Drift::JournalTooNew { installed, compatible_from, known } => write!(
+                f,
+                "journal too new: schema version {installed} runs code of version {compatible_from} or later, \
+                 this code knows {known}"
+            ),
+            Drift::Compatible { model, table, reason } => write!(f, "compatible: {table} ({model}): {reason}"),
             Drift::Missing { model, table } => write!(f, "missing: {table} ({model}) has no capture triggers"),
             Drift::Outdated { model, table, reason } => write!(f, "outdated: {table} ({model}): {reason}"),
             Drift::Extra { table } => write!(f, "extra: {table} has capture triggers but no model"),
@@ -129,6 +171,12 @@ impl DriftReport {
     /// Whether the database matches the code.
     pub fn is_clean(&self) -> bool {
         self.drifts.is_empty()
+    }
+
+    /// Whether the code can run against the database as it is: every difference is a
+    /// [`Drift::Compatible`] one (or there is none).
+    pub fn is_compatible(&self) -> bool {
+        self.drifts.iter().all(|drift| matches!(drift, Drift::Compatible { .. }))
     }
 }
 
@@ -162,17 +210,25 @@ pub struct LiveColumns {
 /// Compares what is installed with what `models` need under `config`: per table, the
 /// capture of its models (which must agree; see [`crate::registry::capture_conflict`])
 /// against its triggers, and each model's columns against `live` (tables absent from
-/// `live` do not exist: their missing capture is reported, not every column).
+/// `live` do not exist: their missing capture is reported, not every column), and the
+/// journal's layout (`None`: no journal) against this code's.
 pub fn compare(
     models: &[Model],
     config: &CaptureConfig,
     installed: &[InstalledCapture],
     live: &[LiveColumns],
-    journal_present: bool,
+    journal: Option<SchemaVersion>,
 ) -> DriftReport {
     let mut drifts = Vec::new();
-    if !journal_present {
-        drifts.push(Drift::JournalMissing);
+    match journal.map(SchemaVersion::check) {
+        None => drifts.push(Drift::JournalMissing),
+        Some(Err(crate::Error::SchemaOutdated { installed, required })) => {
+            drifts.push(Drift::JournalOutdated { installed, required });
+        }
+        Some(Err(crate::Error::SchemaTooNew { installed, compatible_from, known })) => {
+            drifts.push(Drift::JournalTooNew { installed, compatible_from, known });
+        }
+        Some(_) => {}
     }
     let mut installed: BTreeMap<(&str, &str), &InstalledCapture> =
         installed.iter().map(|i| ((i.schema.as_str(), i.table.as_str()), i)).collect();
@@ -197,21 +253,17 @@ pub fn compare(
             per_table.push(Drift::Missing { model: model.rust_name, table });
             continue;
         };
-        let expected_triggers = ddl::expected_triggers(model, config);
-        let expected_comment = format!("{}{}", ddl::COMMENT_PREFIX, ddl::install_fingerprint(model, config));
         let mut reasons = Vec::new();
         if let Some(problem) = &found.tree_problem {
             reasons.push(format!("the table {problem}; {}", ddl::TREE_HINT));
         }
-        if found.triggers != expected_triggers {
-            reasons.push(format!("triggers {:?}, expected {:?}", found.triggers, expected_triggers));
-        } else if found.comment.as_deref() != Some(expected_comment.as_str()) {
-            reasons.push(format!(
-                "installed from other SQL (fingerprint {}, expected {})",
-                found.comment.as_deref().and_then(|c| c.strip_prefix(ddl::COMMENT_PREFIX)).unwrap_or("none"),
-                &expected_comment[ddl::COMMENT_PREFIX.len()..]
-            ));
-        }
+        let compatible = match other_capture(model, config, found) {
+            Ok(compatible) => compatible,
+            Err(reason) => {
+                reasons.push(reason);
+                None
+            }
+        };
         // `ENABLE ALWAYS` (fires in replica sessions too) captures more, never less: not drift.
         if !found.disabled.is_empty() {
             reasons.push(format!(
@@ -228,6 +280,8 @@ pub fn compare(
         }
         if !reasons.is_empty() {
             per_table.push(Drift::Outdated { model: model.rust_name, table, reason: reasons.join("; ") });
+        } else if let Some(reason) = compatible {
+            per_table.push(Drift::Compatible { model: model.rust_name, table, reason });
         }
     }
     per_table.extend(installed.into_values().map(|i| Drift::Extra { table: display_table(&i.schema, &i.table) }));
@@ -236,10 +290,50 @@ pub fn compare(
     DriftReport { drifts }
 }
 
+/// How the triggers found on `model`'s table differ from what the code installs:
+/// `Ok(None)` not at all, `Ok(Some(reason))` installed from other SQL whose recorded
+/// manifest provides what the model needs (with the same triggers that manifest
+/// installs), `Err(reason)` otherwise.
+fn other_capture(model: &Model, config: &CaptureConfig, found: &InstalledCapture) -> Result<Option<String>, String> {
+    let expected_triggers = ddl::expected_triggers(model, config);
+    let expected = ddl::install_fingerprint(model, config);
+    let fingerprint = found.comment.as_deref().and_then(|c| c.strip_prefix(ddl::COMMENT_PREFIX));
+    if found.triggers == expected_triggers && fingerprint == Some(expected.as_str()) {
+        return Ok(None);
+    }
+    let other = format!("fingerprint {}, expected {expected}", fingerprint.unwrap_or("none"));
+    let Some(manifest) = found.manifest.as_ref().filter(|m| Some(m.fingerprint.as_str()) == fingerprint) else {
+        return Err(if found.triggers == expected_triggers {
+            format!("installed from other SQL ({other})")
+        } else {
+            format!("triggers {:?}, expected {:?}", found.triggers, expected_triggers)
+        });
+    };
+    // The triggers must be those the recorded settings install, or the record is not theirs.
+    let recorded = Model { events: manifest.events, ..*model };
+    let recorded_triggers =
+        ddl::expected_triggers(&recorded, &CaptureConfig { granularity: manifest.granularity, ..config.clone() });
+    if found.triggers != recorded_triggers {
+        return Err(format!("triggers {:?}, expected {:?}", found.triggers, expected_triggers));
+    }
+    let shortfalls = manifest.shortfalls(model);
+    if !shortfalls.is_empty() {
+        return Err(format!(
+            "installed from other SQL ({other}) that does not provide what {} needs: {}",
+            model.rust_name,
+            shortfalls.join("; ")
+        ));
+    }
+    let differences = manifest.differences(model, config);
+    let differences = if differences.is_empty() { String::new() } else { format!(": {}", differences.join("; ")) };
+    Ok(Some(format!("installed from other SQL ({other}) that provides what {} needs{differences}", model.rust_name)))
+}
+
 fn drift_table(drift: &Drift) -> &str {
     match drift {
-        Drift::JournalMissing => "",
+        Drift::JournalMissing | Drift::JournalOutdated { .. } | Drift::JournalTooNew { .. } => "",
         Drift::Missing { table, .. }
+        | Drift::Compatible { table, .. }
         | Drift::Outdated { table, .. }
         | Drift::Extra { table }
         | Drift::Columns { table, .. }
@@ -256,10 +350,15 @@ pub async fn check_sqlx(pool: &sqlx::PgPool, models: &[Model], config: &CaptureC
         .fetch_all(pool)
         .await
         .map_err(Error::database("list installed capture triggers"))?;
-    let journal: bool = sqlx::query_scalar(JOURNAL_PRESENT_SQL)
-        .fetch_one(pool)
-        .await
-        .map_err(Error::database("look up the journal table"))?;
+    let journal = schema_version_sqlx(pool).await?;
+    let manifests: Vec<(String, String, String)> = if journal.is_some_and(records_manifests) {
+        sqlx::query_as(ddl::MANIFESTS_SQL)
+            .fetch_all(pool)
+            .await
+            .map_err(Error::database("read what the installed captures provide"))?
+    } else {
+        Vec::new()
+    };
     let (schemas, tables) = table_names(models);
     let live: Vec<(String, String, Option<Vec<String>>)> = sqlx::query_as(ddl::LIVE_COLUMNS_SQL)
         .bind(&schemas)
@@ -274,16 +373,67 @@ pub async fn check_sqlx(pool: &sqlx::PgPool, models: &[Model], config: &CaptureC
     let installed: Vec<InstalledCapture> = rows
         .into_iter()
         .map(|(schema, table, triggers, comment, disabled, replica_only, tree_problem)| InstalledCapture {
-            schema,
-            table,
             triggers,
             comment,
             disabled: disabled.unwrap_or_default(),
             replica_only: replica_only.unwrap_or_default(),
+            manifest: manifest_of(&manifests, &schema, &table),
+            schema,
+            table,
             tree_problem,
         })
         .collect();
     Ok(compare(models, config, &installed, &live, journal))
+}
+
+/// Whether a journal of `version` has `db_listenable.tables.capture` (layout 2 on).
+#[cfg(any(feature = "sqlx", feature = "tokio-postgres"))]
+fn records_manifests(version: SchemaVersion) -> bool {
+    version.version >= 2
+}
+
+/// The readable manifest recorded for `schema.table` among [`ddl::MANIFESTS_SQL`]'s rows.
+#[cfg(any(feature = "sqlx", feature = "tokio-postgres"))]
+fn manifest_of(manifests: &[(String, String, String)], schema: &str, table: &str) -> Option<CaptureManifest> {
+    manifests.iter().find(|(s, t, _)| s == schema && t == table).and_then(|(_, _, json)| CaptureManifest::parse(json))
+}
+
+/// The installed journal's layout version (`None`: no journal), with `sqlx`.
+#[cfg(feature = "sqlx")]
+pub async fn schema_version_sqlx(pool: &sqlx::PgPool) -> crate::Result<Option<SchemaVersion>> {
+    use crate::Error;
+    let (journal, versioned): (bool, bool) = sqlx::query_as(ddl::JOURNAL_TABLES_SQL)
+        .fetch_one(pool)
+        .await
+        .map_err(Error::database("look up the journal tables"))?;
+    let recorded: Option<(i32, i32)> = if versioned {
+        sqlx::query_as(ddl::SCHEMA_VERSION_SQL)
+            .fetch_optional(pool)
+            .await
+            .map_err(Error::database("read the journal schema version"))?
+    } else {
+        None
+    };
+    Ok(ddl::installed_version(journal, recorded))
+}
+
+/// The installed journal's layout version (`None`: no journal), with `tokio-postgres`.
+#[cfg(feature = "tokio-postgres")]
+pub async fn schema_version_tokio_postgres(client: &tokio_postgres::Client) -> crate::Result<Option<SchemaVersion>> {
+    use crate::Error;
+    let row =
+        client.query_one(ddl::JOURNAL_TABLES_SQL, &[]).await.map_err(Error::database("look up the journal tables"))?;
+    let (journal, versioned): (bool, bool) = (row.get(0), row.get(1));
+    let recorded = if versioned {
+        client
+            .query_opt(ddl::SCHEMA_VERSION_SQL, &[])
+            .await
+            .map_err(Error::database("read the journal schema version"))?
+            .map(|row| (row.get(0), row.get(1)))
+    } else {
+        None
+    };
+    Ok(ddl::installed_version(journal, recorded))
 }
 
 #[cfg(any(feature = "sqlx", feature = "tokio-postgres"))]
@@ -334,8 +484,18 @@ pub async fn check_tokio_postgres(
 ) -> crate::Result<DriftReport> {
     use crate::Error;
     let rows = client.query(&installed_sql(), &[]).await.map_err(Error::database("list installed capture triggers"))?;
-    let journal: bool =
-        client.query_one(JOURNAL_PRESENT_SQL, &[]).await.map_err(Error::database("look up the journal table"))?.get(0);
+    let journal = schema_version_tokio_postgres(client).await?;
+    let manifests: Vec<(String, String, String)> = if journal.is_some_and(records_manifests) {
+        client
+            .query(ddl::MANIFESTS_SQL, &[])
+            .await
+            .map_err(Error::database("read what the installed captures provide"))?
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let (schemas, tables) = table_names(models);
     let live: Vec<LiveColumns> = client
         .query(ddl::LIVE_COLUMNS_SQL, &[&schemas, &tables])
@@ -351,6 +511,7 @@ pub async fn check_tokio_postgres(
     let installed: Vec<InstalledCapture> = rows
         .iter()
         .map(|row| InstalledCapture {
+            manifest: manifest_of(&manifests, row.get(0), row.get(1)),
             schema: row.get(0),
             table: row.get(1),
             triggers: row.get(2),

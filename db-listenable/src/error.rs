@@ -41,6 +41,35 @@ pub enum Error {
     )]
     NotInstalled,
 
+    /// The installed journal schema is an older layout than this code needs (see
+    /// [`crate::ddl::SchemaVersion`]): the library was upgraded, its migration not applied.
+    #[error(
+        "the db-listenable journal schema is version {installed}, older than the version {required} this code needs: \
+         run `<app> triggers generate <migrations dir>` and apply the migration it writes"
+    )]
+    SchemaOutdated {
+        /// The installed layout's version (1 when none is recorded).
+        installed: i32,
+        /// The version this code needs.
+        required: i32,
+    },
+
+    /// The installed journal schema is a newer layout that does not run this code's
+    /// version: a later release of the library upgraded it.
+    #[error(
+        "the db-listenable journal schema is version {installed}, which runs code of version {compatible_from} or \
+         later; this code knows version {known}: deploy a release built with a db-listenable that knows version \
+         {installed}"
+    )]
+    SchemaTooNew {
+        /// The installed layout's version.
+        installed: i32,
+        /// The oldest code version it runs.
+        compatible_from: i32,
+        /// The version this code knows ([`crate::ddl::SCHEMA_VERSION`]).
+        known: i32,
+    },
+
     /// The runtime's settings or registrations cannot work; the [`ConfigError`] names
     /// the setting.
     #[error("invalid db-listenable runtime configuration: {0}")]

@@ -36,7 +36,10 @@
 //!    tool. A new file is written only when the SQL changed.
 //! 3. **Check drift.** [`drift::check_sqlx`] or [`drift::check_tokio_postgres`] (or
 //!    `<app> triggers check`) compares the triggers in a live database with what the code
-//!    generates, by fingerprint, and names each missing, outdated or extra table.
+//!    generates, by fingerprint, and names each missing, outdated or extra table, a
+//!    capture installed by other code that still covers a model
+//!    ([`drift::Drift::Compatible`], which the runtime starts on), and a journal schema
+//!    of another layout version ([`ddl::SchemaVersion`]).
 //! 4. **Process changes.** [`runtime::RuntimeBuilder`] binds typed processors to models
 //!    (compile-time types, several independent processors per model) and starts workers
 //!    that claim committed changes, call the processors, retry failures with backoff and

@@ -102,8 +102,9 @@ pub fn capture_function_name(model: &Model) -> String {
 }
 
 /// Installs capture on the model's table: the capture function and its triggers, the
-/// TRUNCATE trigger (capturing or refusing it), and a comment carrying the fingerprint
-/// on the TRUNCATE trigger (the one trigger every model has). Idempotent, and swaps
+/// TRUNCATE trigger (capturing or refusing it), a comment carrying the fingerprint
+/// on the TRUNCATE trigger (the one trigger every model has), and the record of what the
+/// capture provides ([`super::CaptureManifest`], outside the fingerprint). Idempotent, and swaps
 /// triggers in place (`CREATE OR REPLACE TRIGGER`, PostgreSQL 14+), so a re-install
 /// never leaves a moment without capture.
 ///
@@ -119,6 +120,7 @@ pub fn install_script(model: &Model, config: &CaptureConfig) -> Script {
         qualified_table(model),
         quote_literal(&format!("{COMMENT_PREFIX}{fingerprint}"))
     ));
+    script.push(super::manifest::record_manifest(model, config));
     script
 }
 

@@ -43,7 +43,12 @@ pub fn grants_script(role: &str, access: Access) -> Script {
     script.push(format!("GRANT USAGE ON SCHEMA {} TO {role}", quote_ident(JOURNAL_SCHEMA)));
     script.push(format!("GRANT EXECUTE ON FUNCTION {}(jsonb) TO {role}", journal_object("enqueue_events")));
     if access == Access::Runtime {
-        script.push(format!("GRANT SELECT ON {} TO {role}", journal_object("tables")));
+        // `schema_versions`: the runtime refuses to start on a layout it cannot run against.
+        script.push(format!(
+            "GRANT SELECT ON {}, {} TO {role}",
+            journal_object("tables"),
+            journal_object("schema_versions")
+        ));
         // The router moves committed entries out of the journal: it reads and deletes, never writes.
         script.push(format!("GRANT SELECT, DELETE ON {} TO {role}", journal_object("changes")));
         let state: Vec<String> =

@@ -11,8 +11,10 @@ pub(crate) fn journal_object(name: &str) -> String {
     format!("{}.{}", quote_ident(JOURNAL_SCHEMA), quote_ident(name))
 }
 
-/// The journal's schema, tables and shared functions. Idempotent: every statement is
-/// `IF NOT EXISTS` or `OR REPLACE`, so running it again changes nothing.
+/// The journal's schema, tables and shared functions, ending with the record of its
+/// version ([`super::SchemaVersion`]). Idempotent: every statement is `IF NOT EXISTS`,
+/// `OR REPLACE` or `ON CONFLICT DO NOTHING`, so running it again changes nothing, and run
+/// on an earlier layout it upgrades it to [`super::SCHEMA_VERSION`].
 ///
 /// The journal is an append-only log, kept narrow because every captured row writes one
 /// entry (see BENCHMARKS.md): the table is a 4-byte id from `db_listenable.tables`, the
@@ -23,6 +25,7 @@ pub fn journal_script() -> Script {
     let schema = quote_ident(JOURNAL_SCHEMA);
     let mut script = Script::new();
     script.push(format!("CREATE SCHEMA IF NOT EXISTS {schema}"));
+    script.push(super::version::versions_table());
     script.push(format!(
         "CREATE TABLE IF NOT EXISTS {} (
     id integer PRIMARY KEY,
@@ -32,6 +35,8 @@ pub fn journal_script() -> Script {
 )",
         journal_object("tables")
     ));
+    // Version 2: what each table's installed capture provides ([`super::manifest`]).
+    script.push(format!("ALTER TABLE {} ADD COLUMN IF NOT EXISTS capture jsonb", journal_object("tables")));
     // No foreign key to `tables`: a check per captured row would cost, and rows of
     // `tables` are only ever added.
     script.push(format!(
@@ -51,6 +56,7 @@ pub fn journal_script() -> Script {
     script.push(enqueue_function());
     script.push(revoke_from_public("enqueue_events(jsonb)"));
     script.extend(super::delivery::delivery_script());
+    script.push(super::version::record_version());
     script
 }
 

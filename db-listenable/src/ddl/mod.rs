@@ -1,7 +1,7 @@
 //! Generated SQL, built in one place: every identifier and literal is quoted here.
 //!
 //! - [`journal_script`]: the journal (`db_listenable.changes`), the delivery tables
-//!   ([`delivery`]) and their shared functions.
+//!   ([`delivery`]), their shared functions and the layout's version ([`SchemaVersion`]).
 //! - [`install_script`] / [`uninstall_script`]: capture on one model's table.
 //! - [`column_check`]: refuses a table that lacks a column a model needs.
 //! - [`grants_script`]: what a role other than the journal's owner needs ([`Access`]).
@@ -16,10 +16,12 @@ pub mod delivery;
 mod fingerprint;
 mod grants;
 mod journal;
+mod manifest;
 mod name;
 mod quote;
 mod script;
 mod tree;
+mod version;
 
 pub use capture::{
     COMMENT_PREFIX, capture_function_name, expected_triggers, install_fingerprint, install_script, qualified_table,
@@ -31,6 +33,7 @@ pub use delivery::{ROUTED_CHANNEL, ROUTER_LOCK, topic_id, topic_label};
 pub use fingerprint::fingerprint;
 pub use grants::{Access, grants_script};
 pub use journal::journal_script;
+pub use manifest::{CaptureManifest, MANIFESTS_SQL};
 pub use name::{
     ALL_TRIGGERS, DELETE_TRIGGER, INSERT_TRIGGER, JOURNAL_SCHEMA, KEY_MOVE_TRIGGER, MAX_IDENTIFIER_BYTES, ROW_TRIGGER,
     TRIGGER_PREFIX, TRUNCATE_TRIGGER, UPDATE_TRIGGER, per_table,
@@ -38,3 +41,6 @@ pub use name::{
 pub use quote::{quote_ident, quote_literal};
 pub use script::Script;
 pub use tree::{TREE_HINT, TREE_PROBLEM_SQL};
+pub use version::{
+    COMPATIBLE_FROM, JOURNAL_TABLES_SQL, SCHEMA_VERSION, SCHEMA_VERSION_SQL, SchemaVersion, installed_version,
+};

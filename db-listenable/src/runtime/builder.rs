@@ -233,7 +233,9 @@ impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
     /// `LISTEN` task unless wake-ups are off).
     ///
     /// # Errors
-    /// [`Error::NotInstalled`] without the journal tables; [`Error::Config`] for settings
+    /// [`Error::NotInstalled`] without the journal tables; [`Error::SchemaOutdated`] for a
+    /// journal schema older than this code's and [`Error::SchemaTooNew`] for a newer one
+    /// that does not run it (whatever the drift policy); [`Error::Config`] for settings
     /// that cannot work ([`RuntimeConfig::validate`]) and for registrations that cannot
     /// (none at all, a subscriber name used twice);
     /// [`Error::CaptureConflict`] when models of one table disagree on its capture;
@@ -244,6 +246,7 @@ impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
         let RuntimeBuilder { pool, config, subscribers, state: _, without_processor } = self;
         validate(&config, &subscribers)?;
         store::ensure_installed(&pool).await?;
+        check_schema_version(&pool).await?;
         let models: Vec<crate::Model> = subscribers.iter().filter_map(|s| s.spec().model).collect();
         crate::drift::check_models_sqlx(&pool, &models).await?;
         check_drift(&pool, &config, &subscribers).await?;
@@ -356,10 +359,25 @@ async fn check_drift(pool: &PgPool, config: &RuntimeConfig, subscribers: &[Arc<d
         return Ok(());
     }
     match config.drift {
-        DriftPolicy::Refuse => Err(Error::Drift { report }),
-        _ => {
+        DriftPolicy::Compatible if report.is_compatible() => {
+            tracing::warn!(
+                report = %report,
+                "db-listenable: capture installed by other code provides what these models need; starting"
+            );
+            Ok(())
+        }
+        DriftPolicy::Compatible | DriftPolicy::Refuse => Err(Error::Drift { report }),
+        DriftPolicy::Warn | DriftPolicy::Skip => {
             tracing::warn!(report = %report, "db-listenable: installed capture differs from the code; starting anyway");
             Ok(())
         }
+    }
+}
+
+/// Refuses a journal layout this code cannot run against (see [`crate::ddl::SchemaVersion`]).
+async fn check_schema_version(pool: &PgPool) -> Result<()> {
+    match crate::drift::schema_version_sqlx(pool).await? {
+        Some(version) => version.check(),
+        None => Err(Error::NotInstalled),
     }
 }

@@ -53,7 +53,7 @@ impl Default for RuntimeConfig {
             max_attempts: 10,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(600),
-            drift: DriftPolicy::Refuse,
+            drift: DriftPolicy::Compatible,
             capture: CaptureConfig::default(),
             reconnect_backoff: Duration::from_millis(100),
             heartbeat_interval: Duration::from_secs(30),
@@ -169,7 +169,7 @@ impl RuntimeConfig {
     }
 
     /// What to do when the installed triggers differ from what the code generates
-    /// (default [`DriftPolicy::Refuse`]).
+    /// (default [`DriftPolicy::Compatible`]).
     pub fn drift(mut self, drift: DriftPolicy) -> Self {
         self.drift = drift;
         self
@@ -319,11 +319,25 @@ impl RuntimeConfig {
 }
 
 /// The start-up check of installed triggers against the code.
+///
+/// Whatever the policy, the start refuses a journal schema this code cannot run against
+/// ([`crate::Error::SchemaOutdated`], [`crate::Error::SchemaTooNew`]), a model whose table
+/// lacks its columns and models of one table that disagree on its capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum DriftPolicy {
-    /// Refuse to start when a processed table's capture is missing or outdated: changes
-    /// could be missed or mis-captured. The default.
+    /// Refuse to start when a processed table's capture is missing, outdated or does not
+    /// provide what a model needs; start, with a warning, when it was installed from other
+    /// SQL that provides everything the models read ([`crate::drift::Drift::Compatible`]:
+    /// the same key, their events, none of their columns excluded or made quiet). The
+    /// default, because a rolling deploy installs the new release's capture first: with
+    /// [`Refuse`](DriftPolicy::Refuse), every instance of the old release that restarts
+    /// meanwhile (a crash, a scale-up, the orchestrator moving it) would refuse, though it
+    /// misses nothing.
     #[default]
+    Compatible,
+    /// Refuse to start on any difference, compatible ones included: for a deployment that
+    /// never runs two releases at once and wants the capture to be exactly the code's.
     Refuse,
     /// Log a warning and start.
     Warn,

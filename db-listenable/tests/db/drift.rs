@@ -55,12 +55,24 @@ async fn drift_is_reported_per_table_until_fixed() {
         quiet: &["qty"],
         ..ITEMS
     };
+    // Other quiet columns, but none that CHANGED reads: the installed capture provides what it needs.
     let report = check(&db, &[CHANGED, NOTES]).await;
     assert!(
-        matches!(&report.drifts[..], [Drift::Outdated { reason, .. }] if reason.contains("fingerprint")),
+        matches!(&report.drifts[..], [Drift::Compatible { reason, .. }] if reason.contains("fingerprint")),
+        "{report}"
+    );
+    assert!(report.to_string().contains("compatible: public.items (Item)"), "{report}");
+    assert!(report.is_compatible() && !report.is_clean());
+    // Reading `updated_at`, which the installed capture keeps quiet, it would miss updates.
+    const READS_QUIET: Model =
+        Model { columns: &[crate::col("id"), crate::col("name"), crate::col("updated_at")], quiet: &["qty"], ..ITEMS };
+    let report = check(&db, &[READS_QUIET, NOTES]).await;
+    assert!(
+        matches!(&report.drifts[..], [Drift::Outdated { reason, .. }] if reason.contains("[\"updated_at\"] are quiet")),
         "{report}"
     );
     assert!(report.to_string().contains("outdated: public.items (Item)"), "{report}");
+    assert!(!report.is_compatible());
 }
 
 #[tokio::test]
@@ -166,4 +178,27 @@ async fn a_failed_statement_reports_its_sqlstate() {
         .expect_err("a statement in a failed transaction must fail");
     assert_eq!(error.sqlstate(), Some("25P02"), "{error}");
     assert_eq!(db_listenable::Error::NotInstalled.sqlstate(), None);
+}
+
+#[tokio::test]
+async fn an_older_or_incompatible_newer_journal_is_reported_until_upgraded() {
+    let db = pg_harness::TestDb::create().await.expect("test database");
+    let client = connect(db.url()).await;
+    client.batch_execute(ITEMS_TABLE).await.expect("table");
+    client.batch_execute(include_str!("../snapshots/journal_v1.sql")).await.expect("journal v1");
+    let report = check(&db, &[]).await;
+    assert_eq!(report.drifts, [Drift::JournalOutdated { installed: 1, required: ddl::SCHEMA_VERSION }]);
+    assert!(report.to_string().contains("triggers generate"), "{report}");
+
+    client.batch_execute(&ddl::journal_script().to_string()).await.expect("upgrade");
+    assert!(check(&db, &[]).await.is_clean());
+    client
+        .batch_execute("INSERT INTO db_listenable.schema_versions (version, compatible_from) VALUES (7, 7)")
+        .await
+        .expect("a newer layout");
+    let report = check(&db, &[]).await;
+    assert_eq!(report.drifts, [Drift::JournalTooNew { installed: 7, compatible_from: 7, known: ddl::SCHEMA_VERSION }]);
+    // Running this code's script again never records an older layout as the current one.
+    client.batch_execute(&ddl::journal_script().to_string()).await.expect("replay");
+    assert!(matches!(check(&db, &[]).await.drifts[..], [Drift::JournalTooNew { installed: 7, .. }]));
 }

@@ -16,6 +16,7 @@ mod outcomes;
 mod privileges;
 mod recovery;
 mod requeue;
+mod rolling;
 mod routing;
 mod settle_in;
 mod startup;
@@ -23,6 +24,7 @@ mod state;
 #[cfg(feature = "cli")]
 mod subscribers;
 mod types;
+mod versions;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -111,15 +111,34 @@ async fn an_unknown_table_in_the_journal_is_kept_and_reported_never_dropped() {
 #[tokio::test]
 async fn drift_refuses_to_start_or_warns_as_configured() {
     let (_db, pool) = items_db(&CaptureConfig::default()).await;
-    // The runtime expects row-level capture; statement-level is installed.
+    // The runtime expects row-level capture; statement-level is installed: the same
+    // changes, so the default policy starts, and the strict one refuses.
     let mut config = fast().capture(CaptureConfig { granularity: Granularity::Row, ..CaptureConfig::default() });
+    RuntimeBuilder::new(pool.clone())
+        .config(config.clone())
+        .processor::<Item, _>("r", Recorder::default())
+        .start()
+        .await
+        .expect("the other granularity provides what Item needs")
+        .shutdown()
+        .await;
+    let refused = RuntimeBuilder::new(pool.clone())
+        .config(config.clone().drift(DriftPolicy::Refuse))
+        .processor::<Item, _>("r", Recorder::default())
+        .start()
+        .await
+        .expect_err("refused");
+    assert!(matches!(refused, Error::Drift { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("compatible: public.items (Item)"), "{refused}");
+    assert!(refused.to_string().contains("granularity statement (this code: row)"), "{refused}");
+    // A capture without a record of what it provides (installed before layout 2) is outdated.
+    sqlx::query("UPDATE db_listenable.tables SET capture = NULL").execute(&pool).await.expect("forget the record");
     let refused = RuntimeBuilder::new(pool.clone())
         .config(config.clone())
         .processor::<Item, _>("r", Recorder::default())
         .start()
         .await
         .expect_err("refused");
-    assert!(matches!(refused, Error::Drift { .. }), "{refused:?}");
     assert!(refused.to_string().contains("outdated: public.items (Item)"), "{refused}");
     config = config.drift(DriftPolicy::Warn);
     let runtime = RuntimeBuilder::new(pool.clone())

@@ -122,3 +122,5 @@ CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoi
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
 
 COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 6851038eb9af30b0';
+
+UPDATE "db_listenable"."tables" SET capture = '{"events":["insert","update","delete"],"exclude":[],"fingerprint":"6851038eb9af30b0","granularity":"statement","key":["id"],"quiet":["updated_at"]}'::jsonb WHERE id = 1132144556;

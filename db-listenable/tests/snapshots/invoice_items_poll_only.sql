@@ -109,3 +109,5 @@ CREATE OR REPLACE TRIGGER "db_listenable_row" AFTER INSERT OR UPDATE OR DELETE O
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('capture', '1132144556', 'public', 'invoice_items');
 
 COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 44211923c78c8f56';
+
+UPDATE "db_listenable"."tables" SET capture = '{"events":["insert","update","delete","truncate"],"exclude":[],"fingerprint":"44211923c78c8f56","granularity":"row","key":["id"],"quiet":["updated_at"]}'::jsonb WHERE id = 1132144556;

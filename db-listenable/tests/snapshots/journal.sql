@@ -1,11 +1,19 @@
 CREATE SCHEMA IF NOT EXISTS "db_listenable";
 
+CREATE TABLE IF NOT EXISTS "db_listenable"."schema_versions" (
+    version integer PRIMARY KEY CHECK (version > 0),
+    compatible_from integer NOT NULL CHECK (compatible_from BETWEEN 1 AND version),
+    installed_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE IF NOT EXISTS "db_listenable"."tables" (
     id integer PRIMARY KEY,
     schema_name text NOT NULL,
     table_name text NOT NULL,
     UNIQUE (schema_name, table_name)
 );
+
+ALTER TABLE "db_listenable"."tables" ADD COLUMN IF NOT EXISTS capture jsonb;
 
 CREATE TABLE IF NOT EXISTS "db_listenable"."changes" (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -210,3 +218,5 @@ BEGIN
     END IF;
 END
 $db_listenable$;
+
+INSERT INTO "db_listenable"."schema_versions" (version, compatible_from) VALUES (2, 1) ON CONFLICT (version) DO NOTHING;
