@@ -166,7 +166,7 @@ fn capture_script(models: &[Model], config: &CaptureConfig) -> Result<Script> {
 }
 
 /// `(schema, table)` of every model, sorted, once each.
-fn tables<'a>(models: &'a [Model]) -> Vec<(&'a str, &'a str)> {
+fn tables(models: &[Model]) -> Vec<(&'static str, &'static str)> {
     let mut tables: Vec<(&str, &str)> = models.iter().map(|m| (m.schema, m.table)).collect();
     tables.sort_unstable();
     tables.dedup();
