@@ -182,6 +182,33 @@ mod tests {
         }
     }
 
+    #[derive(Debug, clap::Parser)]
+    struct App {
+        #[command(subcommand)]
+        triggers: TriggersCommand,
+    }
+
+    #[test]
+    fn generate_defaults_to_sqlx_and_takes_a_format_and_a_timeout() {
+        use clap::Parser;
+        let parse = |args: &[&str]| App::try_parse_from([&["app"], args].concat()).map(|app| app.triggers);
+        assert_eq!(
+            parse(&["generate", "migrations"]).expect("parses"),
+            TriggersCommand::Generate { dir: "migrations".into(), format: MigrationFormat::Sqlx, lock_timeout: None }
+        );
+        assert_eq!(
+            parse(&["generate", "m", "--format", "diesel", "--lock-timeout", "none"]).expect("parses"),
+            TriggersCommand::Generate {
+                dir: "m".into(),
+                format: MigrationFormat::Diesel,
+                lock_timeout: Some(LockTimeout(None))
+            }
+        );
+        assert_eq!(parse(&["uninstall"]).expect("parses"), TriggersCommand::Uninstall { lock_timeout: None });
+        assert!(parse(&["generate", "m", "--format", "flyway"]).is_err());
+        assert!(parse(&["print", "--lock-timeout", "soon"]).is_err());
+    }
+
     #[test]
     fn the_flag_overrides_the_configuration() {
         let command = TriggersCommand::Print { lock_timeout: Some(LockTimeout(None)) };

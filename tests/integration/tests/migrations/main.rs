@@ -171,6 +171,8 @@ async fn psql_applies_the_plain_sql_format_in_one_transaction() {
     let written = generate(dir.path(), MigrationFormat::Sql);
     let name = written.file_name().expect("name").to_string_lossy().into_owned();
     assert!(name.starts_with("db_listenable_") && name.ends_with(".sql"), "{name}");
+    let printed = db_listenable::migrations::desired_text(&[ITEMS], &CaptureConfig::default()).expect("print");
+    assert_eq!(std::fs::read_to_string(&written).expect("read"), printed, "`triggers print` shows a first file");
 
     let psql = pg_harness::ServerBinaries::locate(&pg_harness::Settings::from_env()).expect("binaries").program("psql");
     let output = tokio::process::Command::new(psql)
