@@ -6,8 +6,8 @@
 //! A header records the fingerprint of the capture and the tables it covers; running
 //! [`write_migration_as`] again with unchanged models writes nothing, and a model removed
 //! since the last file gets its capture uninstalled. Every file starts with `SET LOCAL
-//! lock_timeout` ([`crate::ddl::CaptureConfig::lock_timeout`]) and locks each table
-//! before touching it, so a table held by a long transaction fails the migration with an
+//! lock_timeout` ([`crate::ddl::CaptureConfig::lock_timeout`], unless that is `None`)
+//! and locks each table before touching it, so a table held by a long transaction fails the migration with an
 //! error naming the table instead of blocking its writers. Each file must run in one
 //! transaction, which sqlx, refinery and diesel do; plain SQL runs with `psql -1 -f`.
 //!

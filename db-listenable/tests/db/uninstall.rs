@@ -84,3 +84,18 @@ async fn uninstall_removes_every_capture_and_the_schema_and_keeps_the_data() {
     assert_eq!(count("SELECT count(*) FROM audit").await, 2, "the application's own trigger still fires");
     assert_eq!(count("SELECT count(*) FROM legacy").await, 0);
 }
+
+#[tokio::test]
+async fn a_removed_model_whose_table_was_dropped_uninstalls_without_error() {
+    let (_db, client) = crate::journal_db().await;
+    crate::captured(
+        &client,
+        "CREATE TABLE notes (id bigint PRIMARY KEY, body text)",
+        &NOTES,
+        &CaptureConfig::default(),
+    )
+    .await;
+    client.batch_execute("DROP TABLE notes").await.expect("the application drops the table");
+    let script = ddl::uninstall_script(&NOTES).to_string();
+    client.batch_execute(&script).await.expect("nothing left to lock or drop is not an error");
+}
