@@ -173,7 +173,10 @@ impl Bench {
             Mode::Limit | Mode::Capture(_) => format!(
                 "{}{}",
                 ddl::journal_script(),
-                ddl::install_script(&ITEMS, &CaptureConfig { wakeup: Wakeup::Gated, granularity })
+                ddl::install_script(
+                    &ITEMS,
+                    &CaptureConfig { wakeup: Wakeup::Gated, granularity, ..CaptureConfig::default() }
+                )
             ),
         };
         self.batch(&install).await;

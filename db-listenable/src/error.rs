@@ -153,6 +153,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// No version after the directory's existing migrations fits the tool's numbering.
+    #[error("cannot number a new migration in {}: {reason}", dir.display())]
+    MigrationVersion {
+        /// The migrations directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
     /// [`Context::settle_in`](crate::runtime::Context::settle_in) found changes no longer
     /// held by this processor's lease: it ran out and another worker may be processing
     /// them. Roll the transaction back (returning this error with `?` does): committing

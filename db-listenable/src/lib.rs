@@ -30,10 +30,13 @@
 //!    runtime's start refuse them by name. The columns a model needs are checked
 //!    against the live table by the generated migration, the drift check and the
 //!    runtime's start.
-//! 2. **Install capture.** [`migrations::write_migration`] (or
-//!    `<app> triggers generate <dir>` through `cli`) writes a migration with the journal ([`ddl::journal_script`])
-//!    and each model's triggers ([`ddl::install_script`]); apply it with your migration
-//!    tool. A new file is written only when the SQL changed.
+//! 2. **Install capture.** [`migrations::write_migration_as`] (or
+//!    `<app> triggers generate <dir> --format sqlx|refinery|diesel|sql` through `cli`)
+//!    writes a migration with the journal ([`ddl::journal_script`]) and each model's
+//!    triggers ([`ddl::install_script`]) in your migration tool's layout; apply it with
+//!    that tool. A new file is written only when the SQL changed. It waits at most
+//!    [`ddl::CaptureConfig::lock_timeout`] for each table's lock.
+//!    [`ddl::uninstall_all_script`] (`triggers uninstall`) removes it all again.
 //! 3. **Check drift.** [`drift::check_sqlx`] or [`drift::check_tokio_postgres`] (or
 //!    `<app> triggers check`) compares the triggers in a live database with what the code
 //!    generates, by fingerprint, and names each missing, outdated or extra table, a

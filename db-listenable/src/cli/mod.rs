@@ -1,6 +1,7 @@
 //! Subcommands ready to mount in an application's `clap` command line (feature `cli`):
-//! `triggers generate|check` ([`TriggersCommand`]), `dead-letters list|requeue|discard`
-//! ([`DeadLettersCommand`]) and `subscribers list|remove` ([`SubscribersCommand`]).
+//! `triggers generate|print|uninstall|check|grants` ([`TriggersCommand`]), `dead-letters
+//! list|requeue|discard` ([`DeadLettersCommand`]) and `subscribers list|remove`
+//! ([`SubscribersCommand`]).
 
 mod dead_letters;
 mod subscribers;
@@ -8,4 +9,4 @@ mod triggers;
 
 pub use dead_letters::{DeadLettersCommand, dead_letters};
 pub use subscribers::{SubscribersCommand, subscribers};
-pub use triggers::{TriggersCommand, check, generate, grants};
+pub use triggers::{LockTimeout, TriggersCommand, check, generate, grants, print, uninstall};

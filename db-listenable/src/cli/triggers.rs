@@ -1,14 +1,18 @@
-//! `<app> triggers generate <dir>`, `<app> triggers check` and `<app> triggers grants <role>`.
+//! `<app> triggers generate <dir> [--format sqlx|refinery|diesel|sql]`, `<app> triggers print`,
+//! `<app> triggers uninstall`, `<app> triggers check` and `<app> triggers grants <role>`.
 //!
 //! ```no_run
 //! # async fn demo(pool: sqlx::PgPool) -> Result<(), db_listenable::Error> {
-//! use db_listenable::cli::{TriggersCommand, check, generate, grants};
+//! use db_listenable::cli::{TriggersCommand, check, generate, grants, print, uninstall};
 //! use db_listenable::ddl::CaptureConfig;
 //!
-//! let config = CaptureConfig::default();
 //! let command = TriggersCommand::Check; // parsed by clap in a real program
+//! // `--lock-timeout` overrides the application's setting for this run.
+//! let config = command.capture_config(&CaptureConfig::default());
 //! match command {
-//!     TriggersCommand::Generate { dir } => println!("{}", generate(&dir, &config)?),
+//!     TriggersCommand::Generate { dir, format, .. } => println!("{}", generate(&dir, format, &config)?),
+//!     TriggersCommand::Print { .. } => print!("{}", print(&config)?),
+//!     TriggersCommand::Uninstall { .. } => print!("{}", uninstall(&config)),
 //!     TriggersCommand::Grants { role, outbox_only } => print!("{}", grants(&role, outbox_only)),
 //!     TriggersCommand::Check => {
 //!         let report = check(&pool, &config).await?;
@@ -21,11 +25,15 @@
 //! # Ok(()) }
 //! ```
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
 
-use crate::ddl::{Access, CaptureConfig, grants_script};
+use crate::ddl::{Access, CaptureConfig, grants_script, uninstall_all_script};
 use crate::drift::DriftReport;
 use crate::error::Result;
+use crate::migrations::MigrationFormat;
 
 /// The `triggers` subcommands.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
@@ -34,6 +42,27 @@ pub enum TriggersCommand {
     Generate {
         /// The migrations directory (e.g. `migrations`).
         dir: PathBuf,
+        /// The migration tool's layout.
+        #[arg(long, value_enum, default_value_t)]
+        format: MigrationFormat,
+        /// How long the migration waits for a table's lock before failing: e.g. `5s`,
+        /// `500ms`, or `none` to wait as long as the session's `lock_timeout` says.
+        #[arg(long)]
+        lock_timeout: Option<LockTimeout>,
+    },
+    /// Print the whole desired script (journal and every model's capture), to run in one
+    /// transaction (`psql -1 -f`) or embed in any migration tool.
+    Print {
+        /// As for `generate`.
+        #[arg(long)]
+        lock_timeout: Option<LockTimeout>,
+    },
+    /// Print the script that removes every capture trigger, function and the
+    /// `db_listenable` schema (journal included), leaving the tables and their rows.
+    Uninstall {
+        /// As for `generate`.
+        #[arg(long)]
+        lock_timeout: Option<LockTimeout>,
     },
     /// Compare the database with the code; exits non-zero on any drift.
     Check,
@@ -48,6 +77,61 @@ pub enum TriggersCommand {
     },
 }
 
+impl TriggersCommand {
+    /// `base` with this command's `--lock-timeout`, if given, in place of its own.
+    pub fn capture_config(&self, base: &CaptureConfig) -> CaptureConfig {
+        let flag = match self {
+            TriggersCommand::Generate { lock_timeout, .. }
+            | TriggersCommand::Print { lock_timeout }
+            | TriggersCommand::Uninstall { lock_timeout } => *lock_timeout,
+            TriggersCommand::Check | TriggersCommand::Grants { .. } => None,
+        };
+        match flag {
+            Some(LockTimeout(lock_timeout)) => CaptureConfig { lock_timeout, ..base.clone() },
+            None => base.clone(),
+        }
+    }
+}
+
+/// A `--lock-timeout` value: a duration in `ms`, `s` or `min`, or `none` (no limit of
+/// our own; [`CaptureConfig::lock_timeout`] `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockTimeout(pub Option<Duration>);
+
+impl FromStr for LockTimeout {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("none") {
+            return Ok(LockTimeout(None));
+        }
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let bad = || format!("`{text}` is not a lock timeout: write e.g. 5s, 500ms, 1min or none");
+        let amount: u64 = digits.parse().map_err(|_| bad())?;
+        let duration = match unit.trim() {
+            "ms" => Duration::from_millis(amount),
+            "s" => Duration::from_secs(amount),
+            "min" => Duration::from_secs(amount.saturating_mul(60)),
+            _ => return Err(bad()),
+        };
+        if duration.is_zero() {
+            return Err(format!("`{text}` would be no timeout at all: write none for that"));
+        }
+        Ok(LockTimeout(Some(duration)))
+    }
+}
+
+impl fmt::Display for LockTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("none"),
+            Some(duration) => write!(f, "{}ms", duration.as_millis()),
+        }
+    }
+}
+
 /// Runs `triggers grants`: the script, ready for a SQL file or `psql`.
 pub fn grants(role: &str, outbox_only: bool) -> String {
     let access = if outbox_only { Access::Outbox } else { Access::Runtime };
@@ -55,15 +139,81 @@ pub fn grants(role: &str, outbox_only: bool) -> String {
 }
 
 /// Runs `triggers generate`: returns what a person should read.
-pub fn generate(dir: &Path, config: &CaptureConfig) -> Result<String> {
+pub fn generate(dir: &Path, format: MigrationFormat, config: &CaptureConfig) -> Result<String> {
     let models = crate::registry::models();
-    Ok(match crate::migrations::write_migration(dir, &models, config)? {
+    Ok(match crate::migrations::write_migration_as(dir, format, &models, config)? {
         Some(path) => format!("wrote {} ({} models)", path.display(), models.len()),
         None => format!("capture SQL unchanged; no migration written ({} models)", models.len()),
     })
 }
 
+/// Runs `triggers print`: the desired script of every registered model.
+pub fn print(config: &CaptureConfig) -> Result<String> {
+    crate::migrations::desired_text(&crate::registry::models(), config)
+}
+
+/// Runs `triggers uninstall`: the script that removes db-listenable from a database.
+pub fn uninstall(config: &CaptureConfig) -> String {
+    format!(
+        "-- Removes db-listenable: every capture trigger, function and the db_listenable schema\n\
+         -- (undelivered changes and dead letters included). Tables and their rows stay.\n\
+         -- Stop the runtime first; run in one transaction: psql -1 -f FILE.\n\n{}",
+        uninstall_all_script(config.lock_timeout)
+    )
+}
+
 /// Runs `triggers check` for every registered model.
 pub async fn check(pool: &sqlx::PgPool, config: &CaptureConfig) -> Result<DriftReport> {
     crate::drift::check_sqlx(pool, &crate::registry::models(), config).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_timeouts_parse() {
+        assert_eq!("5s".parse(), Ok(LockTimeout(Some(Duration::from_secs(5)))));
+        assert_eq!("250ms".parse(), Ok(LockTimeout(Some(Duration::from_millis(250)))));
+        assert_eq!("2min".parse(), Ok(LockTimeout(Some(Duration::from_secs(120)))));
+        assert_eq!("None".parse(), Ok(LockTimeout(None)));
+        for bad in ["", "5", "5h", "s", "0s", "-1s"] {
+            assert!(bad.parse::<LockTimeout>().is_err(), "{bad}");
+        }
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct App {
+        #[command(subcommand)]
+        triggers: TriggersCommand,
+    }
+
+    #[test]
+    fn generate_defaults_to_sqlx_and_takes_a_format_and_a_timeout() {
+        use clap::Parser;
+        let parse = |args: &[&str]| App::try_parse_from([&["app"], args].concat()).map(|app| app.triggers);
+        assert_eq!(
+            parse(&["generate", "migrations"]).expect("parses"),
+            TriggersCommand::Generate { dir: "migrations".into(), format: MigrationFormat::Sqlx, lock_timeout: None }
+        );
+        assert_eq!(
+            parse(&["generate", "m", "--format", "diesel", "--lock-timeout", "none"]).expect("parses"),
+            TriggersCommand::Generate {
+                dir: "m".into(),
+                format: MigrationFormat::Diesel,
+                lock_timeout: Some(LockTimeout(None))
+            }
+        );
+        assert_eq!(parse(&["uninstall"]).expect("parses"), TriggersCommand::Uninstall { lock_timeout: None });
+        assert!(parse(&["generate", "m", "--format", "flyway"]).is_err());
+        assert!(parse(&["print", "--lock-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn the_flag_overrides_the_configuration() {
+        let command = TriggersCommand::Print { lock_timeout: Some(LockTimeout(None)) };
+        assert_eq!(command.capture_config(&CaptureConfig::default()).lock_timeout, None);
+        let base = CaptureConfig { lock_timeout: Some(Duration::from_secs(1)), ..CaptureConfig::default() };
+        assert_eq!(TriggersCommand::Check.capture_config(&base), base);
+    }
 }

@@ -63,6 +63,7 @@
 
 use super::config::{CaptureConfig, Granularity, WAKEUP_CHANNEL, WAKEUP_LOCK, Wakeup};
 use super::journal::{ancestors_of, journal_object, revoke_from_public};
+use super::lock::{lock_for_install, lock_for_uninstall};
 use super::name::{
     ALL_TRIGGERS, DELETE_TRIGGER, INSERT_TRIGGER, JOURNAL_SCHEMA, ROW_TRIGGER, TRUNCATE_TRIGGER, UPDATE_TRIGGER,
     per_table,
@@ -109,9 +110,14 @@ pub fn capture_function_name(model: &Model) -> String {
 /// never leaves a moment without capture.
 ///
 /// Needs the journal ([`super::journal_script`]) installed first.
+///
+/// The script first locks the table ([`super::lock`]): a table held by a long
+/// transaction makes it fail with an error naming the table once the migration's
+/// `lock_timeout` has passed, instead of blocking the table's writers while it waits.
 pub fn install_script(model: &Model, config: &CaptureConfig) -> Script {
     let body = definition(model, config);
     let mut script = Script::new();
+    script.push(lock_for_install(&qualified_table(model), &dropped_triggers(model, config)));
     let fingerprint = body.fingerprint();
     script.extend(body);
     script.push(format!(
@@ -129,10 +135,12 @@ pub fn install_fingerprint(model: &Model, config: &CaptureConfig) -> String {
     definition(model, config).fingerprint()
 }
 
-/// Removes capture from the model's table. Idempotent; leaves the journal alone.
+/// Removes capture from the model's table. Idempotent; leaves the journal alone. Locks
+/// the table first, like [`install_script`]; a table dropped since is skipped.
 pub fn uninstall_script(model: &Model) -> Script {
     let table = qualified_table(model);
     let mut script = Script::new();
+    script.push(lock_for_uninstall(&table));
     for trigger in ALL_TRIGGERS {
         script.push(drop_trigger(trigger, &table));
     }
@@ -219,10 +227,8 @@ fn definition(model: &Model, config: &CaptureConfig) -> Script {
         quote_literal(model.schema),
         quote_literal(model.table)
     ));
-    for stale in ALL_TRIGGERS.iter().filter(|name| **name != TRUNCATE_TRIGGER) {
-        if !triggers.iter().any(|t| t.name == *stale) {
-            script.push(drop_trigger(stale, &table));
-        }
+    for stale in dropped_triggers(model, config) {
+        script.push(drop_trigger(stale, &table));
     }
     if model.events.update {
         script.push(key_check(model, config.granularity));
@@ -258,6 +264,16 @@ fn definition(model: &Model, config: &CaptureConfig) -> Script {
         quote_literal(model.table)
     ));
     script
+}
+
+/// Capture triggers of other configurations, which the install drops: switching
+/// granularity or events must not leave two captures on the table.
+fn dropped_triggers(model: &Model, config: &CaptureConfig) -> Vec<&'static str> {
+    let triggers = capture_triggers(model, config);
+    ALL_TRIGGERS
+        .into_iter()
+        .filter(|name| *name != TRUNCATE_TRIGGER && !triggers.iter().any(|t| t.name == *name))
+        .collect()
 }
 
 fn drop_trigger(trigger: &str, table: &str) -> String {

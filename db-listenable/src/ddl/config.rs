@@ -1,5 +1,7 @@
 //! Choices that change the generated SQL.
 
+use std::time::Duration;
+
 /// How the listener learns that there is something new in the journal.
 ///
 /// The journal is always the source of truth; a wake-up only shortens the wait. Every
@@ -32,13 +34,36 @@ pub enum Granularity {
 }
 
 /// Options for the generated capture SQL.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaptureConfig {
     /// Wake-up mode.
     pub wakeup: Wakeup,
     /// Row- or statement-level capture.
     pub granularity: Granularity,
+    /// How long a generated migration waits for a lock on a table before it fails,
+    /// naming the table ([`DEFAULT_LOCK_TIMEOUT`] by default). `CREATE TRIGGER` queues
+    /// behind every transaction that touched the table and, while it waits, blocks every
+    /// writer that comes after it; failing fast keeps a busy table writable. `None` sets
+    /// nothing, so the session's own `lock_timeout` applies (PostgreSQL's default: wait
+    /// for ever). The setting is transaction-local (`SET LOCAL`) and does not enter the
+    /// capture's fingerprint, so changing it alone writes no new migration.
+    pub lock_timeout: Option<Duration>,
 }
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            wakeup: Wakeup::default(),
+            granularity: Granularity::default(),
+            lock_timeout: Some(DEFAULT_LOCK_TIMEOUT),
+        }
+    }
+}
+
+/// The lock timeout of generated migrations unless [`CaptureConfig::lock_timeout`] says
+/// otherwise: long enough for the short transactions of a busy application to finish,
+/// short enough that writers queued behind the migration barely notice.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The NOTIFY channel the wake-up uses (payload is always empty: rows travel through
 /// the journal, never through NOTIFY, so NOTIFY's 8000-byte limit never applies).

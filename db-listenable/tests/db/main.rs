@@ -31,9 +31,11 @@ mod derived;
 mod drift;
 mod install;
 mod keys;
+mod locks;
 mod partitions;
 mod quoting;
 mod snapshots;
+mod uninstall;
 
 use db_listenable::ddl::{self, CaptureConfig};
 use db_listenable::{Column, Events, Model};

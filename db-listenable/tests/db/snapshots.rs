@@ -50,11 +50,20 @@ fn row_level_poll_only_capture_sql_with_truncate() {
     let model = Model { events: Events { truncate: true, ..Events::DEFAULT }, ..INVOICE_ITEMS };
     check(
         "invoice_items_poll_only.sql",
-        &ddl::install_script(&model, &CaptureConfig { wakeup: Wakeup::Off, granularity: Granularity::Row }).to_string(),
+        &ddl::install_script(
+            &model,
+            &CaptureConfig { wakeup: Wakeup::Off, granularity: Granularity::Row, ..CaptureConfig::default() },
+        )
+        .to_string(),
     );
 }
 
 #[test]
 fn uninstall_sql() {
     check("invoice_items_uninstall.sql", &ddl::uninstall_script(&INVOICE_ITEMS).to_string());
+}
+
+#[test]
+fn uninstall_everything_sql() {
+    check("uninstall_all.sql", &ddl::uninstall_all_script(Some(ddl::DEFAULT_LOCK_TIMEOUT)).to_string());
 }

@@ -1,4 +1,22 @@
 DO $db_listenable$
+BEGIN
+    IF EXISTS (
+        SELECT 1 FROM pg_catalog.pg_trigger
+        WHERE tgrelid = '"public"."invoice_items"'::regclass AND tgname = ANY (ARRAY['db_listenable_insert', 'db_listenable_update', 'db_listenable_delete', 'db_listenable_key_move']::name[])
+    ) THEN
+        LOCK TABLE "public"."invoice_items" IN ACCESS EXCLUSIVE MODE;
+    ELSE
+        LOCK TABLE "public"."invoice_items" IN SHARE ROW EXCLUSIVE MODE;
+    END IF;
+EXCEPTION WHEN lock_not_available THEN
+    RAISE EXCEPTION 'db-listenable: could not lock % to install its capture within lock_timeout (%)',
+        '"public"."invoice_items"', pg_catalog.current_setting('lock_timeout')
+        USING ERRCODE = 'lock_not_available',
+              HINT = 'Another transaction holds a lock on the table: find it with pg_blocking_pids() and pg_stat_activity, let it finish (or end it), then run the migration again; or allow more time (CaptureConfig::lock_timeout, --lock-timeout).';
+END
+$db_listenable$;
+
+DO $db_listenable$
 DECLARE
     problem text;
 BEGIN

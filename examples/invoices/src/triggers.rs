@@ -1,16 +1,18 @@
-//! `invoices triggers generate <dir>|check|grants <role>`: db-listenable's helpers, on this app's database.
+//! `invoices triggers generate <dir>|print|uninstall|check|grants <role>`: db-listenable's helpers, on this app's database.
 
 use std::path::Path;
 
-use db_listenable::cli::{TriggersCommand, check, generate, grants};
+use db_listenable::cli::{TriggersCommand, check, generate, grants, print, uninstall};
 use db_listenable::ddl::CaptureConfig;
 use pg_harness::Lifetime;
 
 /// Runs one `triggers` command; `check` exits with status 1 when the database drifted.
 pub async fn run(command: TriggersCommand, data_dir: Option<&Path>) -> anyhow::Result<()> {
-    let config = CaptureConfig::default();
+    let config = command.capture_config(&CaptureConfig::default());
     match command {
-        TriggersCommand::Generate { dir } => println!("{}", generate(&dir, &config)?),
+        TriggersCommand::Generate { dir, format, .. } => println!("{}", generate(&dir, format, &config)?),
+        TriggersCommand::Print { .. } => print!("{}", print(&config)?),
+        TriggersCommand::Uninstall { .. } => print!("{}", uninstall(&config)),
         TriggersCommand::Grants { role, outbox_only } => print!("{}", grants(&role, outbox_only)),
         TriggersCommand::Check => {
             let db = crate::database::open(data_dir, Lifetime::StopWhenDropped).await?;
