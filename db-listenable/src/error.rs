@@ -144,6 +144,14 @@ pub enum Error {
         stale_after: std::time::Duration,
     },
 
+    /// A command that reads the database was run without a connection (see
+    /// [`TriggersCommand::needs_database`](crate::cli::TriggersCommand::needs_database)).
+    #[error("`{command}` needs a database connection: set DATABASE_URL")]
+    NoDatabase {
+        /// The command, e.g. `triggers check`.
+        command: &'static str,
+    },
+
     /// An existing migration file written by db-listenable has a header we cannot read.
     #[error("the migration {} has an unreadable db-listenable header: {reason}", path.display())]
     MigrationHeader {

@@ -9,4 +9,4 @@ mod triggers;
 
 pub use dead_letters::{DeadLettersCommand, dead_letters};
 pub use subscribers::{SubscribersCommand, subscribers};
-pub use triggers::{LockTimeout, TriggersCommand, check, generate, grants, print, uninstall};
+pub use triggers::{LockTimeout, TriggersCommand, TriggersOutput, check, generate, grants, print, triggers, uninstall};

@@ -3,27 +3,22 @@
 //!
 //! ```no_run
 //! # async fn demo(pool: sqlx::PgPool) -> Result<(), db_listenable::Error> {
-//! use db_listenable::cli::{TriggersCommand, check, generate, grants, print, uninstall};
+//! use db_listenable::cli::{self, TriggersCommand};
 //! use db_listenable::ddl::CaptureConfig;
 //!
 //! let command = TriggersCommand::Check; // parsed by clap in a real program
-//! // `--lock-timeout` overrides the application's setting for this run.
-//! let config = command.capture_config(&CaptureConfig::default());
-//! match command {
-//!     TriggersCommand::Generate { dir, format, .. } => println!("{}", generate(&dir, format, &config)?),
-//!     TriggersCommand::Print { .. } => print!("{}", print(&config)?),
-//!     TriggersCommand::Uninstall { .. } => print!("{}", uninstall(&config)),
-//!     TriggersCommand::Grants { role, outbox_only } => print!("{}", grants(&role, outbox_only)),
-//!     TriggersCommand::Check => {
-//!         let report = check(&pool, &config).await?;
-//!         print!("{report}");
-//!         if !report.is_clean() {
-//!             std::process::exit(1);
-//!         }
-//!     }
+//! // Only `check` reads the database: connect only when it is needed.
+//! let pool = command.needs_database().then_some(&pool);
+//! let output = cli::triggers(&command, &CaptureConfig::default(), pool).await?;
+//! print!("{output}");
+//! if !output.success {
+//!     std::process::exit(1);
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! Each subcommand is also a function of its own ([`generate`], [`print`], [`uninstall`],
+//! [`grants`], [`check`]) for programs with a command line of their own.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -160,6 +155,65 @@ pub fn uninstall(config: &CaptureConfig) -> String {
          -- Stop the runtime first; run in one transaction: psql -1 -f FILE.\n\n{}",
         uninstall_all_script(config.lock_timeout)
     )
+}
+
+/// What a `triggers` subcommand produced: the text to print, and whether the program
+/// should exit successfully (`check` fails when the database differs from the code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggersOutput {
+    /// What to print, ending in a newline.
+    pub text: String,
+    /// `false` when the program should exit non-zero.
+    pub success: bool,
+}
+
+impl fmt::Display for TriggersOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl TriggersCommand {
+    /// Whether running it reads the database (`check`); the others only print or write
+    /// files, so an application can run them without `DATABASE_URL` (in CI, at build time).
+    pub fn needs_database(&self) -> bool {
+        matches!(self, TriggersCommand::Check)
+    }
+}
+
+/// Runs any `triggers` subcommand with the application's capture configuration (its
+/// `--lock-timeout` applied): one call in place of a `match` over the commands.
+///
+/// `pool` is needed only when [`TriggersCommand::needs_database`] says so.
+///
+/// # Errors
+/// [`Error::NoDatabase`](crate::Error::NoDatabase) for `check` without a pool; the
+/// errors of [`generate`], [`print`] and [`check`].
+pub async fn triggers(
+    command: &TriggersCommand,
+    config: &CaptureConfig,
+    pool: Option<&sqlx::PgPool>,
+) -> Result<TriggersOutput> {
+    let config = command.capture_config(config);
+    let done = |text: String| TriggersOutput { success: true, text: with_newline(text) };
+    Ok(match command {
+        TriggersCommand::Generate { dir, format, .. } => done(generate(dir, *format, &config)?),
+        TriggersCommand::Print { .. } => done(print(&config)?),
+        TriggersCommand::Uninstall { .. } => done(uninstall(&config)),
+        TriggersCommand::Grants { role, outbox_only } => done(grants(role, *outbox_only)),
+        TriggersCommand::Check => {
+            let pool = pool.ok_or(crate::Error::NoDatabase { command: "triggers check" })?;
+            let report = check(pool, &config).await?;
+            TriggersOutput { success: report.is_clean(), text: with_newline(report.to_string()) }
+        }
+    })
+}
+
+fn with_newline(mut text: String) -> String {
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }
 
 /// Runs `triggers check` for every registered model.

@@ -18,14 +18,14 @@ pub mod delivery;
 mod fingerprint;
 mod grants;
 mod journal;
-mod manifest;
 pub mod lock;
+mod manifest;
 mod name;
 mod quote;
 mod script;
 mod tree;
-mod version;
 mod uninstall;
+mod version;
 
 pub use capture::{
     COMMENT_PREFIX, capture_function_name, expected_triggers, install_fingerprint, install_script, qualified_table,
@@ -37,8 +37,8 @@ pub use delivery::{ROUTED_CHANNEL, ROUTER_LOCK, topic_id, topic_label};
 pub use fingerprint::fingerprint;
 pub use grants::{Access, grants_script};
 pub use journal::journal_script;
-pub use manifest::{CaptureManifest, MANIFESTS_SQL};
 pub use lock::lock_timeout_script;
+pub use manifest::{CaptureManifest, MANIFESTS_SQL};
 pub use name::{
     ALL_TRIGGERS, DELETE_TRIGGER, INSERT_TRIGGER, JOURNAL_SCHEMA, KEY_MOVE_TRIGGER, MAX_IDENTIFIER_BYTES, ROW_TRIGGER,
     TRIGGER_PREFIX, TRUNCATE_TRIGGER, UPDATE_TRIGGER, per_table,
@@ -46,7 +46,7 @@ pub use name::{
 pub use quote::{quote_ident, quote_literal};
 pub use script::Script;
 pub use tree::{TREE_HINT, TREE_PROBLEM_SQL};
+pub use uninstall::uninstall_all_script;
 pub use version::{
     COMPATIBLE_FROM, JOURNAL_TABLES_SQL, SCHEMA_VERSION, SCHEMA_VERSION_SQL, SchemaVersion, installed_version,
 };
-pub use uninstall::uninstall_all_script;
