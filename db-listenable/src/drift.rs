@@ -249,24 +249,35 @@ fn drift_table(drift: &Drift) -> &str {
 
 /// Runs the drift check with `sqlx`.
 #[cfg(feature = "sqlx")]
-pub async fn check_sqlx(pool: &sqlx::PgPool, models: &[Model], config: &CaptureConfig) -> crate::Result<DriftReport> {
+pub async fn check_sqlx<'a>(
+    db: impl Into<crate::DbPool<'a>>,
+    models: &[Model],
+    config: &CaptureConfig,
+) -> crate::Result<DriftReport> {
     use crate::Error;
     type Row = (String, String, Vec<String>, Option<String>, Option<Vec<String>>, Option<Vec<String>>, Option<String>);
+    let db = db.into();
+    let action = "run the drift check";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(installed_sql()))
-        .fetch_all(pool)
+        .persistent(db.prepared())
+        .fetch_all(&mut *conn)
         .await
         .map_err(Error::database("list installed capture triggers"))?;
     let journal: bool = sqlx::query_scalar(JOURNAL_PRESENT_SQL)
-        .fetch_one(pool)
+        .persistent(db.prepared())
+        .fetch_one(&mut *conn)
         .await
         .map_err(Error::database("look up the journal table"))?;
     let (schemas, tables) = table_names(models);
     let live: Vec<(String, String, Option<Vec<String>>)> = sqlx::query_as(ddl::LIVE_COLUMNS_SQL)
         .bind(&schemas)
         .bind(&tables)
-        .fetch_all(pool)
+        .persistent(db.prepared())
+        .fetch_all(&mut *conn)
         .await
         .map_err(Error::database("list the columns of captured tables"))?;
+    conn.finish().await.map_err(Error::database(action))?;
     let live: Vec<LiveColumns> = live
         .into_iter()
         .map(|(schema, table, columns)| LiveColumns { schema, table, columns: columns.unwrap_or_default() })
@@ -297,16 +308,21 @@ fn table_names(models: &[Model]) -> (Vec<String>, Vec<String>) {
 /// and models whose table lacks columns they need
 /// ([`Error::Columns`](crate::Error::Columns), the first such model).
 #[cfg(feature = "sqlx")]
-pub async fn check_models_sqlx(pool: &sqlx::PgPool, models: &[Model]) -> crate::Result<()> {
+pub async fn check_models_sqlx<'a>(db: impl Into<crate::DbPool<'a>>, models: &[Model]) -> crate::Result<()> {
     use crate::Error;
     crate::registry::tables(models)?;
+    let db = db.into();
     let (schemas, tables) = table_names(models);
+    let action = "list the columns of captured tables";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     let live: Vec<(String, String, Option<Vec<String>>)> = sqlx::query_as(ddl::LIVE_COLUMNS_SQL)
         .bind(&schemas)
         .bind(&tables)
-        .fetch_all(pool)
+        .persistent(db.prepared())
+        .fetch_all(&mut *conn)
         .await
-        .map_err(Error::database("list the columns of captured tables"))?;
+        .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
     for model in models {
         let columns = live
             .iter()
