@@ -189,11 +189,11 @@ mod value;
 #[cfg(test)]
 mod test_support;
 
-#[cfg(feature = "sqlx")]
-pub use crate::backend::Sqlx;
 #[cfg(feature = "tokio-postgres")]
 pub use crate::backend::TokioPostgres;
 pub use crate::backend::{Backend, Connector, TransactionError, Work, WorkFailed};
+#[cfg(feature = "sqlx")]
+pub use crate::backend::{Sqlx, SqlxUnprepared, Unprepared};
 pub use crate::catalog::{Catalog, Event, FnCatalog, NamedCatalog, NamedEvent};
 pub use crate::changeset::Changeset;
 pub use crate::dispatch::{Delivery, DispatchFailure, HandlerPanicked};

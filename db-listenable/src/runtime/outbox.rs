@@ -49,11 +49,24 @@ impl Outbox<pg_changeset::Sqlx> for JournalOutbox {
         conn: &'a mut sqlx::PgConnection,
         events: &'a [EventRecord],
     ) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(async move {
-            sqlx::query(ENQUEUE_SQL).bind(entries(events)?).persistent(false).execute(&mut *conn).await?;
-            Ok(())
-        })
+        Box::pin(write_sqlx(conn, events))
     }
+}
+
+impl Outbox<pg_changeset::SqlxUnprepared> for JournalOutbox {
+    fn write<'a>(
+        &'a self,
+        conn: &'a mut sqlx::PgConnection,
+        events: &'a [EventRecord],
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(write_sqlx(conn, events))
+    }
+}
+
+/// The write of both sqlx backends.
+async fn write_sqlx(conn: &mut sqlx::PgConnection, events: &[EventRecord]) -> Result<(), BoxError> {
+    sqlx::query(ENQUEUE_SQL).bind(entries(events)?).persistent(false).execute(conn).await?;
+    Ok(())
 }
 
 #[cfg(feature = "tokio-postgres")]

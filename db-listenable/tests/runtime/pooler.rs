@@ -15,7 +15,7 @@ use db_listenable::DbPool;
 use db_listenable::runtime::{
     Change, Context, JournalOutbox, Permanent, ProcessError, Processor, RuntimeBuilder, RuntimeConfig, dead_letters,
 };
-use pg_changeset::PushOptions;
+use pg_changeset::{PushOptions, Unprepared};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -25,6 +25,9 @@ use crate::{Item, count, fast, items_db, wait_for};
 /// Changes written before the runtime starts, then while it runs.
 const BEFORE: i64 = 200;
 const WHILE: i64 = 100;
+
+/// Changesets pushed through the pooler at once.
+const PUSHES: i64 = 20;
 
 /// The id whose insert fails for good until the processor is repaired.
 const POISON: i64 = 13;
@@ -113,11 +116,19 @@ async fn behind_pgbouncer_in_transaction_mode_every_change_is_processed_once_and
             .await
             .expect("update");
     }
-    let pushed = charge::<pg_changeset::Sqlx>(&jobs, 7)
-        .push_with(&pool, &PushOptions::new().outbox(JournalOutbox))
-        .await
-        .expect("push a changeset with the journal outbox through pgbouncer");
-    assert!(pushed.written_to_outbox());
+    // Changesets with unprepared statements, pushed concurrently through the pooler.
+    let pushes = (1..=PUSHES).map(|id| {
+        let (pool, jobs) = (pool.clone(), Arc::clone(&jobs));
+        tokio::spawn(async move {
+            charge::<pg_changeset::SqlxUnprepared>(&jobs, id)
+                .push_with(Unprepared(&pool), &PushOptions::new().outbox(JournalOutbox))
+                .await
+        })
+    });
+    for push in futures::future::join_all(pushes).await {
+        let pushed = push.expect("push task").expect("push a changeset with the journal outbox through pgbouncer");
+        assert!(pushed.written_to_outbox());
+    }
 
     let expected = BEFORE + WHILE;
     wait_for("every change but the poisoned one counted", Duration::from_secs(60), || async {
@@ -125,10 +136,14 @@ async fn behind_pgbouncer_in_transaction_mode_every_change_is_processed_once_and
     })
     .await;
     wait_for("the outbox events dispatched", Duration::from_secs(20), || async {
-        jobs.dispatched.lock().expect("jobs").len() == 1
+        jobs.dispatched.lock().expect("jobs").len() == PUSHES as usize
     })
     .await;
-    assert_eq!(jobs.dispatched.lock().expect("jobs")[0], Billing::CustomerCharged { id: 7 });
+    let mut dispatched = jobs.dispatched.lock().expect("jobs").clone();
+    dispatched.sort_by_key(|Billing::CustomerCharged { id }| *id);
+    assert_eq!(dispatched, (1..=PUSHES).map(|id| Billing::CustomerCharged { id }).collect::<Vec<_>>());
+    let charges: i64 = sqlx::query_scalar("SELECT count(*) FROM charges").fetch_one(&admin).await.expect("charges");
+    assert_eq!(charges, PUSHES);
 
     // The dead letter, listed and requeued through the pooler, then processed.
     let letters = dead_letters::list(DbPool::unprepared(&pool), Some("tally"), 10)
