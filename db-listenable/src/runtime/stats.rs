@@ -121,6 +121,11 @@ impl StatsHandle {
             .collect()
     }
 
+    /// Whether the runtime prepares its statements (the dashboard follows it).
+    pub(crate) fn prepared_statements(&self) -> bool {
+        self.shared.config.prepared_statements
+    }
+
     /// The capture configuration the runtime checks the triggers against.
     pub fn capture_config(&self) -> &crate::ddl::CaptureConfig {
         &self.shared.config.capture

@@ -16,7 +16,7 @@ pub(crate) async fn metrics(State(inner): State<Arc<Inner>>) -> Response {
         Ok(stats) => stats,
         Err(error) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
     };
-    let drift = crate::drift::check_sqlx(&inner.pool, &inner.models, &inner.capture)
+    let drift = crate::drift::check_sqlx(inner.db(), &inner.models, &inner.capture)
         .await
         .ok()
         .map(|report| report.drifts.len());

@@ -98,6 +98,7 @@ enum Access {
 #[must_use = "a dashboard does nothing until its router is built and mounted"]
 pub struct Dashboard {
     pool: PgPool,
+    prepared_statements: Option<bool>,
     access: Access,
     stats: Option<StatsHandle>,
     models: Option<Vec<Model>>,
@@ -113,6 +114,7 @@ impl Dashboard {
     pub fn new(pool: PgPool) -> Self {
         Dashboard {
             pool,
+            prepared_statements: None,
             access: Access::Unset,
             stats: None,
             models: None,
@@ -142,6 +144,16 @@ impl Dashboard {
     /// runtime's capture configuration.
     pub fn runtime(self, runtime: &Runtime) -> Self {
         self.stats_handle(runtime.stats_handle())
+    }
+
+    /// Whether the dashboard's statements are prepared (see
+    /// [`RuntimeConfig::prepared_statements`](crate::runtime::RuntimeConfig::prepared_statements)):
+    /// off behind a pooler in transaction mode that does not track prepared statements.
+    /// Default: the runtime's choice when one was given ([`runtime`](Self::runtime)),
+    /// else on.
+    pub fn prepared_statements(mut self, prepared: bool) -> Self {
+        self.prepared_statements = Some(prepared);
+        self
     }
 
     /// As [`runtime`](Self::runtime), from a handle already taken.
@@ -193,8 +205,13 @@ impl Dashboard {
         };
         let capture =
             self.capture.or_else(|| self.stats.as_ref().map(|s| s.capture_config().clone())).unwrap_or_default();
+        let prepared_statements = self
+            .prepared_statements
+            .or_else(|| self.stats.as_ref().map(StatsHandle::prepared_statements))
+            .unwrap_or(true);
         let inner = Arc::new(Inner {
             pool: self.pool,
+            prepared_statements,
             credential,
             csrf: CsrfToken::generate(),
             samples: Mutex::new(Samples::new(self.samples_kept)),
@@ -219,6 +236,7 @@ impl Dashboard {
 /// What the handlers share.
 pub(crate) struct Inner {
     pool: PgPool,
+    prepared_statements: bool,
     credential: Option<Credential>,
     csrf: CsrfToken,
     stats: Option<StatsHandle>,
@@ -229,11 +247,16 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The pool, with the dashboard's choice of prepared statements.
+    fn db(&self) -> crate::DbPool<'_> {
+        crate::DbPool::with_prepared_statements(&self.pool, self.prepared_statements)
+    }
+
     /// The journal's figures, with this process's when a runtime was given.
     async fn stats(&self) -> crate::Result<crate::runtime::Stats> {
         match &self.stats {
             Some(handle) => handle.stats().await,
-            None => crate::runtime::load_stats(&self.pool).await,
+            None => crate::runtime::load_stats(self.db()).await,
         }
     }
 }
