@@ -113,7 +113,9 @@ impl RuntimeConfig {
     }
 
     /// `LISTEN` for wake-ups (the capture triggers' gated NOTIFY, and the router's);
-    /// default on. Off: poll only (behind a pooler in transaction mode).
+    /// default on. Off: poll only (behind a pooler in transaction mode, with
+    /// [`prepared_statements(false)`](RuntimeConfig::prepared_statements) unless the pooler
+    /// tracks prepared statements).
     pub fn wakeups(mut self, wakeups: bool) -> Self {
         self.wakeups = wakeups;
         self

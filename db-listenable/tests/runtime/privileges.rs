@@ -339,10 +339,11 @@ async fn the_table_owner_installs_with_the_generated_migration_and_the_applicati
     // An outbox changeset pushed as it.
     exec(&owner.pool, "CREATE TABLE charges (id bigint PRIMARY KEY)").await.expect("charges");
     exec(&owner.pool, &format!("GRANT INSERT ON charges TO {}", app.name)).await.expect("charges privilege");
-    charge::<pg_changeset::Sqlx>(&jobs, 3)
+    let pushed = charge::<pg_changeset::Sqlx>(&jobs, 3)
         .push_with(&app.pool, &PushOptions::new().outbox(JournalOutbox))
         .await
         .expect("push through the outbox as the application role");
+    assert!(pushed.written_to_outbox());
     wait_for("the outbox event dispatched", Duration::from_secs(20), || async {
         jobs.dispatched.lock().expect("jobs").len() == 1
     })

@@ -117,6 +117,16 @@ impl PgBouncer {
         Ok(bouncer)
     }
 
+    /// The `pgbouncer` program: Debian's `/usr/sbin/pgbouncer`, or the first on `PATH`.
+    /// `None` when it is not installed (tests skip then, outside CI).
+    pub fn program() -> Option<PathBuf> {
+        let on_path = std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+            .map(|dir| dir.join("pgbouncer"));
+        std::iter::once(PathBuf::from(DEBIAN_PATH)).chain(on_path).find(|candidate| candidate.is_file())
+    }
+
     /// The URL of the database through PgBouncer, as the server URL's user.
     pub fn url(&self) -> &str {
         &self.url
