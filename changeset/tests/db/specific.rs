@@ -74,12 +74,14 @@ async fn sqlx_unprepared_leaves_no_named_statement_on_the_connection() {
 
     let mut unprepared = Changeset::<SqlxUnprepared>::new();
     unprepared.add_db_operations([insert("a"), insert("b")]);
-    unprepared.push(Unprepared(&mut conn)).await.expect("push unprepared");
+    let outcome = unprepared.push(Unprepared(&mut conn)).await.expect("push unprepared");
+    assert_eq!(outcome.operations(), 2);
     assert_eq!(prepared_on(&mut conn).await, 0, "SqlxUnprepared must not prepare named statements");
 
     let mut prepared = Changeset::<Sqlx>::new();
     prepared.add_db_operation(insert("c"));
-    prepared.push(&mut conn).await.expect("push prepared");
+    let outcome = prepared.push(&mut conn).await.expect("push prepared");
+    assert_eq!(outcome.operations(), 1);
     assert_eq!(prepared_on(&mut conn).await, 1, "Sqlx keeps its statement cached");
     assert_eq!(handle.column("SELECT name FROM t ORDER BY id").await, ["a", "b", "c"]);
     conn.close().await.expect("close");
