@@ -169,6 +169,11 @@
 //! by default): `sqlx` ([`Sqlx`]; push on `&PgPool` or `&mut PgConnection`) and
 //! `tokio-postgres` ([`TokioPostgres`]; push on `&mut tokio_postgres::Client`). Other
 //! drivers implement [`Backend`] and [`Connector`].
+//!
+//! Behind a connection pooler in transaction mode that does not track prepared
+//! statements (PgBouncer before 1.21), use [`SqlxUnprepared`] instead of [`Sqlx`]:
+//! `Changeset<SqlxUnprepared>`, pushed with [`Unprepared`]`(&pool)`, sends its statements
+//! unprepared.
 
 mod backend;
 mod catalog;
