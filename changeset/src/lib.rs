@@ -169,6 +169,11 @@
 //! by default): `sqlx` ([`Sqlx`]; push on `&PgPool` or `&mut PgConnection`) and
 //! `tokio-postgres` ([`TokioPostgres`]; push on `&mut tokio_postgres::Client`). Other
 //! drivers implement [`Backend`] and [`Connector`].
+//!
+//! Behind a connection pooler in transaction mode that does not track prepared
+//! statements (PgBouncer before 1.21), use [`SqlxUnprepared`] instead of [`Sqlx`]:
+//! `Changeset<SqlxUnprepared>`, pushed with [`Unprepared`]`(&pool)`, sends its statements
+//! unprepared.
 
 mod backend;
 mod catalog;
@@ -189,11 +194,11 @@ mod value;
 #[cfg(test)]
 mod test_support;
 
-#[cfg(feature = "sqlx")]
-pub use crate::backend::Sqlx;
 #[cfg(feature = "tokio-postgres")]
 pub use crate::backend::TokioPostgres;
 pub use crate::backend::{Backend, Connector, TransactionError, Work, WorkFailed};
+#[cfg(feature = "sqlx")]
+pub use crate::backend::{Sqlx, SqlxUnprepared, Unprepared};
 pub use crate::catalog::{Catalog, Event, FnCatalog, NamedCatalog, NamedEvent};
 pub use crate::changeset::Changeset;
 pub use crate::dispatch::{Delivery, DispatchFailure, HandlerPanicked};

@@ -343,17 +343,26 @@ fn drift_table(drift: &Drift) -> &str {
 
 /// Runs the drift check with `sqlx`.
 #[cfg(feature = "sqlx")]
-pub async fn check_sqlx(pool: &sqlx::PgPool, models: &[Model], config: &CaptureConfig) -> crate::Result<DriftReport> {
+pub async fn check_sqlx<'a>(
+    db: impl Into<crate::DbPool<'a>>,
+    models: &[Model],
+    config: &CaptureConfig,
+) -> crate::Result<DriftReport> {
     use crate::Error;
     type Row = (String, String, Vec<String>, Option<String>, Option<Vec<String>>, Option<Vec<String>>, Option<String>);
+    let db = db.into();
+    let action = "run the drift check";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(installed_sql()))
-        .fetch_all(pool)
+        .persistent(db.prepared())
+        .fetch_all(&mut *conn)
         .await
         .map_err(Error::database("list installed capture triggers"))?;
-    let journal = schema_version_sqlx(pool).await?;
+    let journal = schema_version_on(&mut conn, db.prepared()).await?;
     let manifests: Vec<(String, String, String)> = if journal.is_some_and(records_manifests) {
         sqlx::query_as(ddl::MANIFESTS_SQL)
-            .fetch_all(pool)
+            .persistent(db.prepared())
+            .fetch_all(&mut *conn)
             .await
             .map_err(Error::database("read what the installed captures provide"))?
     } else {
@@ -363,9 +372,11 @@ pub async fn check_sqlx(pool: &sqlx::PgPool, models: &[Model], config: &CaptureC
     let live: Vec<(String, String, Option<Vec<String>>)> = sqlx::query_as(ddl::LIVE_COLUMNS_SQL)
         .bind(&schemas)
         .bind(&tables)
-        .fetch_all(pool)
+        .persistent(db.prepared())
+        .fetch_all(&mut *conn)
         .await
         .map_err(Error::database("list the columns of captured tables"))?;
+    conn.finish().await.map_err(Error::database(action))?;
     let live: Vec<LiveColumns> = live
         .into_iter()
         .map(|(schema, table, columns)| LiveColumns { schema, table, columns: columns.unwrap_or_default() })
@@ -400,15 +411,28 @@ fn manifest_of(manifests: &[(String, String, String)], schema: &str, table: &str
 
 /// The installed journal's layout version (`None`: no journal), with `sqlx`.
 #[cfg(feature = "sqlx")]
-pub async fn schema_version_sqlx(pool: &sqlx::PgPool) -> crate::Result<Option<SchemaVersion>> {
+pub async fn schema_version_sqlx<'a>(db: impl Into<crate::DbPool<'a>>) -> crate::Result<Option<SchemaVersion>> {
+    let db = db.into();
+    let action = "read the journal schema version";
+    let mut conn = db.one_statement().await.map_err(crate::Error::database(action))?;
+    let version = schema_version_on(&mut conn, db.prepared()).await?;
+    conn.finish().await.map_err(crate::Error::database(action))?;
+    Ok(version)
+}
+
+/// [`schema_version_sqlx`] on a connection the caller holds.
+#[cfg(feature = "sqlx")]
+async fn schema_version_on(conn: &mut sqlx::PgConnection, prepared: bool) -> crate::Result<Option<SchemaVersion>> {
     use crate::Error;
     let (journal, versioned): (bool, bool) = sqlx::query_as(ddl::JOURNAL_TABLES_SQL)
-        .fetch_one(pool)
+        .persistent(prepared)
+        .fetch_one(&mut *conn)
         .await
         .map_err(Error::database("look up the journal tables"))?;
     let recorded: Option<(i32, i32)> = if versioned {
         sqlx::query_as(ddl::SCHEMA_VERSION_SQL)
-            .fetch_optional(pool)
+            .persistent(prepared)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(Error::database("read the journal schema version"))?
     } else {
@@ -447,16 +471,21 @@ fn table_names(models: &[Model]) -> (Vec<String>, Vec<String>) {
 /// and models whose table lacks columns they need
 /// ([`Error::Columns`](crate::Error::Columns), the first such model).
 #[cfg(feature = "sqlx")]
-pub async fn check_models_sqlx(pool: &sqlx::PgPool, models: &[Model]) -> crate::Result<()> {
+pub async fn check_models_sqlx<'a>(db: impl Into<crate::DbPool<'a>>, models: &[Model]) -> crate::Result<()> {
     use crate::Error;
     crate::registry::tables(models)?;
+    let db = db.into();
     let (schemas, tables) = table_names(models);
+    let action = "list the columns of captured tables";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     let live: Vec<(String, String, Option<Vec<String>>)> = sqlx::query_as(ddl::LIVE_COLUMNS_SQL)
         .bind(&schemas)
         .bind(&tables)
-        .fetch_all(pool)
+        .persistent(db.prepared())
+        .fetch_all(&mut *conn)
         .await
-        .map_err(Error::database("list the columns of captured tables"))?;
+        .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
     for model in models {
         let columns = live
             .iter()

@@ -90,6 +90,8 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "sqlx")]
+mod db_pool;
 pub mod ddl;
 pub mod drift;
 mod error;
@@ -101,6 +103,8 @@ pub mod runtime;
 #[cfg(feature = "web")]
 pub mod web;
 
+#[cfg(feature = "sqlx")]
+pub use db_pool::DbPool;
 pub use error::{ConfigError, DriverError, Error, Result};
 pub use model::{CaptureSettings, Column, DbListenable, Events, Model};
 

@@ -26,7 +26,7 @@ pub mod sqlx;
 pub mod tokio_postgres;
 
 #[cfg(feature = "sqlx")]
-pub use self::sqlx::Sqlx;
+pub use self::sqlx::{Sqlx, SqlxUnprepared, Unprepared};
 #[cfg(feature = "tokio-postgres")]
 pub use self::tokio_postgres::TokioPostgres;
 

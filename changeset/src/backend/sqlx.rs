@@ -1,5 +1,7 @@
-//! The `sqlx` backend (feature `sqlx`): push through a `&PgPool` or a
-//! `&mut PgConnection`; operations write through a `&mut PgConnection`.
+//! The `sqlx` backends (feature `sqlx`): push through a `&PgPool` or a
+//! `&mut PgConnection`; operations write through a `&mut PgConnection`. [`Sqlx`] runs
+//! statements prepared, [`SqlxUnprepared`] unprepared, for poolers in transaction mode
+//! that do not track prepared statements.
 
 use std::error::Error as StdError;
 
@@ -24,6 +26,21 @@ use crate::value::{Value, wire};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Sqlx;
 
+/// The `sqlx` backend with unprepared statements: `Changeset<SqlxUnprepared>`, pushed
+/// through a `&PgPool` or `&mut PgConnection` like [`Sqlx`].
+///
+/// Each [`Statement`](crate::Statement) is sent as sqlx's unnamed statement
+/// (`persistent(false)`) instead of a named one cached on the connection. Behind a
+/// connection pooler in transaction mode that does not track prepared statements
+/// (PgBouncer before 1.21, or without `max_prepared_statements`), a connection's next
+/// push may run on another server connection, where a cached statement is missing or
+/// another client's (`prepared statement "sqlx_s_1" already exists`); a push is one
+/// transaction, so its unnamed statements stay on one server connection. The price is a
+/// parse and a round trip more per statement. Operations that run their own sqlx
+/// queries should send them with `persistent(false)` there too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SqlxUnprepared;
+
 impl Backend for Sqlx {
     type Connection<'t> = PgConnection;
 
@@ -33,28 +50,58 @@ impl Backend for Sqlx {
         params: &'a [Value],
         fetch: bool,
     ) -> BoxFuture<'a, Result<Option<Value>, BoxError>> {
-        Box::pin(async move {
-            let mut arguments = PgArguments::default();
-            for param in params {
-                bind(&mut arguments, param)?;
-            }
-            let query = sqlx::query_with(AssertSqlSafe(sql), arguments);
-            if fetch {
-                match query.fetch_optional(&mut *conn).await? {
-                    Some(row) => Ok(Some(first_column(&row)?)),
-                    None => Ok(None),
-                }
-            } else {
-                query.execute(&mut *conn).await?;
-                Ok(None)
-            }
-        })
+        Box::pin(execute(conn, sql, params, fetch, true))
     }
 
     fn sqlstate(error: &(dyn StdError + 'static)) -> Option<String> {
-        let error = error.downcast_ref::<sqlx::Error>()?;
-        error.as_database_error()?.code().map(|code| code.into_owned())
+        sqlstate(error)
     }
+}
+
+impl Backend for SqlxUnprepared {
+    type Connection<'t> = PgConnection;
+
+    fn execute_sql<'a>(
+        conn: &'a mut PgConnection,
+        sql: &'a str,
+        params: &'a [Value],
+        fetch: bool,
+    ) -> BoxFuture<'a, Result<Option<Value>, BoxError>> {
+        Box::pin(execute(conn, sql, params, fetch, false))
+    }
+
+    fn sqlstate(error: &(dyn StdError + 'static)) -> Option<String> {
+        sqlstate(error)
+    }
+}
+
+/// Runs one statement for either backend; `prepared` is sqlx's `persistent`.
+async fn execute(
+    conn: &mut PgConnection,
+    sql: &str,
+    params: &[Value],
+    fetch: bool,
+    prepared: bool,
+) -> Result<Option<Value>, BoxError> {
+    let mut arguments = PgArguments::default();
+    for param in params {
+        bind(&mut arguments, param)?;
+    }
+    let query = sqlx::query_with(AssertSqlSafe(sql), arguments).persistent(prepared);
+    if fetch {
+        match query.fetch_optional(&mut *conn).await? {
+            Some(row) => Ok(Some(first_column(&row)?)),
+            None => Ok(None),
+        }
+    } else {
+        query.execute(&mut *conn).await?;
+        Ok(None)
+    }
+}
+
+fn sqlstate(error: &(dyn StdError + 'static)) -> Option<String> {
+    let error = error.downcast_ref::<sqlx::Error>()?;
+    error.as_database_error()?.code().map(|code| code.into_owned())
 }
 
 /// A [`Value`] as an sqlx argument: the crate's binary codec writes it, declared with
@@ -108,12 +155,47 @@ fn first_column(row: &PgRow) -> Result<Value, BoxError> {
 /// Each attempt takes a connection from the pool and returns it after the commit.
 impl Connector<Sqlx> for &PgPool {
     fn in_transaction<'a>(&'a mut self, work: &'a mut dyn Work<Sqlx>) -> BoxFuture<'a, Result<(), TransactionError>> {
-        let pool: &PgPool = self;
-        Box::pin(async move {
-            let transaction = pool.begin().await.map_err(|e| TransactionError::Begin(Box::new(e)))?;
-            finish(transaction, work).await
-        })
+        in_pool_transaction(self, work)
     }
+}
+
+/// A push of a `Changeset<SqlxUnprepared>`: `changeset.push_with(Unprepared(&pool), &options)`
+/// (or `Unprepared(&mut conn)`), which runs like a push on the pool or connection itself.
+/// A connector of its own, so that a push on a bare `&PgPool` keeps inferring [`Sqlx`].
+#[derive(Debug)]
+pub struct Unprepared<C>(pub C);
+
+/// As a push on `&PgPool`.
+impl Connector<SqlxUnprepared> for Unprepared<&PgPool> {
+    fn in_transaction<'a>(
+        &'a mut self,
+        work: &'a mut dyn Work<SqlxUnprepared>,
+    ) -> BoxFuture<'a, Result<(), TransactionError>> {
+        in_pool_transaction(self.0, work)
+    }
+}
+
+/// As a push on `&mut PgConnection`.
+impl Connector<SqlxUnprepared> for Unprepared<&mut PgConnection> {
+    fn in_transaction<'a>(
+        &'a mut self,
+        work: &'a mut dyn Work<SqlxUnprepared>,
+    ) -> BoxFuture<'a, Result<(), TransactionError>> {
+        in_connection_transaction(self.0, work)
+    }
+}
+
+fn in_pool_transaction<'a, B>(
+    pool: &'a PgPool,
+    work: &'a mut dyn Work<B>,
+) -> BoxFuture<'a, Result<(), TransactionError>>
+where
+    B: for<'t> Backend<Connection<'t> = PgConnection>,
+{
+    Box::pin(async move {
+        let transaction = pool.begin().await.map_err(|e| TransactionError::Begin(Box::new(e)))?;
+        finish(transaction, work).await
+    })
 }
 
 /// Pushes on a connection you hold. If it is already inside a transaction, the push
@@ -122,19 +204,31 @@ impl Connector<Sqlx> for &PgPool {
 /// outbox there.
 impl Connector<Sqlx> for &mut PgConnection {
     fn in_transaction<'a>(&'a mut self, work: &'a mut dyn Work<Sqlx>) -> BoxFuture<'a, Result<(), TransactionError>> {
-        let conn: &mut PgConnection = self;
-        Box::pin(async move {
-            let transaction = conn.begin().await.map_err(|e| TransactionError::Begin(Box::new(e)))?;
-            finish(transaction, work).await
-        })
+        in_connection_transaction(self, work)
     }
 }
 
+fn in_connection_transaction<'a, B>(
+    conn: &'a mut PgConnection,
+    work: &'a mut dyn Work<B>,
+) -> BoxFuture<'a, Result<(), TransactionError>>
+where
+    B: for<'t> Backend<Connection<'t> = PgConnection>,
+{
+    Box::pin(async move {
+        let transaction = conn.begin().await.map_err(|e| TransactionError::Begin(Box::new(e)))?;
+        finish(transaction, work).await
+    })
+}
+
 /// Runs the work, then commits, or rolls back if it failed.
-async fn finish(
+async fn finish<B>(
     mut transaction: sqlx::Transaction<'_, Postgres>,
-    work: &mut dyn Work<Sqlx>,
-) -> Result<(), TransactionError> {
+    work: &mut dyn Work<B>,
+) -> Result<(), TransactionError>
+where
+    B: for<'t> Backend<Connection<'t> = PgConnection>,
+{
     match work.run(&mut transaction).await {
         Ok(()) => transaction.commit().await.map_err(|e| TransactionError::Commit(Box::new(e))),
         Err(failed) => {

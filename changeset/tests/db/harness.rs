@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use pg_changeset::{
     Backend, BoxError, BoxFuture, Catalog, Changeset, DbOperation, Event, EventRecord, FnCatalog, Outbox, PushError,
-    PushOptions, PushOutcome, Sqlx, Statement, TokioPostgres,
+    PushOptions, PushOutcome, Sqlx, SqlxUnprepared, Statement, TokioPostgres, Unprepared,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -88,6 +88,42 @@ impl TestBackend for SqlxDb {
     fn driver_sqlstate(error: &(dyn StdError + 'static)) -> Option<String> {
         let error = error.downcast_ref::<sqlx::Error>()?;
         error.as_database_error()?.code().map(|c| c.into_owned())
+    }
+}
+
+/// The sqlx backend with unprepared statements, pushed with the [`Unprepared`] connector;
+/// reads back as [`SqlxDb`].
+pub struct SqlxUnpreparedDb(SqlxDb);
+
+impl TestBackend for SqlxUnpreparedDb {
+    type B = SqlxUnprepared;
+
+    async fn connect(url: &str) -> Self {
+        SqlxUnpreparedDb(SqlxDb::connect(url).await)
+    }
+
+    async fn push(
+        &mut self,
+        changeset: Changeset<SqlxUnprepared>,
+        options: &PushOptions<SqlxUnprepared>,
+    ) -> Result<PushOutcome, PushError> {
+        changeset.push_with(Unprepared(&self.0.pool), options).await
+    }
+
+    async fn batch(&mut self, sql: &str) {
+        self.0.batch(sql).await
+    }
+
+    async fn column(&mut self, sql: &str) -> Vec<String> {
+        self.0.column(sql).await
+    }
+
+    async fn direct<D: crate::types::Direct + Send>(&mut self, table: &str, id: i32) -> Option<D> {
+        self.0.direct(table, id).await
+    }
+
+    fn driver_sqlstate(error: &(dyn StdError + 'static)) -> Option<String> {
+        SqlxDb::driver_sqlstate(error)
     }
 }
 

@@ -51,4 +51,5 @@ macro_rules! suite_for {
 }
 
 suite_for!(sqlx, crate::harness::SqlxDb);
+suite_for!(sqlx_unprepared, crate::harness::SqlxUnpreparedDb);
 suite_for!(tokio_postgres, crate::harness::TokioPostgresDb);

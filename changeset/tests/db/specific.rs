@@ -1,7 +1,10 @@
 //! What only one backend has: its own connectors and hand-written operations using the
 //! driver's API directly.
 
-use pg_changeset::{BoxError, BoxFuture, Changeset, DbOperation, PushOptions, Sqlx, Statement, TokioPostgres};
+use pg_changeset::{
+    BoxError, BoxFuture, Changeset, DbOperation, PushOptions, Sqlx, SqlxUnprepared, Statement, TokioPostgres,
+    Unprepared,
+};
 use sqlx::Connection;
 
 use crate::harness::{SqlxDb, TestBackend, TokioPostgresDb, fresh};
@@ -48,6 +51,39 @@ async fn sqlx_pushes_on_a_connection_with_custom_operations() {
     assert_eq!((err.operation_index(), err.sqlstate()), (Some(1), Some("23505")));
     assert!(err.to_string().contains("(SqlxInsert)"), "the default description is the type name: {err}");
     assert_eq!(handle.column("SELECT name FROM t ORDER BY id").await, ["a", "b"]);
+    conn.close().await.expect("close");
+}
+
+/// Named statements left on the connection (`pg_prepared_statements` is per session).
+async fn prepared_on(conn: &mut sqlx::PgConnection) -> i64 {
+    sqlx::raw_sql("SELECT count(*) FROM pg_prepared_statements")
+        .fetch_one(conn)
+        .await
+        .map(|row| sqlx::Row::get(&row, 0))
+        .expect("prepared statements")
+}
+
+#[tokio::test]
+async fn sqlx_unprepared_leaves_no_named_statement_on_the_connection() {
+    // Behind a pooler in transaction mode, a named statement left on a server connection
+    // meets the next client of that connection (`sqlx_s_1 already exists`).
+    let (db, mut handle) = fresh::<SqlxDb>().await;
+    handle.batch("CREATE TABLE t (id serial, name text UNIQUE)").await;
+    let mut conn = sqlx::PgConnection::connect(db.url()).await.expect("connect");
+    let insert = |name: &str| Statement::new("INSERT INTO t (name) VALUES ($1) RETURNING id").bind(name.to_owned());
+
+    let mut unprepared = Changeset::<SqlxUnprepared>::new();
+    unprepared.add_db_operations([insert("a"), insert("b")]);
+    let outcome = unprepared.push(Unprepared(&mut conn)).await.expect("push unprepared");
+    assert_eq!(outcome.operations(), 2);
+    assert_eq!(prepared_on(&mut conn).await, 0, "SqlxUnprepared must not prepare named statements");
+
+    let mut prepared = Changeset::<Sqlx>::new();
+    prepared.add_db_operation(insert("c"));
+    let outcome = prepared.push(&mut conn).await.expect("push prepared");
+    assert_eq!(outcome.operations(), 1);
+    assert_eq!(prepared_on(&mut conn).await, 1, "Sqlx keeps its statement cached");
+    assert_eq!(handle.column("SELECT name FROM t ORDER BY id").await, ["a", "b", "c"]);
     conn.close().await.expect("close");
 }
 

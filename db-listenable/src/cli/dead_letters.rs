@@ -56,7 +56,11 @@ pub enum DeadLettersCommand {
 /// [`Error::NotInstalled`](crate::Error::NotInstalled) without the journal;
 /// [`Error::UnknownSubscriber`](crate::Error::UnknownSubscriber) for a name no subscriber
 /// has; [`Error::Database`](crate::Error::Database).
-pub async fn dead_letters(pool: &sqlx::PgPool, command: &DeadLettersCommand) -> Result<String> {
+///
+/// Takes a `&PgPool`, or a [`DbPool::unprepared`](crate::DbPool::unprepared) one behind a
+/// pooler that does not track prepared statements.
+pub async fn dead_letters<'a>(db: impl Into<crate::DbPool<'a>>, command: &DeadLettersCommand) -> Result<String> {
+    let pool = db.into();
     crate::runtime::ensure_installed(pool).await?;
     match command {
         DeadLettersCommand::List { subscriber, limit, json } => {

@@ -216,9 +216,10 @@ fn with_newline(mut text: String) -> String {
     text
 }
 
-/// Runs `triggers check` for every registered model.
-pub async fn check(pool: &sqlx::PgPool, config: &CaptureConfig) -> Result<DriftReport> {
-    crate::drift::check_sqlx(pool, &crate::registry::models(), config).await
+/// Runs `triggers check` for every registered model (on a `&PgPool`, or a
+/// [`DbPool::unprepared`](crate::DbPool::unprepared) one).
+pub async fn check<'a>(db: impl Into<crate::DbPool<'a>>, config: &CaptureConfig) -> Result<DriftReport> {
+    crate::drift::check_sqlx(db, &crate::registry::models(), config).await
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::shared::{Counters, PickStart, Served, Shared};
 use super::store;
 use super::subscriber::{Batched, OutboxCatalog, Single, Subscriber};
 use super::{heartbeat, wakeup, worker};
+use crate::DbPool;
 use crate::error::{ConfigError, Error, Result};
 
 /// Per-subscription options.
@@ -245,13 +246,14 @@ impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
     pub async fn start(self) -> Result<Runtime> {
         let RuntimeBuilder { pool, config, subscribers, state: _, without_processor } = self;
         validate(&config, &subscribers)?;
-        store::ensure_installed(&pool).await?;
-        check_schema_version(&pool).await?;
+        let db = DbPool::with_prepared_statements(&pool, config.prepared_statements);
+        store::ensure_installed(db).await?;
+        check_schema_version(db).await?;
         let models: Vec<crate::Model> = subscribers.iter().filter_map(|s| s.spec().model).collect();
-        crate::drift::check_models_sqlx(&pool, &models).await?;
-        check_drift(&pool, &config, &subscribers).await?;
+        crate::drift::check_models_sqlx(db, &models).await?;
+        check_drift(db, &config, &subscribers).await?;
         let own: Vec<i32> = subscribers.iter().map(|s| s.spec().table_id).collect();
-        let orphans: Vec<String> = store::captured_tables_without_subscriber(&pool, &own)
+        let orphans: Vec<String> = store::captured_tables_without_subscriber(db, &own)
             .await?
             .into_iter()
             .filter(|table| !without_processor.contains(table))
@@ -261,7 +263,7 @@ impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
         }
         let mut served = Vec::with_capacity(subscribers.len());
         for subscriber in subscribers {
-            let id = store::register(&pool, subscriber.spec()).await?;
+            let id = store::register(db, subscriber.spec()).await?;
             tracing::info!(subscriber = %subscriber.spec().name, table = %subscriber.spec().label, "subscriber registered");
             served.push(Served { subscriber, id, counters: Counters::default(), pick: PickStart::default() });
         }
@@ -344,14 +346,14 @@ fn validate(config: &RuntimeConfig, subscribers: &[Arc<dyn Subscriber>]) -> Resu
     config.validate()
 }
 
-async fn check_drift(pool: &PgPool, config: &RuntimeConfig, subscribers: &[Arc<dyn Subscriber>]) -> Result<()> {
+async fn check_drift(db: DbPool<'_>, config: &RuntimeConfig, subscribers: &[Arc<dyn Subscriber>]) -> Result<()> {
     if config.drift == DriftPolicy::Skip {
         return Ok(());
     }
     let mut models: Vec<crate::Model> = subscribers.iter().filter_map(|s| s.spec().model).collect();
     models.sort_by_key(|m| (m.schema, m.table));
     models.dedup();
-    let mut report = crate::drift::check_sqlx(pool, &models, &config.capture).await?;
+    let mut report = crate::drift::check_sqlx(db, &models, &config.capture).await?;
     // Tables captured for models this runtime does not process are not its business here
     // (the no-processor check covers them).
     report.drifts.retain(|drift| !matches!(drift, crate::drift::Drift::Extra { .. }));
@@ -375,8 +377,8 @@ async fn check_drift(pool: &PgPool, config: &RuntimeConfig, subscribers: &[Arc<d
 }
 
 /// Refuses a journal layout this code cannot run against (see [`crate::ddl::SchemaVersion`]).
-async fn check_schema_version(pool: &PgPool) -> Result<()> {
-    match crate::drift::schema_version_sqlx(pool).await? {
+async fn check_schema_version(db: DbPool<'_>) -> Result<()> {
+    match crate::drift::schema_version_sqlx(db).await? {
         Some(version) => version.check(),
         None => Err(Error::NotInstalled),
     }

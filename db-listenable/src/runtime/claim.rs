@@ -37,7 +37,9 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 // `row_type` is a quoted identifier built from the model's constants, never user input.
-use sqlx::{AssertSqlSafe, PgPool, Row};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::DbPool;
 
 use super::subscriber::{Claimed, Rows};
 use crate::error::{Error, Result};
@@ -86,11 +88,11 @@ pub(crate) struct ClaimRequest<'a> {
 ///
 /// With a `row_type`, the rows are then read as that table's columns (see the module
 /// docs); when one of them does not convert, each row is converted on its own.
-pub(crate) async fn claim(pool: &PgPool, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>> {
+pub(crate) async fn claim(db: DbPool<'_>, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>> {
     let Some(row_type) = request.row_type else {
-        return claim_as(pool, request, RETURNING).await;
+        return claim_as(db, request, RETURNING).await;
     };
-    let mut claimed = claim_as(pool, request, RETURNING_KEYS).await?;
+    let mut claimed = claim_as(db, request, RETURNING_KEYS).await?;
     if claimed.is_empty() {
         return Ok(claimed);
     }
@@ -103,13 +105,19 @@ pub(crate) async fn claim(pool: &PgPool, request: &ClaimRequest<'_>) -> Result<V
          WHERE d.subscriber_id = $1 AND d.lease_token = $2 AND d.change_id = ANY($3) AND v.row IS NOT NULL
          ORDER BY d.change_id, v.side"
     );
-    let rows = match sqlx::query(AssertSqlSafe(sql))
-        .bind(request.subscriber_id)
-        .bind(request.token)
-        .bind(&ids)
-        .fetch_all(pool)
-        .await
-    {
+    let read = async {
+        let mut conn = db.one_statement().await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(request.subscriber_id)
+            .bind(request.token)
+            .bind(&ids)
+            .persistent(db.prepared())
+            .fetch_all(&mut *conn)
+            .await?;
+        conn.finish().await?;
+        Ok::<_, sqlx::Error>(rows)
+    };
+    let rows = match read.await {
         Ok(rows) => rows,
         Err(error) if is_data_error(&error) => {
             tracing::warn!(
@@ -117,7 +125,7 @@ pub(crate) async fn claim(pool: &PgPool, request: &ClaimRequest<'_>) -> Result<V
                 error = %error,
                 "a captured row does not fit its table's row type any more; converting the batch row by row"
             );
-            convert_each(pool, request, row_type, &mut claimed).await?;
+            convert_each(db, request, row_type, &mut claimed).await?;
             return Ok(claimed);
         }
         Err(error) => return Err(Error::database("read claimed rows as their table's row type")(error)),
@@ -218,13 +226,17 @@ fn bind<'q>(
 
 /// The claim proper, returning `returning` ([`RETURNING`] or [`RETURNING_KEYS`]); with
 /// the keys only, the rows are left to be filled in as [`Rows::Typed`].
-async fn claim_as(pool: &PgPool, request: &ClaimRequest<'_>, returning: &str) -> Result<Vec<Claimed>> {
+async fn claim_as(db: DbPool<'_>, request: &ClaimRequest<'_>, returning: &str) -> Result<Vec<Claimed>> {
     let typed = returning == RETURNING_KEYS;
     let sql = format!("{UPDATE} RETURNING {returning}");
+    let action = "claim deliveries";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     let rows = bind(sqlx::query(AssertSqlSafe(sql)), request)
-        .fetch_all(pool)
+        .persistent(db.prepared())
+        .fetch_all(&mut *conn)
         .await
-        .map_err(Error::database("claim deliveries"))?;
+        .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
         let txid: String = row.get(2);
@@ -251,7 +263,7 @@ async fn claim_as(pool: &PgPool, request: &ClaimRequest<'_>, returning: &str) ->
 /// The slow path of the typed read: converts each claimed row alone, so a row that does
 /// not fit is that delivery's own failure.
 async fn convert_each(
-    pool: &PgPool,
+    db: DbPool<'_>,
     request: &ClaimRequest<'_>,
     row_type: &str,
     claimed: &mut [Claimed],
@@ -267,14 +279,20 @@ async fn convert_each(
         let mut sides = [None, None];
         let mut failure = None;
         for (side, slot) in [1_i16, 2].into_iter().zip(sides.iter_mut()) {
-            match sqlx::query(AssertSqlSafe(sql.as_str()))
-                .bind(request.subscriber_id)
-                .bind(request.token)
-                .bind(delivery.change_id)
-                .bind(side)
-                .fetch_optional(pool)
-                .await
-            {
+            let read = async {
+                let mut conn = db.one_statement().await?;
+                let row = sqlx::query(AssertSqlSafe(sql.as_str()))
+                    .bind(request.subscriber_id)
+                    .bind(request.token)
+                    .bind(delivery.change_id)
+                    .bind(side)
+                    .persistent(db.prepared())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                conn.finish().await?;
+                Ok::<_, sqlx::Error>(row)
+            };
+            match read.await {
                 Ok(row) => *slot = row,
                 Err(error) => {
                     let text = format!("could not turn the captured row back into {row_type}: {error}");

@@ -28,6 +28,7 @@ pub struct RuntimeConfig {
     pub(crate) route_batch_size: usize,
     pub(crate) poll_interval: Duration,
     pub(crate) wakeups: bool,
+    pub(crate) prepared_statements: bool,
     pub(crate) lease: Duration,
     pub(crate) processing_timeout: Duration,
     pub(crate) max_attempts: u32,
@@ -48,6 +49,7 @@ impl Default for RuntimeConfig {
             route_batch_size: 1000,
             poll_interval: Duration::from_secs(1),
             wakeups: true,
+            prepared_statements: true,
             lease: Duration::from_secs(30),
             processing_timeout: Duration::from_secs(300),
             max_attempts: 10,
@@ -121,9 +123,27 @@ impl RuntimeConfig {
     }
 
     /// `LISTEN` for wake-ups (the capture triggers' gated NOTIFY, and the router's);
-    /// default on. Off: poll only (behind a pooler in transaction mode).
+    /// default on. Off: poll only (behind a pooler in transaction mode, with
+    /// [`prepared_statements(false)`](RuntimeConfig::prepared_statements) unless the pooler
+    /// tracks prepared statements).
     pub fn wakeups(mut self, wakeups: bool) -> Self {
         self.wakeups = wakeups;
+        self
+    }
+
+    /// Prepare the runtime's statements (default on): sqlx's named statements, cached on
+    /// each connection. Off: every statement of the runtime (claims, settlements,
+    /// routing, lease renewals, stats, start-up checks, registration,
+    /// [`Context::settle_in`](super::Context::settle_in)) is sent unprepared, in a
+    /// transaction of its own where it had none, as [`DbPool::unprepared`](crate::DbPool::unprepared)
+    /// describes. For a connection pooler in transaction mode that does not track
+    /// prepared statements (PgBouncer before 1.21, or without `max_prepared_statements`),
+    /// together with [`wakeups(false)`](RuntimeConfig::wakeups); it costs the drain a
+    /// parse and two round trips per statement (see OPERATIONS.md, "Connection poolers").
+    /// Processors' own statements are theirs to send unprepared
+    /// ([`Context::prepared_statements`](super::Context::prepared_statements)).
+    pub fn prepared_statements(mut self, prepared_statements: bool) -> Self {
+        self.prepared_statements = prepared_statements;
         self
     }
 
@@ -227,6 +247,11 @@ impl RuntimeConfig {
     /// See [`wakeups`](RuntimeConfig::wakeups).
     pub fn get_wakeups(&self) -> bool {
         self.wakeups
+    }
+
+    /// See [`prepared_statements`](RuntimeConfig::prepared_statements).
+    pub fn get_prepared_statements(&self) -> bool {
+        self.prepared_statements
     }
 
     /// See [`lease`](RuntimeConfig::lease).

@@ -31,8 +31,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use sqlx::{PgPool, Row};
+use sqlx::Row;
 
+use crate::DbPool;
 use crate::ddl::ROUTED_CHANNEL;
 use crate::error::{Error, Result};
 
@@ -74,7 +75,10 @@ pub struct DeadLetter {
 ///
 /// # Errors
 /// [`Error::Database`] if they cannot be read.
-pub async fn list(pool: &PgPool, subscriber: Option<&str>, limit: i64) -> Result<Vec<DeadLetter>> {
+pub async fn list<'a>(db: impl Into<DbPool<'a>>, subscriber: Option<&str>, limit: i64) -> Result<Vec<DeadLetter>> {
+    let db = db.into();
+    let action = "list dead letters";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     let rows = sqlx::query(
         "SELECT s.name, x.change_id,
                 coalesce(t.schema_name || '.' || t.table_name, CASE WHEN x.op = 'E' THEN x.new_row ->> 'catalog' END,
@@ -93,9 +97,11 @@ pub async fn list(pool: &PgPool, subscriber: Option<&str>, limit: i64) -> Result
     )
     .bind(subscriber)
     .bind(limit)
-    .fetch_all(pool)
+    .persistent(db.prepared())
+    .fetch_all(&mut *conn)
     .await
-    .map_err(Error::database("list dead letters"))?;
+    .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -144,10 +150,15 @@ pub struct RequeuePreview {
 ///
 /// # Errors
 /// [`Error::UnknownSubscriber`] if no subscriber has that name; [`Error::Database`].
-pub async fn preview(pool: &PgPool, subscriber: &str, change_id: Option<i64>) -> Result<RequeuePreview> {
+pub async fn preview<'a>(
+    db: impl Into<DbPool<'a>>,
+    subscriber: &str,
+    change_id: Option<i64>,
+) -> Result<RequeuePreview> {
+    let db = db.into();
     let action = format!("look at dead letters of `{subscriber}` before a requeue");
-    let mut conn = pool.acquire().await.map_err(Error::database(action.clone()))?;
-    let id = subscriber_id(&mut conn, subscriber).await?;
+    let mut conn = db.one_statement().await.map_err(Error::database(action.clone()))?;
+    let id = subscriber_id(&mut conn, db.prepared(), subscriber).await?;
     let row = sqlx::query(
         "SELECT count(*), count(*) FILTER (WHERE x.newer_processed > 0), coalesce(sum(x.newer_processed), 0)::bigint,
                 coalesce(sum((SELECT count(*) FROM db_listenable.deliveries d
@@ -159,9 +170,11 @@ pub async fn preview(pool: &PgPool, subscriber: &str, change_id: Option<i64>) ->
     )
     .bind(id)
     .bind(change_id)
+    .persistent(db.prepared())
     .fetch_one(&mut *conn)
     .await
-    .map_err(Error::database(action))?;
+    .map_err(Error::database(action.clone()))?;
+    conn.finish().await.map_err(Error::database(action))?;
     let count = |i: usize| u64::try_from(row.get::<i64, _>(i)).unwrap_or_default();
     Ok(RequeuePreview {
         letters: count(0),
@@ -191,10 +204,11 @@ fn op_name(code: &str) -> &'static str {
 ///
 /// # Errors
 /// [`Error::UnknownSubscriber`] if no subscriber has that name; [`Error::Database`].
-pub async fn requeue(pool: &PgPool, subscriber: &str, change_id: Option<i64>) -> Result<u64> {
+pub async fn requeue<'a>(db: impl Into<DbPool<'a>>, subscriber: &str, change_id: Option<i64>) -> Result<u64> {
+    let db = db.into();
     let action = format!("requeue dead letters of `{subscriber}`");
-    let mut tx = pool.begin().await.map_err(Error::database(action.clone()))?;
-    let id = subscriber_id(&mut tx, subscriber).await?;
+    let mut tx = db.pool().begin().await.map_err(Error::database(action.clone()))?;
+    let id = subscriber_id(&mut tx, db.prepared(), subscriber).await?;
     let moved = sqlx::query(
         "WITH back AS (
              DELETE FROM db_listenable.dead_letters
@@ -210,6 +224,7 @@ pub async fn requeue(pool: &PgPool, subscriber: &str, change_id: Option<i64>) ->
     )
     .bind(id)
     .bind(change_id)
+    .persistent(db.prepared())
     .execute(&mut *tx)
     .await
     .map_err(Error::database(action.clone()))?
@@ -217,6 +232,7 @@ pub async fn requeue(pool: &PgPool, subscriber: &str, change_id: Option<i64>) ->
     if moved > 0 {
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(ROUTED_CHANNEL)
+            .persistent(db.prepared())
             .execute(&mut *tx)
             .await
             .map_err(Error::database(action.clone()))?;
@@ -229,15 +245,17 @@ pub async fn requeue(pool: &PgPool, subscriber: &str, change_id: Option<i64>) ->
 ///
 /// # Errors
 /// [`Error::UnknownSubscriber`] if no subscriber has that name; [`Error::Database`].
-pub async fn discard(pool: &PgPool, subscriber: &str, change_id: Option<i64>) -> Result<u64> {
+pub async fn discard<'a>(db: impl Into<DbPool<'a>>, subscriber: &str, change_id: Option<i64>) -> Result<u64> {
+    let db = db.into();
     let action = format!("discard dead letters of `{subscriber}`");
-    let mut tx = pool.begin().await.map_err(Error::database(action.clone()))?;
-    let id = subscriber_id(&mut tx, subscriber).await?;
+    let mut tx = db.pool().begin().await.map_err(Error::database(action.clone()))?;
+    let id = subscriber_id(&mut tx, db.prepared(), subscriber).await?;
     let gone = sqlx::query(
         "DELETE FROM db_listenable.dead_letters WHERE subscriber_id = $1 AND ($2::bigint IS NULL OR change_id = $2)",
     )
     .bind(id)
     .bind(change_id)
+    .persistent(db.prepared())
     .execute(&mut *tx)
     .await
     .map_err(Error::database(action.clone()))?
@@ -246,9 +264,10 @@ pub async fn discard(pool: &PgPool, subscriber: &str, change_id: Option<i64>) ->
     Ok(gone)
 }
 
-async fn subscriber_id(conn: &mut sqlx::PgConnection, name: &str) -> Result<i32> {
+async fn subscriber_id(conn: &mut sqlx::PgConnection, prepared: bool, name: &str) -> Result<i32> {
     sqlx::query_scalar("SELECT id FROM db_listenable.subscribers WHERE name = $1")
         .bind(name)
+        .persistent(prepared)
         .fetch_optional(conn)
         .await
         .map_err(Error::database(format!("look up subscriber `{name}`")))?

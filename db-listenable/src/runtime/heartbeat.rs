@@ -30,7 +30,7 @@ pub(crate) async fn beat(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool
         if *shutdown.borrow() {
             return;
         }
-        match store::seen(&shared.pool, &ids).await {
+        match store::seen(shared.db(), &ids).await {
             Ok(refreshed) => {
                 let missing: Vec<&str> = shared
                     .served

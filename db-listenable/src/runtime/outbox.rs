@@ -37,6 +37,10 @@ fn entries(events: &[EventRecord]) -> Result<serde_json::Value, BoxError> {
 /// Journals the entries in array order (identity values follow it) and sends the gated
 /// wake-up, through the one function that lets a role without write access to the journal
 /// write events (see [`crate::ddl::Access::Outbox`]).
+///
+/// Sent unprepared (sqlx's unnamed statement, in the push's transaction), so that a push
+/// works behind a pooler in transaction mode that does not track prepared statements
+/// too; that costs one parse per push with events, beside its transaction's round trips.
 const ENQUEUE_SQL: &str = "SELECT db_listenable.enqueue_events($1::jsonb)";
 
 impl Outbox<pg_changeset::Sqlx> for JournalOutbox {
@@ -45,11 +49,24 @@ impl Outbox<pg_changeset::Sqlx> for JournalOutbox {
         conn: &'a mut sqlx::PgConnection,
         events: &'a [EventRecord],
     ) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(async move {
-            sqlx::query(ENQUEUE_SQL).bind(entries(events)?).execute(&mut *conn).await?;
-            Ok(())
-        })
+        Box::pin(write_sqlx(conn, events))
     }
+}
+
+impl Outbox<pg_changeset::SqlxUnprepared> for JournalOutbox {
+    fn write<'a>(
+        &'a self,
+        conn: &'a mut sqlx::PgConnection,
+        events: &'a [EventRecord],
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(write_sqlx(conn, events))
+    }
+}
+
+/// The write of both sqlx backends.
+async fn write_sqlx(conn: &mut sqlx::PgConnection, events: &[EventRecord]) -> Result<(), BoxError> {
+    sqlx::query(ENQUEUE_SQL).bind(entries(events)?).persistent(false).execute(conn).await?;
+    Ok(())
 }
 
 #[cfg(feature = "tokio-postgres")]

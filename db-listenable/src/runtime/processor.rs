@@ -4,6 +4,8 @@ use std::future::Future;
 
 use sqlx::PgPool;
 
+use crate::DbPool;
+
 use super::change::Change;
 use super::row::ChangeRow;
 use super::settle_in::SettleScope;
@@ -102,7 +104,7 @@ where
 /// What a processor gets besides the change: the database and the application's state
 /// `S` (`()` when the runtime has none).
 pub struct Context<'a, S = ()> {
-    pub(crate) pool: &'a PgPool,
+    pub(crate) db: DbPool<'a>,
     pub(crate) subscriber: &'a str,
     pub(crate) state: &'a S,
     /// The batch's lease and the changes in hand: what [`Context::settle_in`] settles.
@@ -112,7 +114,16 @@ pub struct Context<'a, S = ()> {
 impl<'a, S> Context<'a, S> {
     /// The runtime's connection pool.
     pub fn db(&self) -> &'a PgPool {
-        self.pool
+        self.db.pool()
+    }
+
+    /// Whether the runtime prepares its statements
+    /// ([`RuntimeConfig::prepared_statements`](super::RuntimeConfig::prepared_statements)):
+    /// the value for sqlx's `persistent(...)` of the processor's own statements, so that
+    /// they too work behind a pooler that does not track prepared statements (run them in
+    /// a transaction there, as [`DbPool::unprepared`](crate::DbPool::unprepared) explains).
+    pub fn prepared_statements(&self) -> bool {
+        self.db.prepared()
     }
 
     /// The name of the subscriber (processor registration) being served.
@@ -129,7 +140,7 @@ impl<'a, S> Context<'a, S> {
     /// This context with the state of the subscriber being served: the workers know
     /// no state type, each subscriber holds its own.
     pub(crate) fn with_state<T>(&self, state: &'a T) -> Context<'a, T> {
-        Context { pool: self.pool, subscriber: self.subscriber, state, settle: self.settle }
+        Context { db: self.db, subscriber: self.subscriber, state, settle: self.settle }
     }
 }
 

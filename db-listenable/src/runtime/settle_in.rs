@@ -61,7 +61,7 @@ impl<'a, S> Context<'a, S> {
         'a: 'b,
     {
         Context {
-            pool: self.pool,
+            db: self.db,
             subscriber: self.subscriber,
             state: self.state,
             settle: SettleScope { changes, ..self.settle },
@@ -123,7 +123,15 @@ impl<'a, S> Context<'a, S> {
         // Recorded before the statement runs: a lease renewal running beside it skips the
         // rows it locks, and must not take them for lost meanwhile.
         scope.settled.record(scope.changes);
-        let settled = match store::settle_done_in(tx, scope.subscriber_id, scope.token, scope.changes).await {
+        let settled = match store::settle_done_in(
+            tx,
+            self.db.prepared(),
+            scope.subscriber_id,
+            scope.token,
+            scope.changes,
+        )
+        .await
+        {
             Ok(settled) => settled,
             Err(error) => {
                 scope.settled.forget(scope.changes);

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use super::config::RuntimeConfig;
 use super::stats::{LATENCY_BUCKETS, LatencyHistogram};
 use super::subscriber::Subscriber;
+use crate::DbPool;
 
 pub(crate) struct Shared {
     pub pool: PgPool,
@@ -101,6 +102,18 @@ pub(crate) struct Counters {
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     /// Sum of the processing times counted in `latency`, in nanoseconds.
     latency_sum_nanos: AtomicU64,
+}
+
+impl Shared {
+    /// The pool processors share, with the runtime's choice of prepared statements.
+    pub fn db(&self) -> DbPool<'_> {
+        DbPool::with_prepared_statements(&self.pool, self.config.prepared_statements)
+    }
+
+    /// The lease renewals' pool, likewise.
+    pub fn lease_db(&self) -> DbPool<'_> {
+        DbPool::with_prepared_statements(&self.lease_pool, self.config.prepared_statements)
+    }
 }
 
 impl Counters {

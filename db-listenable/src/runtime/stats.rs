@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use sqlx::{PgPool, Row};
+use sqlx::Row;
 
 use super::shared::Shared;
+use crate::DbPool;
 use crate::error::{Error, Result};
 
 /// Upper bounds, in seconds, of the processing-time histogram's buckets (Prometheus'
@@ -113,7 +114,7 @@ impl StatsHandle {
     /// # Errors
     /// [`Error::Database`] if the counts cannot be read.
     pub async fn stats(&self) -> Result<Stats> {
-        let mut stats = load(&self.shared.pool).await?;
+        let mut stats = load(self.shared.db()).await?;
         for served in &self.shared.served {
             if let Some(entry) = stats.subscribers.iter_mut().find(|s| s.name == served.subscriber.spec().name) {
                 entry.processed_here = served.counters.processed.load(Ordering::Relaxed);
@@ -136,6 +137,11 @@ impl StatsHandle {
             .collect()
     }
 
+    /// Whether the runtime prepares its statements (the dashboard follows it).
+    pub(crate) fn prepared_statements(&self) -> bool {
+        self.shared.config.prepared_statements
+    }
+
     /// The capture configuration the runtime checks the triggers against.
     pub fn capture_config(&self) -> &crate::ddl::CaptureConfig {
         &self.shared.config.capture
@@ -154,10 +160,14 @@ impl std::fmt::Debug for StatsHandle {
 ///
 /// # Errors
 /// [`Error::Database`] if the counts cannot be read.
-pub async fn load(pool: &PgPool) -> Result<Stats> {
+pub async fn load<'a>(db: impl Into<DbPool<'a>>) -> Result<Stats> {
+    let db = db.into();
     let action = "read db-listenable stats";
+    // Unprepared, the three statements share one transaction.
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     let unrouted: i64 = sqlx::query_scalar("SELECT count(*) FROM db_listenable.changes")
-        .fetch_one(pool)
+        .persistent(db.prepared())
+        .fetch_one(&mut *conn)
         .await
         .map_err(Error::database(action))?;
     let unconsumed = sqlx::query(
@@ -165,7 +175,8 @@ pub async fn load(pool: &PgPool) -> Result<Stats> {
          FROM db_listenable.unrouted u LEFT JOIN db_listenable.tables t ON t.id = u.table_id
          GROUP BY 1 ORDER BY 1",
     )
-    .fetch_all(pool)
+    .persistent(db.prepared())
+    .fetch_all(&mut *conn)
     .await
     .map_err(Error::database(action))?
     .into_iter()
@@ -194,9 +205,11 @@ pub async fn load(pool: &PgPool) -> Result<Stats> {
          ) d ON true
          ORDER BY s.name",
     )
-    .fetch_all(pool)
+    .persistent(db.prepared())
+    .fetch_all(&mut *conn)
     .await
     .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
     let subscribers = rows
         .into_iter()
         .map(|row| {

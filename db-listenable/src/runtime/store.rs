@@ -11,9 +11,10 @@
 
 use std::time::Duration;
 
-use sqlx::{PgPool, Row};
+use sqlx::Row;
 
 use super::subscriber::Spec;
+use crate::DbPool;
 use crate::ddl::ROUTER_LOCK;
 use crate::error::{Error, Result};
 
@@ -22,35 +23,45 @@ use crate::error::{Error, Result};
 ///
 /// # Errors
 /// [`Error::NotInstalled`], or [`Error::Database`] if the check itself fails.
-pub async fn ensure_installed(pool: &PgPool) -> Result<()> {
+pub async fn ensure_installed<'a>(db: impl Into<DbPool<'a>>) -> Result<()> {
+    let db = db.into();
+    let action = "look for the db_listenable journal";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     let present: bool = sqlx::query_scalar(
         "SELECT to_regclass('db_listenable.changes') IS NOT NULL AND to_regclass('db_listenable.deliveries') IS NOT NULL \
          AND to_regclass('db_listenable.unrouted') IS NOT NULL \
          AND to_regprocedure('db_listenable.route(bigint)') IS NOT NULL",
     )
-    .fetch_one(pool)
+    .persistent(db.prepared())
+    .fetch_one(&mut *conn)
     .await
-    .map_err(Error::database("look for the db_listenable journal"))?;
+    .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
     if present { Ok(()) } else { Err(Error::NotInstalled) }
 }
 
 /// Waits for the router lock and holds it until `tx` ends: no routing round runs
 /// meanwhile, and the statements that follow read what the last round left.
-async fn hold_router_lock(tx: &mut sqlx::PgConnection) -> std::result::Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)").bind(ROUTER_LOCK.0).bind(ROUTER_LOCK.1).execute(tx).await?;
+async fn hold_router_lock(tx: &mut sqlx::PgConnection, prepared: bool) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(ROUTER_LOCK.0)
+        .bind(ROUTER_LOCK.1)
+        .persistent(prepared)
+        .execute(tx)
+        .await?;
     Ok(())
 }
 
 /// Registers (or refreshes) a subscriber and hands it the kept entries of its table
 /// that no subscriber consumed yet. Returns its id.
-pub(crate) async fn register(pool: &PgPool, spec: &Spec) -> Result<i32> {
+pub(crate) async fn register(db: DbPool<'_>, spec: &Spec) -> Result<i32> {
     let action = || format!("register subscriber `{}` for {}", spec.name, spec.label);
-    let mut tx = pool.begin().await.map_err(Error::database(action()))?;
+    let mut tx = db.pool().begin().await.map_err(Error::database(action()))?;
     // Registration and routing exclude each other (a routing round reads only once it
     // holds this lock, see `route`): an entry is either routed before this subscriber
     // exists (and then kept in `unrouted` if nobody took it, adopted below) or after.
     // The statements below run after the lock, so their snapshots see the last round.
-    hold_router_lock(&mut tx).await.map_err(Error::database(action()))?;
+    hold_router_lock(&mut tx, db.prepared()).await.map_err(Error::database(action()))?;
     let id: i32 = sqlx::query_scalar(
         "INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ($1, $2, $3)
          ON CONFLICT (name) DO UPDATE SET table_id = EXCLUDED.table_id, key_columns = EXCLUDED.key_columns,
@@ -60,6 +71,7 @@ pub(crate) async fn register(pool: &PgPool, spec: &Spec) -> Result<i32> {
     .bind(&spec.name)
     .bind(spec.table_id)
     .bind(&spec.key_columns)
+    .persistent(db.prepared())
     .fetch_one(&mut *tx)
     .await
     .map_err(Error::database(action()))?;
@@ -74,6 +86,7 @@ pub(crate) async fn register(pool: &PgPool, spec: &Spec) -> Result<i32> {
     .bind(id)
     .bind(spec.table_id)
     .bind(&spec.key_columns)
+    .persistent(db.prepared())
     .execute(&mut *tx)
     .await
     .map_err(Error::database(action()))?;
@@ -105,13 +118,17 @@ pub(crate) struct Routed {
 /// or wholly after it. A router that loses the lock does not scan the journal. The
 /// wake-up for other processes' workers is sent at its commit, and only when something
 /// was routed.
-pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
+pub(crate) async fn route(db: DbPool<'_>, limit: i64) -> Result<Option<Routed>> {
+    let action = "route journal entries to their subscribers";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     let row =
         sqlx::query("SELECT held, moved_count, delivery_count, kept_count, adopted_count FROM db_listenable.route($1)")
             .bind(limit)
-            .fetch_one(pool)
+            .persistent(db.prepared())
+            .fetch_one(&mut *conn)
             .await
-            .map_err(Error::database("route journal entries to their subscribers"))?;
+            .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
     if !row.get::<bool, _>(0) {
         return Ok(None);
     }
@@ -125,8 +142,10 @@ pub(crate) async fn route(pool: &PgPool, limit: i64) -> Result<Option<Routed>> {
 /// would stall the renewal until that transaction ends, and a batch processor's
 /// settlement taking the rows in another order could deadlock with it. The worker counts
 /// those deliveries apart (`settle_in::SettledInTx`).
-pub(crate) async fn renew(pool: &PgPool, subscriber_id: i32, token: i64, lease: Duration) -> Result<u64> {
-    Ok(sqlx::query(
+pub(crate) async fn renew(db: DbPool<'_>, subscriber_id: i32, token: i64, lease: Duration) -> Result<u64> {
+    let action = "renew a lease";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
+    let renewed = sqlx::query(
         "UPDATE db_listenable.deliveries d SET leased_until = now() + $3 * interval '1 millisecond'
          FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
          WHERE d.subscriber_id = $1 AND d.change_id = ANY(ARRAY(
@@ -137,10 +156,13 @@ pub(crate) async fn renew(pool: &PgPool, subscriber_id: i32, token: i64, lease: 
     .bind(subscriber_id)
     .bind(token)
     .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
-    .execute(pool)
+    .persistent(db.prepared())
+    .execute(&mut *conn)
     .await
-    .map_err(Error::database("renew a lease"))?
-    .rows_affected())
+    .map_err(Error::database(action))?
+    .rows_affected();
+    conn.finish().await.map_err(Error::database(action))?;
+    Ok(renewed)
 }
 
 /// The settlement of done deliveries, as common table expressions over the parameters
@@ -177,6 +199,7 @@ macro_rules! done_ctes {
 /// still held under `token`.
 pub(crate) async fn settle_done_in(
     tx: &mut sqlx::PgConnection,
+    prepared: bool,
     subscriber_id: i32,
     token: i64,
     ids: &[i64],
@@ -185,6 +208,7 @@ pub(crate) async fn settle_done_in(
         .bind(subscriber_id)
         .bind(token)
         .bind(ids)
+        .persistent(prepared)
         .fetch_one(tx)
         .await
         .map_err(Error::database("settle changes in the processor's transaction"))
@@ -224,13 +248,13 @@ pub(crate) const UNCOMMITTED: &str =
 /// theirs now). Returns the ids it touched and, among them, those of `settled_in_tx`
 /// (the transactions that did not commit).
 pub(crate) async fn settle(
-    pool: &PgPool,
+    db: DbPool<'_>,
     subscriber_id: i32,
     token: i64,
     settlement: &Settlement,
 ) -> Result<(Vec<i64>, Vec<i64>)> {
     if settlement.retry.is_empty() && settlement.dead.is_empty() && settlement.settled_in_tx.is_empty() {
-        return settle_done(pool, subscriber_id, token, &settlement.done).await.map(|done| (done, Vec::new()));
+        return settle_done(db, subscriber_id, token, &settlement.done).await.map(|done| (done, Vec::new()));
     }
     let retry_ids: Vec<i64> = settlement.retry.iter().map(|r| r.0).collect();
     let retry_delays: Vec<i64> =
@@ -238,6 +262,8 @@ pub(crate) async fn settle(
     let retry_errors: Vec<&str> = settlement.retry.iter().map(|r| r.2.as_str()).collect();
     let dead_ids: Vec<i64> = settlement.dead.iter().map(|r| r.0).collect();
     let dead_errors: Vec<&str> = settlement.dead.iter().map(|r| r.1.as_str()).collect();
+    let action = "record the outcome of a batch";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     // The four sets are disjoint, so no row is modified twice by the statement.
     let row = sqlx::query(concat!(
         "WITH async_commit AS (
@@ -290,9 +316,11 @@ pub(crate) async fn settle(
     .bind(&dead_errors)
     .bind(&settlement.settled_in_tx)
     .bind(UNCOMMITTED)
-    .fetch_one(pool)
+    .persistent(db.prepared())
+    .fetch_one(&mut *conn)
     .await
-    .map_err(Error::database("record the outcome of a batch"))?;
+    .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
     Ok((row.get(0), row.get(1)))
 }
 
@@ -301,8 +329,10 @@ pub(crate) async fn settle(
 /// change every time), and planning the full statement, CTEs for retries, dead letters
 /// and uncommitted transactions included, cost a batch of one change about 8 % of the
 /// drain rate (BENCHMARKS.md).
-async fn settle_done(pool: &PgPool, subscriber_id: i32, token: i64, done: &[i64]) -> Result<Vec<i64>> {
-    sqlx::query_scalar(concat!(
+async fn settle_done(db: DbPool<'_>, subscriber_id: i32, token: i64, done: &[i64]) -> Result<Vec<i64>> {
+    let action = "record the outcome of a batch";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
+    let settled = sqlx::query_scalar(concat!(
         "WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)), ",
         done_ctes!(),
         " SELECT array(SELECT change_id FROM done) FROM async_commit"
@@ -310,9 +340,12 @@ async fn settle_done(pool: &PgPool, subscriber_id: i32, token: i64, done: &[i64]
     .bind(subscriber_id)
     .bind(token)
     .bind(done)
-    .fetch_one(pool)
+    .persistent(db.prepared())
+    .fetch_one(&mut *conn)
     .await
-    .map_err(Error::database("record the outcome of a batch"))
+    .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
+    Ok(settled)
 }
 
 /// Removes a subscriber for good: its registration, pending deliveries and dead letters.
@@ -330,8 +363,8 @@ async fn settle_done(pool: &PgPool, subscriber_id: i32, token: i64, done: &[i64]
 ///
 /// # Errors
 /// [`Error::Database`] if the rows cannot be deleted.
-pub async fn remove_subscriber(pool: &PgPool, name: &str) -> Result<bool> {
-    match remove_stale_subscriber(pool, name, None).await {
+pub async fn remove_subscriber<'a>(db: impl Into<DbPool<'a>>, name: &str) -> Result<bool> {
+    match remove_stale_subscriber(db, name, None).await {
         Ok(_) => Ok(true),
         Err(Error::UnknownSubscriber { .. }) => Ok(false),
         Err(error) => Err(error),
@@ -366,20 +399,22 @@ pub struct RemovedSubscriber {
 /// [`Error::UnknownSubscriber`] when no subscriber has that name;
 /// [`Error::SubscriberInUse`] when it was seen within `stale_after` (nothing removed);
 /// [`Error::Database`].
-pub async fn remove_stale_subscriber(
-    pool: &PgPool,
+pub async fn remove_stale_subscriber<'a>(
+    db: impl Into<DbPool<'a>>,
     name: &str,
     stale_after: Option<Duration>,
 ) -> Result<RemovedSubscriber> {
+    let db = db.into();
     let action = || format!("remove subscriber `{name}`");
-    let mut tx = pool.begin().await.map_err(Error::database(action()))?;
-    hold_router_lock(&mut tx).await.map_err(Error::database(action()))?;
+    let mut tx = db.pool().begin().await.map_err(Error::database(action()))?;
+    hold_router_lock(&mut tx, db.prepared()).await.map_err(Error::database(action()))?;
     // A new statement, so a snapshot taken with the lock held.
     let seen_ago: Option<f64> = sqlx::query_scalar(
         "SELECT greatest(extract(epoch FROM now() - seen_at), 0)::float8
          FROM db_listenable.subscribers WHERE name = $1 FOR UPDATE",
     )
     .bind(name)
+    .persistent(db.prepared())
     .fetch_optional(&mut *tx)
     .await
     .map_err(Error::database(action()))?;
@@ -412,6 +447,7 @@ pub async fn remove_stale_subscriber(
          SELECT (SELECT count(*) FROM pending), (SELECT count(*) FROM kept), (SELECT count(*) FROM dead)",
     )
     .bind(name)
+    .persistent(db.prepared())
     .fetch_one(&mut *tx)
     .await
     .map_err(Error::database(action()))?;
@@ -428,22 +464,29 @@ pub async fn remove_stale_subscriber(
 
 /// The heartbeat: `seen_at = now()` for the subscribers `ids`. Returns those that still
 /// exist (one removed while the runtime runs is missing).
-pub(crate) async fn seen(pool: &PgPool, ids: &[i32]) -> Result<Vec<i32>> {
-    sqlx::query_scalar(
+pub(crate) async fn seen(db: DbPool<'_>, ids: &[i32]) -> Result<Vec<i32>> {
+    let action = "refresh the subscribers' seen_at";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
+    let seen = sqlx::query_scalar(
         "UPDATE db_listenable.subscribers SET seen_at = now()
          FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
          WHERE id = ANY($1) RETURNING id",
     )
     .bind(ids)
-    .fetch_all(pool)
+    .persistent(db.prepared())
+    .fetch_all(&mut *conn)
     .await
-    .map_err(Error::database("refresh the subscribers' seen_at"))
+    .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
+    Ok(seen)
 }
 
 /// Captured tables (with db-listenable triggers installed) that no subscriber consumes,
 /// registered anywhere or about to be registered here (`own`), as `schema.table`.
-pub(crate) async fn captured_tables_without_subscriber(pool: &PgPool, own: &[i32]) -> Result<Vec<String>> {
-    sqlx::query_scalar(
+pub(crate) async fn captured_tables_without_subscriber(db: DbPool<'_>, own: &[i32]) -> Result<Vec<String>> {
+    let action = "look for captured tables without a processor";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
+    let tables = sqlx::query_scalar(
         "SELECT t.schema_name || '.' || t.table_name
          FROM db_listenable.tables t
          WHERE NOT (t.id = ANY($1))
@@ -456,7 +499,10 @@ pub(crate) async fn captured_tables_without_subscriber(pool: &PgPool, own: &[i32
     )
     .bind(own)
     .bind(crate::ddl::TRUNCATE_TRIGGER)
-    .fetch_all(pool)
+    .persistent(db.prepared())
+    .fetch_all(&mut *conn)
     .await
-    .map_err(Error::database("look for captured tables without a processor"))
+    .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
+    Ok(tables)
 }

@@ -82,7 +82,7 @@ pub(crate) fn reconnect_delay(initial: Duration, failures: u32) -> Duration {
 async fn round(shared: &Shared, next: &mut usize, route: &mut bool, shutdown: &watch::Receiver<bool>) -> Result<bool> {
     let mut worked = false;
     let route_limit = i64::try_from(shared.config.route_batch_size).unwrap_or(i64::MAX);
-    let routed = if *route { store::route(&shared.pool, route_limit).await? } else { None };
+    let routed = if *route { store::route(shared.db(), route_limit).await? } else { None };
     // Until a pass proves otherwise (a failed pass routes again too).
     *route = true;
     if let Some(routed) = routed {
@@ -141,7 +141,7 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
         token,
         row_type: spec.row_type.as_deref(),
     };
-    let claimed = claim::claim(&shared.pool, &request).await?;
+    let claimed = claim::claim(shared.db(), &request).await?;
     served.pick.claimed(config.batch_size.max(1), claimed.len(), claimed.iter().map(|c| c.change_id).min());
     if claimed.is_empty() {
         return Ok(0);
@@ -174,7 +174,7 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
         if !live.is_empty() {
             let settled = SettledInTx::default();
             let ctx = Context {
-                pool: &shared.pool,
+                db: shared.db(),
                 subscriber: &spec.name,
                 state: &(),
                 settle: SettleScope { subscriber_id: served.id, token, changes: &[], settled: &settled },
@@ -293,9 +293,9 @@ async fn handle_leased(
                 }
             }
             () = tokio::time::sleep_until(next_renewal.into()), if renewal.is_none() => {
-                let (pool, subscriber, token, duration) = (&shared.lease_pool, served.id, lease.token, config.lease);
+                let (db, subscriber, token, duration) = (shared.lease_db(), served.id, lease.token, config.lease);
                 let sent = Instant::now();
-                renewal = Some(Box::pin(async move { (sent, store::renew(pool, subscriber, token, duration).await) }));
+                renewal = Some(Box::pin(async move { (sent, store::renew(db, subscriber, token, duration).await) }));
             }
             () = tokio::time::sleep_until(held_until.into()) => {
                 tracing::warn!(
@@ -369,7 +369,7 @@ fn classify(
 async fn settle(shared: &Shared, served: &Served, token: i64, settlement: &Settlement) -> Result<usize> {
     let mut failures = 0;
     loop {
-        match store::settle(&shared.pool, served.id, token, settlement).await {
+        match store::settle(shared.db(), served.id, token, settlement).await {
             Ok((touched, uncommitted)) => {
                 for &change in &uncommitted {
                     tracing::warn!(change, subscriber = %served.subscriber.spec().name, error = store::UNCOMMITTED, "will retry");

@@ -58,7 +58,7 @@ pub(crate) async fn requeue(
     }
     let base = base(&original, &uri);
     if form.confirm.as_deref() != Some("yes") {
-        match dead_letters::preview(&inner.figures.pool, &form.subscriber, form.change_id).await {
+        match dead_letters::preview(inner.figures.db(), &form.subscriber, form.change_id).await {
             Ok(preview) if preview.letters > 0 => {
                 return requeue_confirmation(&base, inner.csrf.value(), &form, &preview);
             }
@@ -67,7 +67,7 @@ pub(crate) async fn requeue(
             Err(error) => return unknown_subscriber(&error).unwrap_or_else(|| failure(&error)),
         }
     }
-    match dead_letters::requeue(&inner.figures.pool, &form.subscriber, form.change_id).await {
+    match dead_letters::requeue(inner.figures.db(), &form.subscriber, form.change_id).await {
         Ok(count) => back(&base, &form.subscriber, "requeued", count),
         Err(error) => unknown_subscriber(&error).unwrap_or_else(|| failure(&error)),
     }
@@ -89,7 +89,7 @@ pub(crate) async fn discard(
     if form.confirm.as_deref() != Some("yes") {
         return confirmation(&base, inner.csrf.value(), &form);
     }
-    match dead_letters::discard(&inner.figures.pool, &form.subscriber, form.change_id).await {
+    match dead_letters::discard(inner.figures.db(), &form.subscriber, form.change_id).await {
         Ok(count) => back(&base, &form.subscriber, "discarded", count),
         Err(error) => unknown_subscriber(&error).unwrap_or_else(|| failure(&error)),
     }

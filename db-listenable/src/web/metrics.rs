@@ -15,7 +15,7 @@ pub(crate) async fn metrics(State(figures): State<Figures>) -> Response {
         Ok(stats) => stats,
         Err(error) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
     };
-    let drift = crate::drift::check_sqlx(&figures.pool, &figures.models, &figures.capture)
+    let drift = crate::drift::check_sqlx(figures.db(), &figures.models, &figures.capture)
         .await
         .ok()
         .map(|report| report.drifts.len());

@@ -133,6 +133,7 @@ enum Access {
 #[must_use = "a dashboard does nothing until its router is built and mounted"]
 pub struct Dashboard {
     pool: PgPool,
+    prepared_statements: Option<bool>,
     access: Access,
     form_secret: Option<FormSecret>,
     stale_after: Duration,
@@ -150,6 +151,7 @@ impl Dashboard {
     pub fn new(pool: PgPool) -> Self {
         Dashboard {
             pool,
+            prepared_statements: None,
             access: Access::Unset,
             form_secret: None,
             stale_after: crate::runtime::RuntimeConfig::STALE_AFTER,
@@ -200,6 +202,16 @@ impl Dashboard {
     /// runtime's capture configuration.
     pub fn runtime(self, runtime: &Runtime) -> Self {
         self.stats_handle(runtime.stats_handle())
+    }
+
+    /// Whether the dashboard's statements are prepared (see
+    /// [`RuntimeConfig::prepared_statements`](crate::runtime::RuntimeConfig::prepared_statements)):
+    /// off behind a pooler in transaction mode that does not track prepared statements.
+    /// Default: the runtime's choice when one was given ([`runtime`](Self::runtime)),
+    /// else on.
+    pub fn prepared_statements(mut self, prepared: bool) -> Self {
+        self.prepared_statements = Some(prepared);
+        self
     }
 
     /// As [`runtime`](Self::runtime), from a handle already taken.
@@ -292,8 +304,13 @@ impl Dashboard {
             .clone()
             .or_else(|| self.stats.as_ref().map(|s| s.capture_config().clone()))
             .unwrap_or_default();
+        let prepared_statements = self
+            .prepared_statements
+            .or_else(|| self.stats.as_ref().map(StatsHandle::prepared_statements))
+            .unwrap_or(true);
         Figures {
             pool: self.pool.clone(),
+            prepared_statements,
             stats: self.stats.clone(),
             models: self.models.clone().unwrap_or_else(crate::registry::models).into(),
             capture: Arc::new(capture),
@@ -316,6 +333,7 @@ pub(crate) struct Inner {
 #[derive(Clone)]
 pub(crate) struct Figures {
     pool: PgPool,
+    prepared_statements: bool,
     stats: Option<StatsHandle>,
     models: Arc<[Model]>,
     capture: Arc<CaptureConfig>,
@@ -328,11 +346,16 @@ impl FromRef<Arc<Inner>> for Figures {
 }
 
 impl Figures {
+    /// The pool, with the dashboard's choice of prepared statements.
+    fn db(&self) -> crate::DbPool<'_> {
+        crate::DbPool::with_prepared_statements(&self.pool, self.prepared_statements)
+    }
+
     /// The journal's figures, with this process's when a runtime was given.
     async fn stats(&self) -> crate::Result<crate::runtime::Stats> {
         match &self.stats {
             Some(handle) => handle.stats().await,
-            None => crate::runtime::load_stats(&self.pool).await,
+            None => crate::runtime::load_stats(self.db()).await,
         }
     }
 }

@@ -106,7 +106,7 @@ pub(crate) async fn overview(
         Ok(stats) => stats,
         Err(error) => return failure(&error),
     };
-    let drift = crate::drift::check_sqlx(&inner.figures.pool, &inner.figures.models, &inner.figures.capture).await;
+    let drift = crate::drift::check_sqlx(inner.figures.db(), &inner.figures.models, &inner.figures.capture).await;
     let rates: BTreeMap<String, Vec<f64>> = {
         let samples = inner.samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         stats.subscribers.iter().map(|s| (s.name.clone(), samples.rates(&s.name))).collect()
@@ -241,11 +241,11 @@ pub(crate) async fn dead_letters(
 ) -> Response {
     let base = base(&original, &uri);
     let subscriber = query.subscriber.filter(|s| !s.is_empty());
-    let letters = match dead_letters::list(&inner.figures.pool, subscriber.as_deref(), inner.dead_letter_limit).await {
+    let letters = match dead_letters::list(inner.figures.db(), subscriber.as_deref(), inner.dead_letter_limit).await {
         Ok(letters) => letters,
         Err(error) => return failure(&error),
     };
-    let stats = match crate::runtime::load_stats(&inner.figures.pool).await {
+    let stats = match crate::runtime::load_stats(inner.figures.db()).await {
         Ok(stats) => stats,
         Err(error) => return failure(&error),
     };

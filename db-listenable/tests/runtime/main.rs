@@ -13,6 +13,7 @@ mod model;
 mod ordering;
 mod outbox;
 mod outcomes;
+mod pooler;
 mod privileges;
 mod recovery;
 mod requeue;

@@ -235,3 +235,120 @@ async fn a_role_without_the_grants_is_refused_with_the_sqlstate() {
         .expect_err("no grants, no runtime");
     assert_eq!(refused.sqlstate(), Some("42501"), "insufficient_privilege: {refused}");
 }
+
+/// Fails an item's insert for good while set: for a dead letter.
+#[derive(Clone, Default)]
+struct Refusing {
+    recorder: Recorder,
+    refuse: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl db_listenable::runtime::Processor<Item> for Refusing {
+    async fn process(
+        &self,
+        ctx: &db_listenable::runtime::Context<'_>,
+        change: &db_listenable::runtime::Change<Item>,
+    ) -> Result<(), db_listenable::runtime::ProcessError> {
+        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) && change.old.is_none() {
+            return Err(db_listenable::runtime::Permanent::because("refused").into());
+        }
+        self.recorder.process(ctx, change).await
+    }
+}
+
+#[tokio::test]
+async fn the_table_owner_installs_with_the_generated_migration_and_the_application_role_needs_only_the_generated_grants()
+ {
+    let db = pg_harness::TestDb::create().await.expect("db");
+    let admin = pool(db.url(), 2).await;
+    // The owner: not a superuser; owns the database (so it may create the journal's
+    // schema, and tables in `public`), the business tables, and runs the migrations.
+    let owner = AppRole::create(&admin, db.url()).await;
+    exec(&admin, &format!("ALTER DATABASE {} OWNER TO {}", db.name(), owner.name)).await.expect("database owner");
+    let dir = tempfile::tempdir().expect("migrations dir");
+    std::fs::write(dir.path().join("20200101000000_items.sql"), ITEMS_TABLE).expect("the application's migration");
+    db_listenable::migrations::write_migration(dir.path(), &[Item::MODEL], &CaptureConfig::default())
+        .expect("generate the capture migration")
+        .expect("a new migration");
+    sqlx::migrate::Migrator::new(dir.path())
+        .await
+        .expect("read migrations")
+        .run(&owner.pool)
+        .await
+        .expect("the owner applies the migrations");
+
+    // The application role: LOGIN, no superuser, owns nothing; its table privileges and
+    // the generated grants, nothing else.
+    let app = AppRole::create(&admin, db.url()).await;
+    exec(&owner.pool, &format!("GRANT SELECT, INSERT, UPDATE, DELETE ON items TO {}", app.name))
+        .await
+        .expect("table privileges");
+    exec(&owner.pool, &ddl::grants_script(&app.name, Access::Runtime).to_string()).await.expect("generated grants");
+    let (superuser, creates, owns): (bool, bool, i64) = sqlx::query_as(
+        "SELECT r.rolsuper, has_database_privilege(r.rolname, current_database(), 'CREATE'),
+                (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid)
+                  + (SELECT count(*) FROM pg_namespace n WHERE n.nspowner = r.oid)
+         FROM pg_roles r WHERE r.rolname = $1",
+    )
+    .bind(&app.name)
+    .fetch_one(&admin)
+    .await
+    .expect("the role's powers");
+    assert_eq!((superuser, creates, owns), (false, false, 0), "the application role must be an ordinary one");
+
+    // Its writes are captured; the runtime runs as it, with the drift check.
+    exec(&app.pool, "INSERT INTO items (id, name) SELECT g, 'item ' || g FROM generate_series(1, 10) g")
+        .await
+        .expect("insert as the application role");
+    let processor = Refusing::default();
+    processor.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let jobs = Arc::new(Jobs::default());
+    let runtime = RuntimeBuilder::new(app.pool.clone())
+        .config(fast())
+        .processor::<Item, _>("refusing", processor.clone())
+        .outbox_catalog(Arc::clone(&jobs))
+        .start()
+        .await
+        .expect("start as the application role");
+    wait_for("every insert dead-lettered", Duration::from_secs(20), || async {
+        count(&admin, "dead_letters").await == 10
+    })
+    .await;
+    exec(&app.pool, "UPDATE items SET qty = qty + 1").await.expect("update as the application role");
+    wait_for("the updates processed", Duration::from_secs(20), || async { processor.recorder.len() == 10 }).await;
+
+    // Dead letters listed and requeued as it, through the CLI's and the dashboard's calls.
+    let letters = db_listenable::runtime::dead_letters::list(&app.pool, Some("refusing"), 100)
+        .await
+        .expect("list dead letters as the application role");
+    assert_eq!(letters.len(), 10);
+    processor.refuse.store(false, std::sync::atomic::Ordering::SeqCst);
+    let preview = db_listenable::runtime::dead_letters::preview(&app.pool, "refusing", None)
+        .await
+        .expect("preview a requeue as the application role");
+    assert_eq!(preview.letters, 10);
+    let requeued = db_listenable::runtime::dead_letters::requeue(&app.pool, "refusing", None)
+        .await
+        .expect("requeue as the application role");
+    assert_eq!(requeued, 10);
+    wait_for("the requeued inserts processed", Duration::from_secs(20), || async {
+        processor.recorder.len() == 20 && count(&admin, "dead_letters").await == 0
+    })
+    .await;
+
+    // An outbox changeset pushed as it.
+    exec(&owner.pool, "CREATE TABLE charges (id bigint PRIMARY KEY)").await.expect("charges");
+    exec(&owner.pool, &format!("GRANT INSERT ON charges TO {}", app.name)).await.expect("charges privilege");
+    let pushed = charge::<pg_changeset::Sqlx>(&jobs, 3)
+        .push_with(&app.pool, &PushOptions::new().outbox(JournalOutbox))
+        .await
+        .expect("push through the outbox as the application role");
+    assert!(pushed.written_to_outbox());
+    wait_for("the outbox event dispatched", Duration::from_secs(20), || async {
+        jobs.dispatched.lock().expect("jobs").len() == 1
+    })
+    .await;
+    let stats = runtime.stats().await.expect("stats as the application role");
+    assert_eq!(stats.subscribers.iter().map(|s| s.dead).sum::<i64>(), 0);
+    runtime.shutdown().await;
+}

@@ -16,6 +16,8 @@
 //!   `postgres` system user, which owns the cluster's directories.
 //! - **Example programs** use a persistent cluster ([`AppDatabase`], default
 //!   `./.data/pg`, or `PG_HARNESS_DIR`) so their data survives restarts.
+//! - **Behind a pooler**: [`PgBouncer`] runs Debian's `pgbouncer` in transaction mode
+//!   in front of a test database, stopped on drop.
 //! - **Nothing found**: one error, [`Error::BinariesNotFound`], saying to install the
 //!   `postgresql` package or to set `DATABASE_URL`. Start-up waits are bounded, and a
 //!   server that does not start is reported with the end of its log.
@@ -39,6 +41,7 @@ mod binaries;
 mod cluster;
 mod database;
 mod error;
+mod pgbouncer;
 mod server;
 mod server_user;
 mod settings;
@@ -49,5 +52,6 @@ pub use binaries::ServerBinaries;
 pub use cluster::{Cluster, Lifetime};
 pub use database::TestDb;
 pub use error::{Error, Result};
+pub use pgbouncer::PgBouncer;
 pub use server::Durability;
 pub use settings::Settings;
