@@ -18,8 +18,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pg_changeset::{BoxError, BoxFuture, Catalog, Changeset, Event, Payload, Slot, Sqlx, Statement};
 use criterion::{Criterion, criterion_group, criterion_main};
+use pg_changeset::{BoxError, BoxFuture, Catalog, Changeset, Event, Payload, Slot, Sqlx, Statement};
 
 const INSERT: &str = "INSERT INTO bench_items (name, qty) VALUES ($1, $2)";
 const INSERT_RETURNING: &str = "INSERT INTO bench_items (name, qty) VALUES ($1, $2) RETURNING id";

@@ -13,8 +13,8 @@ mod domain;
 
 use std::sync::Arc;
 
-use pg_changeset::Sqlx;
 use domain::{Appointment, Jobs, SCHEMA, appointment_attended};
+use pg_changeset::Sqlx;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -8,11 +8,11 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use bigdecimal::BigDecimal;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use ipnetwork::IpNetwork;
 use pg_changeset::{
     Changeset, Date, FromValue, Inet, InsertRow, Interval, Numeric, PushOptions, Slot, Statement, Timestamp, Value,
 };
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use ipnetwork::IpNetwork;
 use rust_decimal::Decimal;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;

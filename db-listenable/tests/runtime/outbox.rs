@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pg_changeset::{BoxError, BoxFuture, Catalog, Changeset, Event, FnCatalog, PushOptions, Statement};
 use db_listenable::ddl;
 use db_listenable::runtime::{JournalOutbox, RuntimeBuilder, dead_letters};
+use pg_changeset::{BoxError, BoxFuture, Catalog, Changeset, Event, FnCatalog, PushOptions, Statement};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
@@ -85,7 +85,8 @@ async fn outbox_events_commit_with_the_data_and_are_dispatched_by_the_runtime() 
         .expect("push tokio-postgres");
     assert!(outcome.written_to_outbox());
     // A push that fails writes no event: the duplicate key rolls the whole push back.
-    let failed = charge::<pg_changeset::Sqlx>(&jobs, 1).push_with(&pool, &PushOptions::new().outbox(JournalOutbox)).await;
+    let failed =
+        charge::<pg_changeset::Sqlx>(&jobs, 1).push_with(&pool, &PushOptions::new().outbox(JournalOutbox)).await;
     assert!(failed.is_err());
     assert_eq!(count(&pool, "changes").await, 2, "one event per push, deduplicated");
     assert!(jobs.dispatched.lock().expect("dispatched").is_empty());

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pg_changeset::PushOptions;
 use db_listenable::DbListenable;
 use db_listenable::ddl::{self, Access, CaptureConfig};
 use db_listenable::runtime::{JournalOutbox, RuntimeBuilder};
+use pg_changeset::PushOptions;
 use sqlx::PgPool;
 
 use crate::outbox::{Billing, Jobs, charge};

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use pg_changeset::{BoxError, BoxFuture, Catalog, Changeset, Event, Payload, PushOptions, Slot, Sqlx, Statement};
 use db_listenable::runtime::JournalOutbox;
+use pg_changeset::{BoxError, BoxFuture, Catalog, Changeset, Event, Payload, PushOptions, Slot, Sqlx, Statement};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
