@@ -249,6 +249,7 @@ fn drift_table(drift: &Drift) -> &str {
 
 /// Runs the drift check with `sqlx`.
 #[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
 pub async fn check_sqlx(pool: &sqlx::PgPool, models: &[Model], config: &CaptureConfig) -> crate::Result<DriftReport> {
     use crate::Error;
     type Row = (String, String, Vec<String>, Option<String>, Option<Vec<String>>, Option<Vec<String>>, Option<String>);
@@ -297,6 +298,7 @@ fn table_names(models: &[Model]) -> (Vec<String>, Vec<String>) {
 /// and models whose table lacks columns they need
 /// ([`Error::Columns`](crate::Error::Columns), the first such model).
 #[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
 pub async fn check_models_sqlx(pool: &sqlx::PgPool, models: &[Model]) -> crate::Result<()> {
     use crate::Error;
     crate::registry::tables(models)?;
@@ -327,6 +329,7 @@ pub async fn check_models_sqlx(pool: &sqlx::PgPool, models: &[Model]) -> crate::
 
 /// Runs the drift check with `tokio-postgres`.
 #[cfg(feature = "tokio-postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
 pub async fn check_tokio_postgres(
     client: &tokio_postgres::Client,
     models: &[Model],

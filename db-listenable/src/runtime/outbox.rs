@@ -53,6 +53,7 @@ impl Outbox<pg_changeset::Sqlx> for JournalOutbox {
 }
 
 #[cfg(feature = "tokio-postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
 impl Outbox<pg_changeset::TokioPostgres> for JournalOutbox {
     fn write<'a>(
         &'a self,
