@@ -165,8 +165,8 @@
 //!
 //! # Backends
 //!
-//! The core has no database dependency. Backends, each behind a cargo feature (both on
-//! by default): `sqlx` ([`Sqlx`]; push on `&PgPool` or `&mut PgConnection`) and
+//! The core has no database dependency. Backends, each behind a cargo feature: `sqlx`
+//! ([`Sqlx`]; push on `&PgPool` or `&mut PgConnection`; on by default) and
 //! `tokio-postgres` ([`TokioPostgres`]; push on `&mut tokio_postgres::Client`). Other
 //! drivers implement [`Backend`] and [`Connector`].
 //!
@@ -174,6 +174,20 @@
 //! statements (PgBouncer before 1.21), use [`SqlxUnprepared`] instead of [`Sqlx`]:
 //! `Changeset<SqlxUnprepared>`, pushed with [`Unprepared`]`(&pool)`, sends its statements
 //! unprepared.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `sqlx` | yes | the [`Sqlx`] backend (of sqlx, only its `postgres` feature) |
+//! | `tokio-postgres` | no | the [`TokioPostgres`] backend (no default feature of tokio-postgres) |
+//! | `uuid`, `chrono`, `time`, `rust_decimal`, `bigdecimal`, `ipnetwork` | no | conversions between [`Value`] and those crates' types (the table is on [`Value`]); they work with either backend, which bind with the crate's own codecs |
+//!
+//! The crate does not choose an async runtime or TLS for sqlx: the application does.
+//! Each of these combinations builds and is checked: no features, each feature alone,
+//! the defaults, and all features.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
 mod catalog;

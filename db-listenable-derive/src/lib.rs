@@ -18,6 +18,11 @@ mod valid;
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
+/// The crate README's example compiles (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Makes a struct a listenable model: implements `DbListenable` (its `MODEL` constant
 /// describes the table, key, columns and how the table is captured) and registers the
 /// model, so `db_listenable::registry::models()` lists it.

@@ -343,6 +343,7 @@ fn drift_table(drift: &Drift) -> &str {
 
 /// Runs the drift check with `sqlx`.
 #[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
 pub async fn check_sqlx<'a>(
     db: impl Into<crate::DbPool<'a>>,
     models: &[Model],
@@ -471,6 +472,7 @@ fn table_names(models: &[Model]) -> (Vec<String>, Vec<String>) {
 /// and models whose table lacks columns they need
 /// ([`Error::Columns`](crate::Error::Columns), the first such model).
 #[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
 pub async fn check_models_sqlx<'a>(db: impl Into<crate::DbPool<'a>>, models: &[Model]) -> crate::Result<()> {
     use crate::Error;
     crate::registry::tables(models)?;
@@ -506,6 +508,7 @@ pub async fn check_models_sqlx<'a>(db: impl Into<crate::DbPool<'a>>, models: &[M
 
 /// Runs the drift check with `tokio-postgres`.
 #[cfg(feature = "tokio-postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
 pub async fn check_tokio_postgres(
     client: &tokio_postgres::Client,
     models: &[Model],

@@ -70,6 +70,27 @@
 //!
 //! Requires PostgreSQL 14 or newer (`CREATE OR REPLACE TRIGGER`).
 //!
+//! # Features
+//!
+//! The defaults are what an sqlx application needs; the rest is opt-in.
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `derive` | yes | `#[derive(DbListenable)]` |
+//! | `sqlx` | yes | database access through `sqlx`: [`drift::check_sqlx`], [`drift::check_models_sqlx`] |
+//! | `runtime` | yes | [`runtime`]: processors, workers, retries, dead letters, the outbox (turns on `sqlx`, and sqlx's `runtime-tokio` and `json`) |
+//! | `tokio-postgres` | no | [`drift::check_tokio_postgres`], and the outbox for a `tokio-postgres` push when `runtime` is on |
+//! | `cli` | no | [`cli`]: `triggers` and `dead-letters` subcommands for a `clap` command line (turns on `runtime`) |
+//! | `web` | no | [`web`]: the dashboard and `/metrics` as an `axum::Router` (turns on `runtime`) |
+//!
+//! Without any feature the crate still describes models ([`Model`]), generates the SQL
+//! ([`ddl`], [`migrations`]) and lists the registered models ([`registry`]), with no
+//! database client at all. Of sqlx the crate asks only for `postgres` (plus
+//! `runtime-tokio` and `json` with `runtime`); TLS and the other sqlx features are the
+//! application's choice. Of tokio it uses `rt`, `macros`, `sync`, `time` and `signal`.
+//! Each of these combinations builds and is checked: no features, each feature alone,
+//! the defaults, and all features.
+//!
 //! # Example
 //!
 //! ```
@@ -88,7 +109,15 @@
 //! assert!(sql.to_string().contains(r#"ON "public"."invoice_items""#));
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The crate README's example compiles (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 #[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
 #[cfg(feature = "sqlx")]
 mod db_pool;
@@ -99,8 +128,10 @@ pub mod migrations;
 mod model;
 pub mod registry;
 #[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod runtime;
 #[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
 pub mod web;
 
 #[cfg(feature = "sqlx")]
@@ -116,4 +147,5 @@ pub mod __private {
 
 /// `#[derive(DbListenable)]`: see [`DbListenable`].
 #[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use db_listenable_derive::DbListenable;

@@ -24,6 +24,7 @@ use crate::value::{Value, wire};
 /// time one SQL text is used (an `Option` binds a typed `NULL`, which keeps this true for
 /// optional values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
 pub struct Sqlx;
 
 /// The `sqlx` backend with unprepared statements: `Changeset<SqlxUnprepared>`, pushed

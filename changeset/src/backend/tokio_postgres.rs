@@ -15,6 +15,7 @@ use crate::value::{Value, wire};
 /// The `tokio-postgres` backend: `Changeset<TokioPostgres>`. Operations receive the push
 /// transaction (`tokio_postgres::Transaction`, which offers the `Client` query methods).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
 pub struct TokioPostgres;
 
 impl Backend for TokioPostgres {

@@ -70,6 +70,7 @@ async fn write_sqlx(conn: &mut sqlx::PgConnection, events: &[EventRecord]) -> Re
 }
 
 #[cfg(feature = "tokio-postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
 impl Outbox<pg_changeset::TokioPostgres> for JournalOutbox {
     fn write<'a>(
         &'a self,
