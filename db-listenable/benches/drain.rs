@@ -34,6 +34,9 @@
 //! - `DRAIN_BENCH_CELLS`: only these cells of the drain matrix, as `workersxbatch`
 //!   (`1x100,2x1000`); every processor kind with that shape runs.
 //! - `DRAIN_BENCH_DURABILITY=ephemeral`: the test cluster's settings (`fsync=off`).
+//! - `DRAIN_BENCH_UNPREPARED=1`: the runtime sends its statements unprepared
+//!   (`RuntimeConfig::prepared_statements(false)`, for poolers in transaction mode), to
+//!   measure what that costs against the default.
 //!
 //! `BENCH_QUICK` and `BENCH_DURABILITY` (what `benchmarks/run.sh` sets for every bench)
 //! act as `DRAIN_BENCH_QUICK` and `DRAIN_BENCH_DURABILITY`.
@@ -268,7 +271,12 @@ fn runtime(pool: &PgPool, kind: Kind, config: RuntimeConfig, processor: NoOp) ->
 
 /// The defaults, with the cell's workers and batch size and a short poll.
 fn runtime_config(workers: usize, batch_size: usize) -> RuntimeConfig {
-    RuntimeConfig::default().workers(workers).batch_size(batch_size).poll_interval(POLL_INTERVAL)
+    let unprepared = std::env::var("DRAIN_BENCH_UNPREPARED").is_ok_and(|v| !v.is_empty() && v != "0");
+    RuntimeConfig::default()
+        .workers(workers)
+        .batch_size(batch_size)
+        .poll_interval(POLL_INTERVAL)
+        .prepared_statements(!unprepared)
 }
 
 // ---------------------------------------------------------------------------------------
