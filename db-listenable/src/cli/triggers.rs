@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Each subcommand is also a function of its own ([`generate`], [`print`], [`uninstall`],
+//! Each subcommand is also a function of its own ([`generate`], [`print()`], [`uninstall`],
 //! [`grants`], [`check`]) for programs with a command line of their own.
 
 use std::fmt;
@@ -188,7 +188,7 @@ impl TriggersCommand {
 ///
 /// # Errors
 /// [`Error::NoDatabase`](crate::Error::NoDatabase) for `check` without a pool; the
-/// errors of [`generate`], [`print`] and [`check`].
+/// errors of [`generate`], [`print()`] and [`check`].
 pub async fn triggers(
     command: &TriggersCommand,
     config: &CaptureConfig,

@@ -138,6 +138,7 @@ impl StatsHandle {
     }
 
     /// Whether the runtime prepares its statements (the dashboard follows it).
+    #[cfg(feature = "web")]
     pub(crate) fn prepared_statements(&self) -> bool {
         self.shared.config.prepared_statements
     }
