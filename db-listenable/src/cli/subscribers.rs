@@ -58,7 +58,8 @@ pub enum SubscribersCommand {
 /// has; [`Error::SubscriberInUse`](crate::Error::SubscriberInUse) when `remove` meets a
 /// subscriber announced within the threshold, without `force` (nothing is removed);
 /// [`Error::Database`](crate::Error::Database).
-pub async fn subscribers(pool: &sqlx::PgPool, command: &SubscribersCommand) -> Result<String> {
+pub async fn subscribers<'a>(db: impl Into<crate::DbPool<'a>>, command: &SubscribersCommand) -> Result<String> {
+    let pool = db.into();
     crate::runtime::ensure_installed(pool).await?;
     match command {
         SubscribersCommand::List { stale_after_secs } => {
