@@ -33,7 +33,12 @@ pub enum Command {
         invoices: u32,
     },
     /// Run the listener: keep totals true and deliver outbox events until Ctrl-C / SIGTERM.
-    Listen,
+    Listen {
+        /// `DATABASE_URL` is a pooler in transaction mode (PgBouncer): poll instead of
+        /// LISTEN, send statements unprepared, and leave migrations to a direct connection.
+        #[arg(long)]
+        behind_pooler: bool,
+    },
     /// Serve the JSON HTTP API, with the listener, until Ctrl-C / SIGTERM.
     Serve {
         /// The address to listen on (`ip:port`; port 0 picks a free one).
@@ -98,7 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed { invoices } => crate::seed::run(invoices, data_dir).await,
-        Command::Listen => crate::listener::listen(data_dir).await,
+        Command::Listen { behind_pooler } => crate::listener::listen(data_dir, behind_pooler).await,
         Command::Serve { addr } => crate::serve::run(addr, data_dir).await,
         Command::Check { json } => crate::check::run(json, data_dir).await,
         Command::Triggers { command } => crate::triggers::run(command, data_dir).await,

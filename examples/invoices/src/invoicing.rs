@@ -31,12 +31,20 @@ impl Event for InvoiceEvent {
 #[derive(Debug, Clone)]
 pub struct Notifications {
     pool: PgPool,
+    prepared: bool,
 }
 
 impl Notifications {
     /// Notifications written through `pool`.
     pub fn new(pool: PgPool) -> Self {
-        Notifications { pool }
+        Notifications { pool, prepared: true }
+    }
+
+    /// Whether its statement may be prepared (default yes): not behind a pooler in
+    /// transaction mode (see [`crate::listener::config`]).
+    pub fn prepared_statements(mut self, prepared: bool) -> Self {
+        self.prepared = prepared;
+        self
     }
 }
 
@@ -47,13 +55,18 @@ impl Catalog for Notifications {
     fn dispatch<'a>(&'a self, event: &'a InvoiceEvent) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move {
             let InvoiceEvent::InvoiceCreated { invoice_id } = event;
+            // In a transaction: unprepared, sqlx parses and binds in two exchanges, which
+            // a pooler in transaction mode could send to different server connections.
+            let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "INSERT INTO notifications (invoice_id, kind) VALUES ($1, 'invoice_created')
                  ON CONFLICT (invoice_id, kind) DO NOTHING",
             )
             .bind(invoice_id)
-            .execute(&self.pool)
+            .persistent(self.prepared)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
             Ok(())
         })
     }

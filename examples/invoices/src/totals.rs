@@ -24,7 +24,7 @@ impl BatchProcessor<InvoiceItem> for InvoiceTotals {
     async fn process_batch(&self, ctx: &Context<'_>, changes: &[Change<InvoiceItem>]) -> Result<(), ProcessError> {
         let invoices: BTreeSet<i64> =
             changes.iter().flat_map(|c| c.old.iter().chain(c.new.iter())).map(|item| item.invoice_id).collect();
-        recompute(ctx.db(), &invoices.into_iter().collect::<Vec<_>>()).await?;
+        recompute(ctx.db(), ctx.prepared_statements(), &invoices.into_iter().collect::<Vec<_>>()).await?;
         Ok(())
     }
 }
@@ -36,13 +36,18 @@ impl BatchProcessor<InvoiceItem> for InvoiceTotals {
 /// the lock is granted, so a run that waited for another one sees every item the other
 /// saw and more. Summing in the UPDATE itself could let a run with an older snapshot
 /// commit last and write a stale total.
-pub async fn recompute(pool: &PgPool, invoice_ids: &[i64]) -> sqlx::Result<u64> {
+///
+/// `prepared` says whether the statements may be prepared (named, cached per connection);
+/// behind a pooler in transaction mode they must not be (the runtime's
+/// `Context::prepared_statements`).
+pub async fn recompute(pool: &PgPool, prepared: bool, invoice_ids: &[i64]) -> sqlx::Result<u64> {
     if invoice_ids.is_empty() {
         return Ok(0);
     }
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT id FROM invoices WHERE id = ANY($1) ORDER BY id FOR UPDATE")
         .bind(invoice_ids)
+        .persistent(prepared)
         .execute(&mut *tx)
         .await?;
     let changed = sqlx::query(
@@ -55,6 +60,7 @@ pub async fn recompute(pool: &PgPool, invoice_ids: &[i64]) -> sqlx::Result<u64> 
          WHERE i.id = s.id AND i.total_price_cents IS DISTINCT FROM s.total",
     )
     .bind(invoice_ids)
+    .persistent(prepared)
     .execute(&mut *tx)
     .await?
     .rows_affected();

@@ -281,3 +281,44 @@ async fn seed_listen_and_check_keep_and_verify_totals() {
     .await;
     pool.close().await;
 }
+
+/// `invoices listen --behind-pooler` through PgBouncer in transaction mode (Debian's 1.18,
+/// which tracks no prepared statements), with fewer server connections than the listener
+/// has clients: the totals it keeps stay true, and it stops on SIGTERM. Issue 17's report
+/// was that `listen` could not run there (`prepared statement "sqlx_s_1" already exists`).
+#[tokio::test]
+async fn listen_behind_pgbouncer_in_transaction_mode_keeps_totals() {
+    if pg_harness::PgBouncer::program().is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI must have pgbouncer (see .ci/run)");
+        eprintln!("skipped: install the Debian package pgbouncer to run the pooler test");
+        return;
+    }
+    let db = TestDb::create().await.expect("test database");
+    let env = [("DATABASE_URL", db.url())];
+    // Migrations hold a session lock: they run on a direct connection.
+    let seeded = stdout_of(&invoices(&["seed", "--invoices", "2"], &env));
+    assert_eq!(seeded.matches("created INV-").count(), 2, "{seeded}");
+    let pool = sqlx::PgPool::connect(db.url()).await.expect("connect");
+    let edit = |invoice: i64| {
+        sqlx::query("UPDATE invoice_items SET quantity = quantity + 3 WHERE invoice_id = $1").bind(invoice)
+    };
+    edit(1).execute(&pool).await.expect("edit while nothing listens");
+    assert_eq!(invoices(&["check"], &env).status.code(), Some(1), "the edit left a wrong total");
+
+    let bouncer = pg_harness::PgBouncer::start(db.url(), 2, &[]).expect("start pgbouncer");
+    let until_checked = || async {
+        let started = std::time::Instant::now();
+        while invoices(&["check"], &env).status.code() != Some(0) {
+            assert!(started.elapsed() < Duration::from_secs(30), "the listener behind the pooler fixed no total");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    run_then_sigterm(&["listen", "--behind-pooler"], "listening", bouncer.url(), || async {
+        // The edit made while it was down, then one made while it runs (found by polling).
+        until_checked().await;
+        edit(2).execute(&pool).await.expect("edit while it listens");
+        until_checked().await;
+    })
+    .await;
+    pool.close().await;
+}
