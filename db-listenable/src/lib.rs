@@ -112,7 +112,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The guide links to items of every feature; they resolve in the documentation built with
 // all features (docs.rs, CI's `cargo doc -D warnings`), and are plain text without them.
-#![cfg_attr(not(all(feature = "cli", feature = "web", feature = "tokio-postgres")), allow(rustdoc::broken_intra_doc_links))]
+#![cfg_attr(
+    not(all(feature = "cli", feature = "web", feature = "tokio-postgres")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 /// The crate README's example compiles (`cargo test --doc`).
 #[cfg(doctest)]

@@ -23,23 +23,28 @@ fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/shop")
 }
 
-/// Builds the fixture offline (its Cargo.lock pins the main workspace's versions, so the
-/// registry cache has every crate) into `<workspace target>/fixtures`, the target
+/// Builds the fixture offline and locked (its committed Cargo.lock pins the main
+/// workspace's versions, so the registry cache has every crate, and it must be current:
+/// it is what a user of the fixture gets) into `<workspace target>/fixtures`, the target
 /// directory every fixture application shares; returns the binary.
 fn build_shop() -> PathBuf {
     // CARGO_TARGET_TMPDIR is `<target>/tmp`, wherever the target directory is.
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("a target directory").join("fixtures");
     let started = Instant::now();
     let output = Command::new(env!("CARGO"))
-        .args(["build", "--offline", "--manifest-path"])
+        .args(["build", "--offline", "--locked", "--manifest-path"])
         .arg(fixture_dir().join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target)
         .output()
         .expect("run cargo build");
-    assert!(output.status.success(), "building fixtures/shop failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "building fixtures/shop failed (a stale Cargo.lock: run `cargo metadata --offline --manifest-path \
+         fixtures/shop/Cargo.toml` and commit the lock):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     eprintln!("fixtures/shop built in {:.1?}", started.elapsed());
-    // After the build, which may have pruned the lock: what CI's cache holds is what the
-    // main workspace locks.
+    // What CI's cache holds is what the main workspace locks.
     let workspace = registry_packages(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock"));
     let fixture = registry_packages(&fixture_dir().join("Cargo.lock"));
     assert!(fixture.iter().any(|(name, _)| name == "axum"), "no registry packages read from the fixture's lock");
