@@ -24,10 +24,18 @@
 //! (`BENCH_DURABILITY=ephemeral` for the test settings, `fsync=off`, where commits are
 //! cheap and trigger cost shows most). Every run starts after a `CHECKPOINT`.
 //!
+//! 3. **Log-based capture, for comparison** (`CAPTURE_BENCH_LOGICAL=1`): the cluster is
+//!    restarted with `wal_level = logical`, and a fourth mode writes the table with no
+//!    trigger at all and `REPLICA IDENTITY FULL` (the old row logged whole, as a
+//!    log-based capture needs for full old rows). Every mode then runs under
+//!    `wal_level = logical`. This measures what writers pay for it: WAL volume, not the
+//!    decoding, which a replication slot's consumer does in another process (no slot
+//!    exists during the runs).
+//!
 //! `cargo bench -p benchmarks --bench capture`. Knobs: `CAPTURE_BENCH_SECONDS` (each
 //! pgbench run, default 5), `CAPTURE_BENCH_ROUNDS` (default 3), `CAPTURE_BENCH_CLIENTS`
-//! (comma-separated, default `1,8,32`), `BENCH_QUICK=1` (1 s, 1 round). Prints tables;
-//! not a test.
+//! (comma-separated, default `1,8,32`), `CAPTURE_BENCH_LOGICAL=1` (above), `BENCH_QUICK=1`
+//! (1 s, 1 round). Prints tables; not a test.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -81,6 +89,8 @@ enum Mode {
     Limit,
     Capture(Granularity),
     Seed,
+    /// No trigger, `REPLICA IDENTITY FULL`, under `wal_level = logical`.
+    Logical,
 }
 
 impl Mode {
@@ -90,6 +100,7 @@ impl Mode {
             Mode::Capture(Granularity::Statement) => "capture (default)",
             Mode::Capture(Granularity::Row) => "capture, row granularity",
             Mode::Seed => "seed design (NOTIFY row_to_json)",
+            Mode::Logical => "no trigger, replica identity full",
         }
     }
 }
@@ -97,6 +108,15 @@ impl Mode {
 const SINGLE_ROW_MODES: [Mode; 3] = [Mode::Limit, Mode::Capture(Granularity::Statement), Mode::Seed];
 const BULK_MODES: [Mode; 4] =
     [Mode::Limit, Mode::Capture(Granularity::Statement), Mode::Capture(Granularity::Row), Mode::Seed];
+
+/// `modes`, with [`Mode::Logical`] when it is measured.
+fn with_logical(modes: &[Mode], logical: bool) -> Vec<Mode> {
+    let mut modes = modes.to_vec();
+    if logical {
+        modes.push(Mode::Logical);
+    }
+    modes
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum SingleRow {
@@ -166,10 +186,11 @@ impl Bench {
         }
         let granularity = match mode {
             Mode::Capture(granularity) => granularity,
-            Mode::Limit | Mode::Seed => Granularity::default(),
+            Mode::Limit | Mode::Seed | Mode::Logical => Granularity::default(),
         };
         let install = match mode {
             Mode::Seed => SEED_DESIGN.to_owned(),
+            Mode::Logical => "ALTER TABLE items REPLICA IDENTITY FULL".to_owned(),
             Mode::Limit | Mode::Capture(_) => format!(
                 "{}{}",
                 ddl::journal_script(),
@@ -278,15 +299,31 @@ async fn main() {
         .map(|list| list.split(',').filter_map(|c| c.trim().parse().ok()).collect())
         .filter(|list: &Vec<u32>| !list.is_empty())
         .unwrap_or_else(|| vec![1, 8, 32]);
+    let logical = std::env::var("CAPTURE_BENCH_LOGICAL").is_ok_and(|v| !v.is_empty() && v != "0");
+    let mut conn = conn;
+    if logical {
+        conn.execute("ALTER SYSTEM SET wal_level = 'logical'").await.expect("set wal_level");
+        drop(conn);
+        cluster.stop().expect("stop the cluster");
+        cluster.start().expect("restart the cluster with wal_level = logical");
+        conn = options.connect().await.expect("reconnect");
+        let level: String = sqlx::query_scalar("SHOW wal_level").fetch_one(&mut conn).await.expect("wal_level");
+        assert_eq!(level, "logical", "the restart did not apply wal_level");
+    }
+    let single_row_modes = with_logical(&SINGLE_ROW_MODES, logical);
+    let bulk_modes = with_logical(&BULK_MODES, logical);
     let mut bench = Bench { conn, url, pgbench: bins.program("pgbench"), seconds };
 
-    println!("capture overhead: {durability:?} cluster, {seconds} s pgbench runs, {rounds} alternating rounds, median");
+    let wal_level = if logical { "logical" } else { "replica" };
+    println!(
+        "capture overhead: {durability:?} cluster, wal_level = {wal_level}, {seconds} s pgbench runs, {rounds} alternating rounds, median"
+    );
     for op in [SingleRow::Insert, SingleRow::Update, SingleRow::Delete] {
         for &clients in &clients {
-            let mut rates: Vec<Vec<f64>> = vec![Vec::new(); SINGLE_ROW_MODES.len()];
-            let mut deleted_share: Vec<Vec<f64>> = vec![Vec::new(); SINGLE_ROW_MODES.len()];
+            let mut rates: Vec<Vec<f64>> = vec![Vec::new(); single_row_modes.len()];
+            let mut deleted_share: Vec<Vec<f64>> = vec![Vec::new(); single_row_modes.len()];
             for _ in 0..rounds {
-                for (i, mode) in SINGLE_ROW_MODES.iter().enumerate() {
+                for (i, mode) in single_row_modes.iter().enumerate() {
                     bench.setup(*mode, op.prefill()).await;
                     let run = bench.single_row(op, clients);
                     let mut rate = run.tps;
@@ -307,7 +344,7 @@ async fn main() {
             let seed = median(&rates[2]);
             println!("\nsingle-row {op:?}, {clients} client(s): rows changed per second");
             println!("{:<34} {:>10} {:>9} {:>9}", "mode", "rows/s", "vs limit", "vs seed");
-            for (mode, samples) in SINGLE_ROW_MODES.iter().zip(&rates) {
+            for (mode, samples) in single_row_modes.iter().zip(&rates) {
                 let value = median(samples);
                 println!(
                     "{:<34} {:>10} {:>8.2}x {:>8.2}x",
@@ -326,9 +363,9 @@ async fn main() {
 
     for statement in [Bulk::InsertSelect, Bulk::Copy, Bulk::Update, Bulk::Delete] {
         let prefill = if matches!(statement, Bulk::Update | Bulk::Delete) { BULK_ROWS } else { 0 };
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); BULK_MODES.len()];
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); bulk_modes.len()];
         for _ in 0..rounds {
-            for (i, mode) in BULK_MODES.iter().enumerate() {
+            for (i, mode) in bulk_modes.iter().enumerate() {
                 bench.setup(*mode, prefill).await;
                 times[i].push(bench.bulk(statement).await);
             }
@@ -336,7 +373,7 @@ async fn main() {
         let limit = median(&times[0]);
         println!("\nbulk {} of {} rows", statement.label(), thousands(BULK_ROWS as f64));
         println!("{:<34} {:>10} {:>9}", "mode", "seconds", "vs limit");
-        for (mode, samples) in BULK_MODES.iter().zip(&times) {
+        for (mode, samples) in bulk_modes.iter().zip(&times) {
             let value = median(samples);
             println!("{:<34} {:>10.3} {:>8.2}x", mode.label(), value, value / limit);
         }
