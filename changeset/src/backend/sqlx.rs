@@ -40,6 +40,7 @@ pub struct Sqlx;
 /// parse and a round trip more per statement. Operations that run their own sqlx
 /// queries should send them with `persistent(false)` there too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
 pub struct SqlxUnprepared;
 
 impl Backend for Sqlx {
@@ -164,6 +165,7 @@ impl Connector<Sqlx> for &PgPool {
 /// (or `Unprepared(&mut conn)`), which runs like a push on the pool or connection itself.
 /// A connector of its own, so that a push on a bare `&PgPool` keeps inferring [`Sqlx`].
 #[derive(Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
 pub struct Unprepared<C>(pub C);
 
 /// As a push on `&PgPool`.

@@ -226,6 +226,19 @@ pub async fn check<'a>(db: impl Into<crate::DbPool<'a>>, config: &CaptureConfig)
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn check_without_a_database_is_refused_and_the_rest_needs_none() {
+        let config = CaptureConfig::default();
+        assert!(TriggersCommand::Check.needs_database());
+        let refused = triggers(&TriggersCommand::Check, &config, None).await;
+        assert!(matches!(refused, Err(crate::Error::NoDatabase { command: "triggers check" })), "{refused:?}");
+        let grants = TriggersCommand::Grants { role: "app".to_owned(), outbox_only: true };
+        assert!(!grants.needs_database());
+        let output = triggers(&grants, &config, None).await.expect("grants need no database");
+        assert!(output.success && output.text.ends_with(";\n"), "{output:?}");
+        assert!(output.text.contains(r#"TO "app""#), "{output:?}");
+    }
+
     #[test]
     fn lock_timeouts_parse() {
         assert_eq!("5s".parse(), Ok(LockTimeout(Some(Duration::from_secs(5)))));
