@@ -2,37 +2,40 @@
 //! and what it gave up on.
 //!
 //! Capture appends to `db_listenable.changes` and nothing else, so writers pay for one
-//! narrow insert per change. After the commit, a single router (whichever worker holds
-//! [`ROUTER_LOCK`]) moves committed entries out of `changes` into one row per subscriber
-//! in `deliveries`. Moving, rather than reading behind a cursor, is what makes
-//! out-of-order commits harmless: an entry of a transaction still running is invisible
-//! to the router and stays in `changes` until it commits, so no cursor can pass it.
+//! narrow insert per change. Each subscriber reads the journal behind its own cursor
+//! ([`super::cursor`]), in commit order, without writing per change: on the happy path a
+//! batch costs one cursor update to claim and one to settle. What does not go well is
+//! written here, per change, by subscriber.
 //!
 //! - `subscribers`: one row per processor (its name is its identity across restarts and
 //!   machines), bound to one table (or outbox topic), with the key columns that order its
 //!   deliveries.
-//! - `deliveries`: what a subscriber has left to do, with its attempt count, the time it
-//!   may run again, and the lease of the worker holding it.
+//! - `cursors`: how far each subscriber has read the journal ([`super::cursor`]).
+//! - `deliveries`: changes a subscriber has left to do outside its cursor: retries,
+//!   changes of a row waiting behind a failed one, requeued dead letters, adopted kept
+//!   entries; with the attempt count, the time each may run again, and the lease of the
+//!   worker holding it. Workers claim them before the journal.
 //! - `dead_letters`: deliveries that failed their last attempt or could not be decoded,
 //!   with the error text, the captured rows and how many newer changes of the row were
 //!   processed since, until requeued (back to `deliveries`, flagged) or discarded.
 //! - `unrouted`: committed entries of a table no subscriber consumes yet, kept (never
 //!   dropped) until one registers for it; also the pending deliveries of a table's last
-//!   subscriber when it is removed. Registration adopts them, and so does the router
-//!   (`route`) for any table that has a subscriber.
+//!   subscriber when it is removed, and the entries of tables without a subscriber when
+//!   their journal partition is emptied ([`super::partitions`]). Registration adopts
+//!   them, and so does the router (`maintain`) for any table that has a subscriber.
 
 use super::journal::journal_object;
-use super::quote::quote_literal;
 use super::script::{Script, dollar_quote};
 
-/// The NOTIFY channel on which the router announces freshly routed deliveries, so the
-/// workers of other processes claim them at once instead of at their next poll. One
-/// notification per routing round (up to a batch of entries), never per change.
+/// The NOTIFY channel on which new deliveries are announced (kept entries adopted,
+/// dead letters requeued), so the workers of other processes claim them at once instead
+/// of at their next poll. One notification per round or requeue, never per change.
 pub const ROUTED_CHANNEL: &str = "db_listenable_routed";
 
 /// The advisory lock (`pg_try_advisory_xact_lock(int, int)`) held by the one router of a
-/// database; subscribers take it too while registering and being removed, so no entry is
-/// routed past a subscriber that is joining, nor to one that is leaving.
+/// database (`maintain`: adoption of kept entries, emptying journal partitions);
+/// subscribers take it too while registering and being removed, so no partition is
+/// emptied past a subscriber that is joining, nor kept for one that is leaving.
 pub const ROUTER_LOCK: (i32, i32) = (0x6462_6c69, 0x726f_7574);
 
 /// The tables and the function of delivery. Idempotent.
@@ -126,105 +129,15 @@ pub(crate) fn delivery_script() -> Script {
     script
         .push(format!("CREATE INDEX IF NOT EXISTS unrouted_table_id ON {} (table_id, id)", journal_object("unrouted")));
     script.push(row_key_function());
-    script.push(route_function());
+    script.extend(super::cursor::cursor_tables());
+    script.extend(super::partitions::rotation_tables());
+    // Version 3 reads the journal behind cursors: nothing routes any more.
+    script.push(format!("DROP FUNCTION IF EXISTS {}(bigint)", journal_object("route")));
+    script.push(super::cursor::claim_function());
+    script.push(super::cursor::settle_function());
+    script.push(super::partitions::maintain_function());
+    script.push(super::journal::revoke_from_public("maintain(bigint)"));
     script
-}
-
-/// `route(route_limit) -> (held, moved_count, delivery_count, kept_count, adopted_count)`:
-/// one routing round, called once per round (one round trip).
-///
-/// The router lock is tried first, in a statement of its own; the statements that read
-/// `changes` and `subscribers` run after it, and under READ COMMITTED each statement of
-/// a volatile function takes a new snapshot. So a round sees every registration and
-/// removal that committed before it held the lock (both take the same lock), and none
-/// can commit while it runs. A single statement could not do this: its snapshot is taken
-/// before anything in it runs, the lock included, so a subscriber that registered in
-/// between was invisible to it and its table's entries went to `unrouted`.
-///
-/// First it adopts entries kept in `unrouted` whose table has a subscriber now (left by
-/// a version without this function, or a subscriber registered by hand), oldest first,
-/// in the same transaction as and before the journal's newer entries; while more may be
-/// left, the journal waits for the next round, so no newer change of a row overtakes
-/// its kept ones. The existence check is one index probe per subscribed table.
-fn route_function() -> String {
-    let (deliveries, unrouted, changes, subscribers) = (
-        journal_object("deliveries"),
-        journal_object("unrouted"),
-        journal_object("changes"),
-        journal_object("subscribers"),
-    );
-    // Both sources (kept entries, then the journal) hand their `taken` entries to every
-    // subscriber of the entry's table the same way.
-    let given = format!(
-        "given AS (
-            INSERT INTO {deliveries}
-                (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key)
-            SELECT s.id, e.id, e.table_id, e.op, e.txid, e.captured_at, e.old_row, e.new_row,
-                   {row_key}(e.table_id, e.op, e.id, e.old_row, e.new_row, s.key_columns)
-            FROM taken e JOIN {subscribers} s ON s.table_id = e.table_id
-            RETURNING 1
-        )",
-        row_key = journal_object("row_key"),
-    );
-    let body = format!(
-        "
-BEGIN
-    moved_count := 0;
-    delivery_count := 0;
-    kept_count := 0;
-    adopted_count := 0;
-    held := pg_catalog.pg_try_advisory_xact_lock({lock_a}, {lock_b});
-    IF NOT held THEN
-        RETURN;
-    END IF;
-    PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
-    IF EXISTS (SELECT 1 FROM {subscribers} s WHERE EXISTS (SELECT 1 FROM {unrouted} u WHERE u.table_id = s.table_id)) THEN
-        WITH taken AS (
-            DELETE FROM {unrouted} u
-            WHERE u.id = ANY(ARRAY(
-                SELECT k.id
-                FROM (SELECT DISTINCT s.table_id FROM {subscribers} s) t
-                CROSS JOIN LATERAL (
-                    SELECT x.id FROM {unrouted} x WHERE x.table_id = t.table_id ORDER BY x.id LIMIT route_limit
-                ) k
-                ORDER BY k.id LIMIT route_limit))
-            RETURNING u.id, u.table_id, u.op, u.txid, u.captured_at, u.old_row, u.new_row
-        ), {given}
-        SELECT (SELECT pg_catalog.count(*) FROM taken), (SELECT pg_catalog.count(*) FROM given)
-        INTO adopted_count, delivery_count;
-    END IF;
-    IF adopted_count < route_limit THEN
-        WITH taken AS (
-            DELETE FROM {changes} c
-            WHERE c.id = ANY(ARRAY(SELECT x.id FROM {changes} x ORDER BY x.id LIMIT route_limit - adopted_count))
-            RETURNING c.id, c.table_id, c.op, c.txid, c.captured_at, c.old_row, c.new_row
-        ), {given}, left_alone AS (
-            INSERT INTO {unrouted} (id, table_id, op, txid, captured_at, old_row, new_row)
-            SELECT e.id, e.table_id, e.op, e.txid, e.captured_at, e.old_row, e.new_row
-            FROM taken e
-            WHERE NOT EXISTS (SELECT 1 FROM {subscribers} s WHERE s.table_id = e.table_id)
-            RETURNING 1
-        )
-        SELECT (SELECT pg_catalog.count(*) FROM taken), delivery_count + (SELECT pg_catalog.count(*) FROM given),
-               (SELECT pg_catalog.count(*) FROM left_alone)
-        INTO moved_count, delivery_count, kept_count;
-    END IF;
-    IF delivery_count > 0 THEN
-        -- Sent at commit, once per round that routed anything.
-        PERFORM pg_catalog.pg_notify({channel}, '');
-    END IF;
-END
-",
-        lock_a = ROUTER_LOCK.0,
-        lock_b = ROUTER_LOCK.1,
-        channel = quote_literal(ROUTED_CHANNEL),
-    );
-    format!(
-        "CREATE OR REPLACE FUNCTION {}(route_limit bigint, OUT held boolean, OUT moved_count bigint, \
-         OUT delivery_count bigint, OUT kept_count bigint, OUT adopted_count bigint) LANGUAGE plpgsql VOLATILE AS {}",
-        journal_object("route"),
-        dollar_quote(&body)
-    )
 }
 
 /// `row_key(table_id, op, change_id, old_row, new_row, key_columns)`: the 64-bit hash

@@ -34,7 +34,7 @@ pub enum Access {
 /// use db_listenable::ddl::{Access, grants_script};
 ///
 /// let grants = grants_script("app", Access::Runtime).to_string();
-/// assert!(grants.contains(r#"GRANT SELECT, DELETE ON "db_listenable"."changes" TO "app""#));
+/// assert!(grants.contains(r#"GRANT SELECT ON "db_listenable"."changes" TO "app""#));
 /// assert!(!grants.contains("INSERT ON \"db_listenable\".\"changes\""));
 /// ```
 pub fn grants_script(role: &str, access: Access) -> Script {
@@ -49,10 +49,17 @@ pub fn grants_script(role: &str, access: Access) -> Script {
             journal_object("tables"),
             journal_object("schema_versions")
         ));
-        // The router moves committed entries out of the journal: it reads and deletes, never writes.
-        script.push(format!("GRANT SELECT, DELETE ON {} TO {role}", journal_object("changes")));
+        // Subscribers read the journal behind their cursors, and the claim reads how far its
+        // sequence has gone; the router empties partitions through `maintain`, which runs
+        // as the journal's owner. Nothing of the journal is written by this role.
+        script.push(format!("GRANT SELECT ON {} TO {role}", journal_object("changes")));
+        script.push(format!("GRANT SELECT ON SEQUENCE {} TO {role}", journal_object("changes_id_seq")));
+        script.push(format!("GRANT EXECUTE ON FUNCTION {}(bigint) TO {role}", journal_object("maintain")));
         let state: Vec<String> =
-            ["subscribers", "deliveries", "dead_letters", "unrouted"].into_iter().map(journal_object).collect();
+            ["subscribers", "cursors", "settled", "resume_points", "deliveries", "dead_letters", "unrouted"]
+                .into_iter()
+                .map(journal_object)
+                .collect();
         script.push(format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {role}", state.join(", ")));
     }
     script

@@ -19,8 +19,11 @@ pub(crate) fn journal_object(name: &str) -> String {
 /// The journal is an append-only log, kept narrow because every captured row writes one
 /// entry (see BENCHMARKS.md): the table is a 4-byte id from `db_listenable.tables`, the
 /// operation one byte (`I`, `U`, `D`, `T`, and `E` for a changeset's outbox event), the
-/// rows `jsonb`. Delivery state (progress, attempts, dead letters) belongs to each
-/// subscriber, not to the entry: see [`super::delivery`]'s tables, created here too.
+/// rows `jsonb`. Entries are never updated or deleted one by one: subscribers read them
+/// behind cursors ([`super::cursor`]) and whole partitions are emptied with `TRUNCATE`
+/// once every subscriber is past them ([`super::partitions`]). Delivery state (progress,
+/// attempts, dead letters) belongs to each subscriber, not to the entry: see
+/// [`super::delivery`]'s tables, created here too.
 pub fn journal_script() -> Script {
     let schema = quote_ident(JOURNAL_SCHEMA);
     let mut script = Script::new();
@@ -37,20 +40,7 @@ pub fn journal_script() -> Script {
     ));
     // Version 2: what each table's installed capture provides ([`super::manifest`]).
     script.push(format!("ALTER TABLE {} ADD COLUMN IF NOT EXISTS capture jsonb", journal_object("tables")));
-    // No foreign key to `tables`: a check per captured row would cost, and rows of
-    // `tables` are only ever added.
-    script.push(format!(
-        "CREATE TABLE IF NOT EXISTS {} (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    table_id integer NOT NULL,
-    op \"char\" NOT NULL CHECK (op IN ('I', 'U', 'D', 'T', 'E')),
-    txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    captured_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    old_row jsonb,
-    new_row jsonb
-)",
-        journal_object("changes")
-    ));
+    script.extend(super::partitions::journal_table());
     script.push(truncate_function());
     script.push(revoke_from_public("on_truncate()"));
     script.push(enqueue_function());
@@ -142,6 +132,8 @@ BEGIN
         RAISE EXCEPTION 'db-listenable: an outbox event cannot use the journal id of the captured table %', posing
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    -- The transaction id before the entries' ids: cursors rely on it (see ddl::cursor).
+    PERFORM pg_catalog.pg_current_xact_id();
     INSERT INTO {changes} (table_id, op, new_row)
     SELECT (e.value ->> 'topic')::integer, 'E', e.value -> 'event'
     FROM pg_catalog.jsonb_array_elements(entries) WITH ORDINALITY AS e(value, n)

@@ -14,6 +14,7 @@
 mod capture;
 mod columns;
 mod config;
+mod cursor;
 pub mod delivery;
 mod fingerprint;
 mod grants;
@@ -21,6 +22,7 @@ mod journal;
 pub mod lock;
 mod manifest;
 mod name;
+mod partitions;
 mod quote;
 mod script;
 mod tree;
@@ -43,6 +45,7 @@ pub use name::{
     ALL_TRIGGERS, DELETE_TRIGGER, INSERT_TRIGGER, JOURNAL_SCHEMA, KEY_MOVE_TRIGGER, MAX_IDENTIFIER_BYTES, ROW_TRIGGER,
     TRIGGER_PREFIX, TRUNCATE_TRIGGER, UPDATE_TRIGGER, per_table,
 };
+pub use partitions::{BLOCK_BITS, JUMP_AFTER, PARTITIONS};
 pub use quote::{quote_ident, quote_literal};
 pub use script::Script;
 pub use tree::{TREE_HINT, TREE_PROBLEM_SQL};

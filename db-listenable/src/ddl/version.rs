@@ -12,6 +12,10 @@
 //! - **2**: adds `schema_versions`, and `tables.capture`: what each table's installed
 //!   capture provides ([`super::CaptureManifest`]). Code of version 1 runs against it
 //!   unchanged.
+//! - **3**: the journal is partitioned and read behind per-subscriber cursors
+//!   ([`super::cursor`], [`super::partitions`]) instead of routed into `deliveries`; the
+//!   upgrade moves the old journal's entries into the new one and gives every subscriber
+//!   a cursor at its start. Only code of version 3 runs against it.
 //!
 //! Upgrades are part of [`super::journal_script`], so the generated migration brings any
 //! earlier layout (and an empty database) to [`SCHEMA_VERSION`]: its statements are
@@ -23,12 +27,14 @@
 use super::journal::journal_object;
 
 /// The journal layout this code creates and needs.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
-/// The oldest code version that runs against [`SCHEMA_VERSION`]'s layout: version 1's
-/// code ignores `schema_versions`, so an instance of the previous release keeps working
-/// after the upgrade (see "Upgrades and rolling deploys" in OPERATIONS.md).
-pub const COMPATIBLE_FROM: i32 = 1;
+/// The oldest code version that runs against [`SCHEMA_VERSION`]'s layout. Version 3 reads
+/// the journal behind cursors and no longer routes it, so code of versions 1 and 2 (which
+/// routes) cannot run against it: it refuses to start (version 2) and an instance already
+/// running gets an error from the routing function that is gone, while it still finishes
+/// the deliveries it holds (see "Upgrades and rolling deploys" in OPERATIONS.md).
+pub const COMPATIBLE_FROM: i32 = 3;
 
 /// An installed journal's version, as recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,13 +129,13 @@ mod tests {
 
     #[test]
     fn older_layouts_are_refused_newer_ones_only_when_they_say_so() {
-        assert!(matches!(SchemaVersion::V1.check(), Err(Error::SchemaOutdated { installed: 1, required: 2 })));
-        let compatible = SchemaVersion { version: 3, compatible_from: 2 };
+        assert!(matches!(SchemaVersion::V1.check(), Err(Error::SchemaOutdated { installed: 1, required: 3 })));
+        let compatible = SchemaVersion { version: 4, compatible_from: 3 };
         assert!(compatible.check().is_ok());
-        let incompatible = SchemaVersion { version: 3, compatible_from: 3 };
+        let incompatible = SchemaVersion { version: 4, compatible_from: 4 };
         assert!(matches!(
             incompatible.check(),
-            Err(Error::SchemaTooNew { installed: 3, compatible_from: 3, known: 2 })
+            Err(Error::SchemaTooNew { installed: 4, compatible_from: 4, known: 3 })
         ));
     }
 
@@ -137,6 +143,6 @@ mod tests {
     fn a_journal_without_a_recorded_version_is_version_1() {
         assert_eq!(installed_version(false, None), None);
         assert_eq!(installed_version(true, None), Some(SchemaVersion::V1));
-        assert_eq!(installed_version(true, Some((2, 1))), Some(SchemaVersion::CURRENT));
+        assert_eq!(installed_version(true, Some((3, 3))), Some(SchemaVersion::CURRENT));
     }
 }

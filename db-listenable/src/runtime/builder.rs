@@ -14,7 +14,7 @@ use super::config::{DriftPolicy, RuntimeConfig};
 use super::handle::Runtime;
 use super::processor::{BatchProcessor, ProcessError, Processor};
 use super::row::ChangeRow;
-use super::shared::{Counters, PickStart, Served, Shared};
+use super::shared::{Counters, DeliveriesHint, PickStart, Served, Shared};
 use super::store;
 use super::subscriber::{Batched, OutboxCatalog, Single, Subscriber};
 use super::{heartbeat, wakeup, worker};
@@ -265,7 +265,13 @@ impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
         for subscriber in subscribers {
             let id = store::register(db, subscriber.spec()).await?;
             tracing::info!(subscriber = %subscriber.spec().name, table = %subscriber.spec().label, "subscriber registered");
-            served.push(Served { subscriber, id, counters: Counters::default(), pick: PickStart::default() });
+            served.push(Served {
+                subscriber,
+                id,
+                counters: Counters::default(),
+                pick: PickStart::default(),
+                deliveries: DeliveriesHint::default(),
+            });
         }
         let wanted = recommended_connections(&config);
         if pool.options().get_max_connections() < wanted {
@@ -276,7 +282,14 @@ impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
             );
         }
         let lease_pool = lease_pool(&pool, &config);
-        let shared = Arc::new(Shared { pool, lease_pool, config, served, wake: Notify::new() });
+        let shared = Arc::new(Shared {
+            pool,
+            lease_pool,
+            config,
+            served,
+            wake: Notify::new(),
+            maintained_at: std::sync::Mutex::new(None),
+        });
         let (stop, stopped) = watch::channel(false);
         let count = shared.config.workers + usize::from(shared.config.wakeups) + 1;
         let (live, mut guards) = Runtime::guards(count);

@@ -60,6 +60,21 @@ pub(crate) struct ClaimRequest<'a> {
     /// The table whose row type the rows are returned as (`"schema"."table"`, quoted), or
     /// `None` for the rows as `jsonb` (outbox events).
     pub row_type: Option<&'a str>,
+    /// The subscriber's table (or topic) id: journal entries are read by it.
+    pub table_id: i32,
+    /// The columns that identify a row, for ordered subscribers: a typed change gets a
+    /// hash of them ([`Claimed::row`]).
+    pub key_columns: &'a [String],
+}
+
+/// Where a batch was claimed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The journal, behind the subscriber's cursor (see `ddl::cursor`): the happy path.
+    Journal,
+    /// `db_listenable.deliveries`: retries, changes waiting behind a failed change of their
+    /// row, requeued dead letters, adopted kept entries.
+    Deliveries,
 }
 
 /// Claims up to `limit` deliveries of a subscriber under a lease identified by `token`,
@@ -88,27 +103,62 @@ pub(crate) struct ClaimRequest<'a> {
 ///
 /// With a `row_type`, the rows are then read as that table's columns (see the module
 /// docs); when one of them does not convert, each row is converted on its own.
-pub(crate) async fn claim(db: DbPool<'_>, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>> {
-    let Some(row_type) = request.row_type else {
-        return claim_as(db, request, RETURNING).await;
+pub(crate) async fn claim(db: DbPool<'_>, request: &ClaimRequest<'_>, source: Source) -> Result<Vec<Claimed>> {
+    let typed = request.row_type.is_some();
+    let mut claimed = match source {
+        Source::Deliveries => claim_as(db, request, if typed { RETURNING_KEYS } else { RETURNING }).await?,
+        Source::Journal => claim_journal(db, request).await?,
     };
-    let mut claimed = claim_as(db, request, RETURNING_KEYS).await?;
+    let Some(row_type) = request.row_type else {
+        return Ok(claimed);
+    };
     if claimed.is_empty() {
         return Ok(claimed);
     }
+    read_typed(db, request, source, row_type, &mut claimed).await?;
+    if !request.key_columns.is_empty() {
+        for delivery in &mut claimed {
+            delivery.row = row_identity(&delivery.rows, request.key_columns);
+        }
+    }
+    Ok(claimed)
+}
+
+/// Fills in the rows of a typed batch (see the module docs).
+async fn read_typed(
+    db: DbPool<'_>,
+    request: &ClaimRequest<'_>,
+    source: Source,
+    row_type: &str,
+    claimed: &mut [Claimed],
+) -> Result<()> {
     let ids: Vec<i64> = claimed.iter().map(|c| c.change_id).collect();
+    // The journal's entries never change, and the claim's lease is the cursor's: read by
+    // id. Deliveries are read under the lease, which this worker may have lost meanwhile.
+    let (from, key) = match source {
+        Source::Journal => (
+            "(SELECT j.id AS change_id, j.old_row, j.new_row FROM db_listenable.changes j
+              WHERE j.table_id = $1 AND j.id = ANY($3) AND $2::bigint IS NOT NULL) d",
+            request.table_id,
+        ),
+        Source::Deliveries => (
+            "(SELECT x.change_id, x.old_row, x.new_row FROM db_listenable.deliveries x
+              WHERE x.subscriber_id = $1 AND x.lease_token = $2 AND x.change_id = ANY($3)) d",
+            request.subscriber_id,
+        ),
+    };
     let sql = format!(
         "SELECT d.change_id, v.side, r.*
-         FROM db_listenable.deliveries d
+         FROM {from}
          CROSS JOIN LATERAL (VALUES (1::int2, d.old_row), (2::int2, d.new_row)) AS v(side, row)
          CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{row_type}, v.row) AS r
-         WHERE d.subscriber_id = $1 AND d.lease_token = $2 AND d.change_id = ANY($3) AND v.row IS NOT NULL
+         WHERE v.row IS NOT NULL
          ORDER BY d.change_id, v.side"
     );
     let read = async {
         let mut conn = db.one_statement().await?;
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(request.subscriber_id)
+            .bind(key)
             .bind(request.token)
             .bind(&ids)
             .persistent(db.prepared())
@@ -125,8 +175,8 @@ pub(crate) async fn claim(db: DbPool<'_>, request: &ClaimRequest<'_>) -> Result<
                 error = %error,
                 "a captured row does not fit its table's row type any more; converting the batch row by row"
             );
-            convert_each(db, request, row_type, &mut claimed).await?;
-            return Ok(claimed);
+            convert_each(db, request, source, row_type, claimed).await?;
+            return Ok(());
         }
         Err(error) => return Err(Error::database("read claimed rows as their table's row type")(error)),
     };
@@ -147,7 +197,7 @@ pub(crate) async fn claim(db: DbPool<'_>, request: &ClaimRequest<'_>) -> Result<
             }
         }
     }
-    for delivery in &mut claimed {
+    for delivery in claimed.iter_mut() {
         if let Rows::Typed { old, new } = &delivery.rows
             && missing_side(delivery.op, old.is_some(), new.is_some())
         {
@@ -159,7 +209,73 @@ pub(crate) async fn claim(db: DbPool<'_>, request: &ClaimRequest<'_>) -> Result<
             ));
         }
     }
-    Ok(claimed)
+    Ok(())
+}
+
+/// A hash of the key columns of a typed change's row (the new row, else the old one:
+/// capture journals the change of each key, so both share it), as their values' bytes;
+/// `None` when the rows are not typed or a key column is missing. Within one batch,
+/// equal hashes mean the same row (the bytes come from one statement in one format), so
+/// the worker can hold back the later changes of a row whose change failed.
+fn row_identity(rows: &Rows, key_columns: &[String]) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let Rows::Typed { old, new } = rows else {
+        return None;
+    };
+    let row = new.as_ref().or(old.as_ref())?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for column in key_columns {
+        let value = row.try_get_raw(column.as_str()).ok()?;
+        match sqlx::ValueRef::is_null(&value) {
+            true => 0_u8.hash(&mut hasher),
+            false => value.as_bytes().ok()?.hash(&mut hasher),
+        }
+    }
+    Some(hasher.finish())
+}
+
+/// The claim of a journal batch: one call of `db_listenable.claim_journal` (see
+/// `ddl::cursor`), which leases the batch on the subscriber's cursor.
+async fn claim_journal(db: DbPool<'_>, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>> {
+    let action = "claim journal entries";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
+    let rows = sqlx::query(
+        "SELECT change_id, op, txid::text, extract(epoch FROM captured_at)::float8, attempt, NULL::jsonb, old_row, new_row
+         FROM db_listenable.claim_journal($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(request.subscriber_id)
+    .bind(i32::try_from(request.limit).unwrap_or(i32::MAX))
+    .bind(request.budget)
+    .bind(i64::try_from(request.lease.as_millis()).unwrap_or(i64::MAX))
+    .bind(request.token)
+    .bind(request.row_type.is_none())
+    .persistent(db.prepared())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
+    Ok(rows.into_iter().map(|row| claimed_from(&row, request.row_type.is_some())).collect())
+}
+
+/// A claimed delivery from a row of [`RETURNING`]'s shape.
+fn claimed_from(row: &sqlx::postgres::PgRow, typed: bool) -> Claimed {
+    let txid: String = row.get(2);
+    let epoch: f64 = row.get(3);
+    let attempts: i32 = row.get(4);
+    Claimed {
+        change_id: row.get(0),
+        op: row.get(1),
+        txid: txid.parse().unwrap_or_default(),
+        captured_at: UNIX_EPOCH + Duration::from_secs_f64(epoch.max(0.0)),
+        attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+        requeued: row.get(5),
+        rows: if typed {
+            Rows::Typed { old: None, new: None }
+        } else {
+            Rows::Json { old: row.get(6), new: row.get(7) }
+        },
+        row: None,
+    }
 }
 
 /// Whether a change of operation `op` lacks a row it must have: the old row of an update
@@ -237,25 +353,7 @@ async fn claim_as(db: DbPool<'_>, request: &ClaimRequest<'_>, returning: &str) -
         .await
         .map_err(Error::database(action))?;
     conn.finish().await.map_err(Error::database(action))?;
-    let mut claimed = Vec::with_capacity(rows.len());
-    for row in rows {
-        let txid: String = row.get(2);
-        let epoch: f64 = row.get(3);
-        let attempts: i32 = row.get(4);
-        claimed.push(Claimed {
-            change_id: row.get(0),
-            op: row.get(1),
-            txid: txid.parse().unwrap_or_default(),
-            captured_at: UNIX_EPOCH + Duration::from_secs_f64(epoch.max(0.0)),
-            attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
-            requeued: row.get(5),
-            rows: if typed {
-                Rows::Typed { old: None, new: None }
-            } else {
-                Rows::Json { old: row.get(6), new: row.get(7) }
-            },
-        });
-    }
+    let mut claimed: Vec<Claimed> = rows.iter().map(|row| claimed_from(row, typed)).collect();
     claimed.sort_by_key(|c| c.change_id);
     Ok(claimed)
 }
@@ -265,15 +363,27 @@ async fn claim_as(db: DbPool<'_>, request: &ClaimRequest<'_>, returning: &str) -
 async fn convert_each(
     db: DbPool<'_>,
     request: &ClaimRequest<'_>,
+    source: Source,
     row_type: &str,
     claimed: &mut [Claimed],
 ) -> Result<()> {
+    let (from, key) = match source {
+        Source::Journal => (
+            "(SELECT j.old_row, j.new_row FROM db_listenable.changes j
+              WHERE j.table_id = $1 AND j.id = $3 AND $2::bigint IS NOT NULL) d",
+            request.table_id,
+        ),
+        Source::Deliveries => (
+            "(SELECT x.old_row, x.new_row FROM db_listenable.deliveries x
+              WHERE x.subscriber_id = $1 AND x.lease_token = $2 AND x.change_id = $3) d",
+            request.subscriber_id,
+        ),
+    };
     let sql = format!(
-        "SELECT r.* FROM db_listenable.deliveries d
+        "SELECT r.* FROM {from}
          CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(
              NULL::{row_type}, CASE WHEN $4 = 1 THEN d.old_row ELSE d.new_row END) AS r
-         WHERE d.subscriber_id = $1 AND d.lease_token = $2 AND d.change_id = $3
-           AND (CASE WHEN $4 = 1 THEN d.old_row ELSE d.new_row END) IS NOT NULL"
+         WHERE (CASE WHEN $4 = 1 THEN d.old_row ELSE d.new_row END) IS NOT NULL"
     );
     for delivery in claimed.iter_mut() {
         let mut sides = [None, None];
@@ -282,7 +392,7 @@ async fn convert_each(
             let read = async {
                 let mut conn = db.one_statement().await?;
                 let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-                    .bind(request.subscriber_id)
+                    .bind(key)
                     .bind(request.token)
                     .bind(delivery.change_id)
                     .bind(side)

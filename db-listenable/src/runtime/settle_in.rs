@@ -20,6 +20,9 @@ pub(crate) struct SettleScope<'a> {
     pub changes: &'a [i64],
     /// Where the settlements are recorded for the worker.
     pub settled: &'a SettledInTx,
+    /// Where the batch was claimed from: a journal batch is settled by markers under the
+    /// cursor's lease, a batch of deliveries by deleting them.
+    pub source: super::claim::Source,
 }
 
 /// Changes a processor settled in its own transaction, which commits after the
@@ -70,8 +73,8 @@ impl<'a, S> Context<'a, S> {
 
     /// Settles the change in hand (for a [`BatchProcessor`](super::BatchProcessor), the
     /// whole batch it was given) inside `tx`, the processor's own transaction: the
-    /// delivery is deleted when `tx` commits, together with the processor's writes, and
-    /// stays when it rolls back. A processor whose effect lives only in this database gets
+    /// change is marked done when `tx` commits, together with the processor's writes, and
+    /// stays to do when it rolls back. A processor whose effect lives only in this database gets
     /// it applied exactly once, even if the process is killed at any moment: before the
     /// commit nothing happened and the change runs again; after it, the change is gone.
     ///
@@ -83,8 +86,9 @@ impl<'a, S> Context<'a, S> {
     /// or one of the [`outcome`](super::outcome) errors); a new transaction of a later
     /// attempt settles again.
     ///
-    /// The deletion locks the delivery rows until `tx` ends; keep the time between this
-    /// call and the commit short, like any transaction, and well below
+    /// The statement locks the batch's lease (the delivery rows, or the subscriber's
+    /// cursor row) until `tx` ends; keep the time between this call and the commit short,
+    /// like any transaction, and well below
     /// [`RuntimeConfig::lease`](super::RuntimeConfig::lease).
     ///
     /// ```no_run
@@ -123,15 +127,15 @@ impl<'a, S> Context<'a, S> {
         // Recorded before the statement runs: a lease renewal running beside it skips the
         // rows it locks, and must not take them for lost meanwhile.
         scope.settled.record(scope.changes);
-        let settled = match store::settle_done_in(
-            tx,
-            self.db.prepared(),
-            scope.subscriber_id,
-            scope.token,
-            scope.changes,
-        )
-        .await
-        {
+        let settle = match scope.source {
+            super::claim::Source::Journal => {
+                store::settle_journal_in(tx, self.db.prepared(), scope.subscriber_id, scope.token, scope.changes).await
+            }
+            super::claim::Source::Deliveries => {
+                store::settle_done_in(tx, self.db.prepared(), scope.subscriber_id, scope.token, scope.changes).await
+            }
+        };
+        let settled = match settle {
             Ok(settled) => settled,
             Err(error) => {
                 scope.settled.forget(scope.changes);

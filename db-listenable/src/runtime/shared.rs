@@ -22,9 +22,16 @@ pub(crate) struct Shared {
     pub lease_pool: PgPool,
     pub config: RuntimeConfig,
     pub served: Vec<Served>,
-    /// Wakes idle workers: a NOTIFY arrived, or this process routed new deliveries.
+    /// Wakes idle workers: a NOTIFY arrived, or this process adopted kept entries.
     pub wake: Notify,
+    /// When a worker of this process last ran the router's round ([`Shared::maintenance_due`]).
+    pub maintained_at: Mutex<Option<Instant>>,
 }
+
+/// How often a process runs the router's round (`store::maintain`): adopting kept
+/// entries and emptying consumed journal partitions need no hurry, and a round trip per
+/// batch would cost small batches (one per change at batch size 1).
+const MAINTAIN_EVERY: Duration = Duration::from_millis(100);
 
 /// A registered subscriber and its counters in this process.
 pub(crate) struct Served {
@@ -32,8 +39,51 @@ pub(crate) struct Served {
     /// Its row in `db_listenable.subscribers`.
     pub id: i32,
     pub counters: Counters,
-    /// Where claims start looking.
+    /// Where claims of its deliveries start looking.
     pub pick: PickStart,
+    /// Whether its deliveries may hold changes to claim.
+    pub deliveries: DeliveriesHint,
+}
+
+/// Whether a subscriber's deliveries (`db_listenable.deliveries`: retries, changes waiting
+/// behind them, requeued dead letters, adopted kept entries) may hold changes to claim,
+/// so workers claim from them before the journal only then: a claim of deliveries that
+/// finds nothing costs a round trip per batch. Set by this process when it writes
+/// deliveries, on a wake-up, at start, and every poll interval (another process may
+/// have written some, or left them when it stopped); cleared when a claim finds none.
+pub(crate) struct DeliveriesHint {
+    /// Expected (from this process), or the time of the last look that found none.
+    state: Mutex<Option<Instant>>,
+}
+
+impl Default for DeliveriesHint {
+    /// Expected: the first claim looks.
+    fn default() -> Self {
+        DeliveriesHint { state: Mutex::new(None) }
+    }
+}
+
+/// How often workers look at a subscriber's deliveries when nothing says they hold any:
+/// every poll interval, and at least this often.
+const DELIVERIES_EVERY: Duration = Duration::from_millis(500);
+
+impl DeliveriesHint {
+    /// Whether a claim should look at the deliveries first: when expected, or when the
+    /// last look is `poll_interval` old (at most [`DELIVERIES_EVERY`]).
+    pub fn due(&self, poll_interval: Duration) -> bool {
+        let every = poll_interval.min(DELIVERIES_EVERY);
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_none_or(|at| at.elapsed() >= every)
+    }
+
+    /// Deliveries were written: the next claim looks.
+    pub fn expect(&self) {
+        *self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+
+    /// A claim found none to take now.
+    pub fn none_due(&self) {
+        *self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+    }
 }
 
 /// Where a claim starts its scan of a subscriber's deliveries (by change id).
@@ -105,6 +155,17 @@ pub(crate) struct Counters {
 }
 
 impl Shared {
+    /// Whether this process should run the router's round now (at most every
+    /// [`MAINTAIN_EVERY`]); claims the turn when it is.
+    pub fn maintenance_due(&self) -> bool {
+        let mut at = self.maintained_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if at.is_some_and(|at| at.elapsed() < MAINTAIN_EVERY) {
+            return false;
+        }
+        *at = Some(Instant::now());
+        true
+    }
+
     /// The pool processors share, with the runtime's choice of prepared statements.
     pub fn db(&self) -> DbPool<'_> {
         DbPool::with_prepared_statements(&self.pool, self.config.prepared_statements)

@@ -35,9 +35,11 @@ impl LatencyHistogram {
 /// The state of the journal and of every subscriber registered in the database.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Stats {
-    /// Committed journal entries not yet routed to subscribers.
+    /// Committed journal entries of tables that no subscriber consumes, still in the
+    /// journal (moved to `db_listenable.unrouted` when their partition is emptied).
     pub unrouted: i64,
-    /// Entries kept because no subscriber consumes their table: (table, count).
+    /// Entries kept because no subscriber consumes their table, in the journal or in
+    /// `db_listenable.unrouted`: (table, count).
     pub unconsumed: Vec<(String, i64)>,
     /// One entry per subscriber, by name.
     pub subscribers: Vec<SubscriberStats>,
@@ -50,9 +52,10 @@ pub struct SubscriberStats {
     pub name: String,
     /// Its table (`schema.table`) or outbox topic (`outbox:<catalog>`).
     pub table: String,
-    /// Deliveries ready to be claimed now.
+    /// Changes ready to be claimed now: committed journal entries past its cursor, and
+    /// deliveries available now.
     pub pending: i64,
-    /// Deliveries held by a worker under a live lease.
+    /// Changes held by a worker under a live lease.
     pub in_flight: i64,
     /// Deliveries that failed and wait for their next attempt.
     pub retrying: i64,
@@ -166,29 +169,47 @@ pub async fn load<'a>(db: impl Into<DbPool<'a>>) -> Result<Stats> {
     let action = "read db-listenable stats";
     // Unprepared, the three statements share one transaction.
     let mut conn = db.one_statement().await.map_err(Error::database(action))?;
-    let unrouted: i64 = sqlx::query_scalar("SELECT count(*) FROM db_listenable.changes")
-        .persistent(db.prepared())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(Error::database(action))?;
-    let unconsumed = sqlx::query(
-        "SELECT coalesce(t.schema_name || '.' || t.table_name, 'table id ' || u.table_id), count(*)
-         FROM db_listenable.unrouted u LEFT JOIN db_listenable.tables t ON t.id = u.table_id
+    // Tables without a subscriber that have journal entries: found by skipping through
+    // the journal's index one table at a time (a handful of probes, whatever its size).
+    let waiting = sqlx::query(
+        "WITH RECURSIVE ids(table_id) AS (
+             (SELECT j.table_id FROM db_listenable.changes j ORDER BY j.table_id LIMIT 1)
+             UNION ALL
+             SELECT (SELECT j.table_id FROM db_listenable.changes j WHERE j.table_id > i.table_id
+                     ORDER BY j.table_id LIMIT 1)
+             FROM ids i WHERE i.table_id IS NOT NULL
+         ), journal AS (
+             SELECT i.table_id, (SELECT count(*) FROM db_listenable.changes j
+                                 WHERE j.table_id = i.table_id
+                                   AND NOT EXISTS (SELECT FROM db_listenable.resume_points r
+                                                   WHERE r.table_id = j.table_id
+                                                     AND (j.id <= r.lo OR pg_visible_in_snapshot(j.txid, r.snap)))) AS n
+             FROM ids i
+             WHERE i.table_id IS NOT NULL
+               AND NOT EXISTS (SELECT FROM db_listenable.subscribers s WHERE s.table_id = i.table_id)
+         ), kept AS (
+             SELECT u.table_id, count(*) AS n FROM db_listenable.unrouted u GROUP BY u.table_id
+         )
+         SELECT coalesce(t.schema_name || '.' || t.table_name, 'table id ' || w.table_id),
+                sum(w.n)::bigint, sum(w.n) FILTER (WHERE w.in_journal)::bigint
+         FROM (SELECT table_id, n, true AS in_journal FROM journal WHERE n > 0
+               UNION ALL SELECT table_id, n, false FROM kept) w
+         LEFT JOIN db_listenable.tables t ON t.id = w.table_id
          GROUP BY 1 ORDER BY 1",
     )
     .persistent(db.prepared())
     .fetch_all(&mut *conn)
     .await
-    .map_err(Error::database(action))?
-    .into_iter()
-    .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1)))
-    .collect();
+    .map_err(Error::database(action))?;
+    let unrouted = waiting.iter().map(|row| row.get::<Option<i64>, _>(2).unwrap_or(0)).sum();
+    let unconsumed = waiting.iter().map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1))).collect();
     let rows = sqlx::query(
         "SELECT s.name,
                 coalesce(t.schema_name || '.' || t.table_name, 'topic ' || s.table_id),
-                coalesce(d.pending, 0), coalesce(d.in_flight, 0), coalesce(d.retrying, 0),
+                coalesce(d.pending, 0) + j.backlog - j.in_flight, coalesce(d.in_flight, 0) + j.in_flight,
+                coalesce(d.retrying, 0),
                 (SELECT count(*) FROM db_listenable.dead_letters x WHERE x.subscriber_id = s.id),
-                extract(epoch FROM now() - d.oldest)::float8,
+                extract(epoch FROM now() - least(d.oldest, j.oldest))::float8,
                 (SELECT x.last_error FROM db_listenable.deliveries x
                  WHERE x.subscriber_id = s.id AND x.change_id = d.first_failed),
                 greatest(extract(epoch FROM now() - s.seen_at), 0)::float8
@@ -204,6 +225,15 @@ pub async fn load<'a>(db: impl Into<DbPool<'a>>) -> Result<Stats> {
                     min(e.change_id) FILTER (WHERE e.last_error IS NOT NULL) AS first_failed
              FROM db_listenable.deliveries e WHERE e.subscriber_id = s.id
          ) d ON true
+         -- The journal past its cursor (see ddl::cursor), the leased batch included.
+         LEFT JOIN db_listenable.cursors c ON c.subscriber_id = s.id
+         CROSS JOIN LATERAL (
+             SELECT count(*) AS backlog, min(e.captured_at) AS oldest,
+                    CASE WHEN c.leased_until >= now() THEN c.in_flight ELSE 0 END AS in_flight
+             FROM db_listenable.changes e
+             WHERE e.table_id = s.table_id AND e.id > c.lo AND NOT pg_visible_in_snapshot(e.txid, c.snap)
+               AND NOT (c.target IS NOT NULL AND e.id <= c.pos AND pg_visible_in_snapshot(e.txid, c.target))
+         ) j
          ORDER BY s.name",
     )
     .persistent(db.prepared())

@@ -18,8 +18,8 @@ use crate::DbPool;
 use crate::ddl::ROUTER_LOCK;
 use crate::error::{Error, Result};
 
-/// Fails with [`Error::NotInstalled`] unless the journal and delivery tables exist, with
-/// the routing function of this version.
+/// Fails with [`Error::NotInstalled`] unless the journal and delivery tables exist (which
+/// layout they have is the version check's: [`crate::ddl::SchemaVersion`]).
 ///
 /// # Errors
 /// [`Error::NotInstalled`], or [`Error::Database`] if the check itself fails.
@@ -29,8 +29,7 @@ pub async fn ensure_installed<'a>(db: impl Into<DbPool<'a>>) -> Result<()> {
     let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     let present: bool = sqlx::query_scalar(
         "SELECT to_regclass('db_listenable.changes') IS NOT NULL AND to_regclass('db_listenable.deliveries') IS NOT NULL \
-         AND to_regclass('db_listenable.unrouted') IS NOT NULL \
-         AND to_regprocedure('db_listenable.route(bigint)') IS NOT NULL",
+         AND to_regclass('db_listenable.unrouted') IS NOT NULL",
     )
     .persistent(db.prepared())
     .fetch_one(&mut *conn)
@@ -75,6 +74,37 @@ pub(crate) async fn register(db: DbPool<'_>, spec: &Spec) -> Result<i32> {
     .fetch_one(&mut *tx)
     .await
     .map_err(Error::database(action()))?;
+    // Where it starts reading the journal: a table's first subscriber where its last one
+    // was removed, or at the journal's beginning (nothing is passed over that no one
+    // processed); another one where the least advanced subscriber of its table stands, so
+    // it gets at least what they still have to do.
+    sqlx::query(
+        "WITH resumed AS (
+             DELETE FROM db_listenable.resume_points r
+             WHERE r.table_id = $2
+               AND NOT EXISTS (SELECT FROM db_listenable.subscribers s WHERE s.table_id = $2 AND s.id <> $1)
+             RETURNING r.snap, r.lo
+         ), peer AS (
+             SELECT c.snap, c.lo FROM db_listenable.cursors c JOIN db_listenable.subscribers s ON s.id = c.subscriber_id
+             WHERE s.table_id = $2 AND s.id <> $1
+             ORDER BY c.lo, c.snap::text LIMIT 1
+         )
+         INSERT INTO db_listenable.cursors (subscriber_id, snap, lo, pos, hi)
+         SELECT $1, start.snap, start.lo, start.lo,
+                (SELECT q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END FROM db_listenable.changes_id_seq q)
+         FROM (SELECT r.snap, r.lo FROM resumed r
+               UNION ALL
+               SELECT p.snap, p.lo FROM peer p WHERE NOT EXISTS (SELECT FROM resumed)
+               UNION ALL
+               SELECT '1:1:'::pg_snapshot, 0 WHERE NOT EXISTS (SELECT FROM resumed) AND NOT EXISTS (SELECT FROM peer)) start
+         ON CONFLICT (subscriber_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(spec.table_id)
+    .persistent(db.prepared())
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::database(action()))?;
     sqlx::query(
         "WITH kept AS (DELETE FROM db_listenable.unrouted WHERE table_id = $2 RETURNING *)
          INSERT INTO db_listenable.deliveries
@@ -94,45 +124,57 @@ pub(crate) async fn register(db: DbPool<'_>, spec: &Spec) -> Result<i32> {
     Ok(id)
 }
 
-/// What one routing round did.
+/// What one round of the router did.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Routed {
-    /// Journal entries taken out of `changes`.
-    pub moved: i64,
+pub(crate) struct Maintained {
     /// Entries kept in `unrouted` earlier and given to their table's subscribers now.
     pub adopted: i64,
-    /// Deliveries created (an entry makes one per subscriber of its table).
-    pub deliveries: i64,
-    /// Entries kept in `unrouted` because no subscriber consumes their table.
+    /// Entries of tables no subscriber consumes, kept in `unrouted` before their journal
+    /// partition was emptied.
     pub kept: i64,
+    /// Journal partitions emptied.
+    pub truncated: i32,
 }
 
-/// Moves up to `limit` committed journal entries to their subscribers, if no other
-/// router is at work (`None` then). Entries move in id order, so the deliveries of one
-/// row are created in the order the row changed.
-///
-/// One call of `db_listenable.route` (see `ddl::delivery`), in its own transaction: one
-/// round trip, as when this was a single statement. The function tries the advisory lock
-/// before it reads anything, so what it reads is never older than the lock: registration
-/// and removal of subscribers (which take the lock) are either wholly before the round
-/// or wholly after it. A router that loses the lock does not scan the journal. The
-/// wake-up for other processes' workers is sent at its commit, and only when something
-/// was routed.
-pub(crate) async fn route(db: DbPool<'_>, limit: i64) -> Result<Option<Routed>> {
-    let action = "route journal entries to their subscribers";
+/// One round of the router, if no other router is at work (`None` then): adopts kept
+/// entries, empties the journal partitions every subscriber is past (see
+/// `ddl::partitions`). One call of `db_listenable.maintain`, in its own transaction.
+pub(crate) async fn maintain(db: DbPool<'_>, limit: i64) -> Result<Option<Maintained>> {
+    let action = "maintain the journal (adopt kept entries, empty consumed partitions)";
     let mut conn = db.one_statement().await.map_err(Error::database(action))?;
-    let row =
-        sqlx::query("SELECT held, moved_count, delivery_count, kept_count, adopted_count FROM db_listenable.route($1)")
-            .bind(limit)
-            .persistent(db.prepared())
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(Error::database(action))?;
+    let row = sqlx::query("SELECT held, adopted_count, kept_count, truncated_count FROM db_listenable.maintain($1)")
+        .bind(limit)
+        .persistent(db.prepared())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(Error::database(action))?;
     conn.finish().await.map_err(Error::database(action))?;
     if !row.get::<bool, _>(0) {
         return Ok(None);
     }
-    Ok(Some(Routed { moved: row.get(1), deliveries: row.get(2), kept: row.get(3), adopted: row.get(4) }))
+    Ok(Some(Maintained { adopted: row.get(1), kept: row.get(2), truncated: row.get(3) }))
+}
+
+/// Extends the lease of a journal batch held under `token` (on the subscriber's cursor).
+/// Returns whether it was still held.
+pub(crate) async fn renew_cursor(db: DbPool<'_>, subscriber_id: i32, token: i64, lease: Duration) -> Result<bool> {
+    let action = "renew a lease";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
+    let renewed = sqlx::query(
+        "UPDATE db_listenable.cursors SET leased_until = now() + $3 * interval '1 millisecond'
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+         WHERE subscriber_id = $1 AND lease_token = $2",
+    )
+    .bind(subscriber_id)
+    .bind(token)
+    .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    .persistent(db.prepared())
+    .execute(&mut *conn)
+    .await
+    .map_err(Error::database(action))?
+    .rows_affected();
+    conn.finish().await.map_err(Error::database(action))?;
+    Ok(renewed > 0)
 }
 
 /// Extends the lease of the deliveries held under `token`. Returns how many were renewed.
@@ -230,6 +272,8 @@ pub(crate) struct Settlement {
     /// Every change the processor settled in its own transaction, whatever it returned:
     /// one of these found gone was not lost to another worker.
     pub settled_elsewhere: std::collections::BTreeSet<i64>,
+    /// Not run: waiting behind a failed change of their row in the same batch.
+    pub deferred: Vec<i64>,
     /// Processor failures (errors and panics) among them, retried or dead: for the counters.
     pub failed_attempts: u64,
     /// Skipped changes among `done`: for the counters.
@@ -322,6 +366,87 @@ pub(crate) async fn settle(
     .map_err(Error::database(action))?;
     conn.finish().await.map_err(Error::database(action))?;
     Ok((row.get(0), row.get(1)))
+}
+
+/// [`settle`] of a journal batch (see `ddl::cursor`): moves the subscriber's cursor past
+/// `upto` (the batch's last change) and writes what did not go well, in one call. Returns
+/// whether the lease was still held (nothing was written otherwise) and the changes of
+/// `settled_in_tx` whose transaction did not commit (released for another attempt).
+pub(crate) async fn settle_journal(
+    db: DbPool<'_>,
+    subscriber_id: i32,
+    token: i64,
+    upto: i64,
+    attempt: u32,
+    settlement: &Settlement,
+) -> Result<(bool, Vec<i64>)> {
+    let retry_ids: Vec<i64> = settlement.retry.iter().map(|r| r.0).collect();
+    let retry_delays: Vec<i64> =
+        settlement.retry.iter().map(|r| i64::try_from(r.1.as_millis()).unwrap_or(i64::MAX)).collect();
+    let retry_errors: Vec<&str> = settlement.retry.iter().map(|r| r.2.as_str()).collect();
+    let dead_ids: Vec<i64> = settlement.dead.iter().map(|r| r.0).collect();
+    let dead_errors: Vec<&str> = settlement.dead.iter().map(|r| r.1.as_str()).collect();
+    let done: Vec<i64> = settlement.done.iter().chain(&settlement.settled_in_tx).copied().collect();
+    let action = "record the outcome of a batch";
+    let mut conn = db.one_statement().await.map_err(Error::database(action))?;
+    let row = sqlx::query(
+        "SELECT held, uncommitted FROM db_listenable.settle_journal($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(subscriber_id)
+    .bind(token)
+    .bind(upto)
+    .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
+    .bind(&done)
+    .bind(&retry_ids)
+    .bind(&retry_delays)
+    .bind(&retry_errors)
+    .bind(&dead_ids)
+    .bind(&dead_errors)
+    .bind(&settlement.deferred)
+    .bind(&settlement.settled_in_tx)
+    .bind(UNCOMMITTED)
+    .persistent(db.prepared())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(Error::database(action))?;
+    conn.finish().await.map_err(Error::database(action))?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Marks the journal changes `ids` as settled inside the caller's transaction `tx` (a
+/// processor's: [`Context::settle_in`](super::Context::settle_in)): a marker per change
+/// in `db_listenable.settled`, written only while the batch's lease (`token`) is held on
+/// the subscriber's cursor. The cursor row is locked `FOR KEY SHARE` until `tx` ends, so
+/// no other worker can claim the batch before the markers are committed or gone (the
+/// worker's own renewals and settlement do not conflict with that lock). Returns the ids
+/// it marked: all of them, or none when the lease is lost.
+pub(crate) async fn settle_journal_in(
+    tx: &mut sqlx::PgConnection,
+    prepared: bool,
+    subscriber_id: i32,
+    token: i64,
+    ids: &[i64],
+) -> Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "WITH held AS (
+             SELECT subscriber_id FROM db_listenable.cursors
+             WHERE subscriber_id = $1 AND lease_token = $2 FOR KEY SHARE
+         ), marked AS (
+             INSERT INTO db_listenable.settled (subscriber_id, change_id)
+             SELECT h.subscriber_id, i FROM held h CROSS JOIN unnest($3::bigint[]) AS i
+             ON CONFLICT DO NOTHING
+             RETURNING change_id
+         )
+         SELECT CASE WHEN EXISTS (SELECT FROM held) THEN $3::bigint[] ELSE '{}' END
+         FROM (SELECT count(*) FROM marked) AS written",
+    )
+    .bind(subscriber_id)
+    .bind(token)
+    .bind(ids)
+    .persistent(prepared)
+    .fetch_one(tx)
+    .await
+    .map_err(Error::database("settle changes in the processor's transaction"))
 }
 
 /// [`settle`] of a batch whose every change is done, the common case: the statement with
@@ -424,10 +549,26 @@ pub async fn remove_stale_subscriber<'a>(
     if let Some(stale_after) = stale_after.filter(|stale_after| seen_ago < *stale_after) {
         return Err(Error::SubscriberInUse { name: name.to_owned(), seen_ago, stale_after });
     }
-    // `others` reads the subscribers as they were before `gone`, hence the `id <>`. The
-    // dead letters are deleted here rather than by the foreign key's cascade, to count them.
+    // Every CTE reads the tables as they were before `gone`, hence the `id <>`. Its
+    // pending changes are its deliveries and the journal entries past its cursor; when it
+    // was its table's last subscriber they go to `unrouted`, and the table's next
+    // subscriber starts reading the journal where this one stops (a resume point: the
+    // entries of transactions still running now are read by the next subscriber, or kept
+    // when their partition is emptied). The dead letters are deleted here rather than by
+    // the foreign key's cascade, to count them; the cursor goes with the cascade.
     let row = sqlx::query(
         "WITH gone AS (DELETE FROM db_listenable.subscribers WHERE name = $1 RETURNING id, table_id),
+              cur AS (SELECT c.* FROM db_listenable.cursors c JOIN gone g ON c.subscriber_id = g.id),
+              last AS (
+                  SELECT g.table_id FROM gone g
+                  WHERE NOT EXISTS (SELECT FROM db_listenable.subscribers s WHERE s.table_id = g.table_id AND s.id <> g.id)
+              ),
+              backlog AS (
+                  SELECT j.id, j.table_id, j.op, j.txid, j.captured_at, j.old_row, j.new_row
+                  FROM db_listenable.changes j JOIN gone g ON j.table_id = g.table_id CROSS JOIN cur c
+                  WHERE j.id > c.lo AND NOT pg_visible_in_snapshot(j.txid, c.snap)
+                    AND NOT (c.target IS NOT NULL AND j.id <= c.pos AND pg_visible_in_snapshot(j.txid, c.target))
+              ),
               pending AS (
                   DELETE FROM db_listenable.deliveries WHERE subscriber_id IN (SELECT id FROM gone)
                   RETURNING change_id, table_id, op, txid, captured_at, old_row, new_row
@@ -435,16 +576,25 @@ pub async fn remove_stale_subscriber<'a>(
               kept AS (
                   INSERT INTO db_listenable.unrouted (id, table_id, op, txid, captured_at, old_row, new_row)
                   SELECT p.change_id, p.table_id, p.op, p.txid, p.captured_at, p.old_row, p.new_row
-                  FROM pending p
-                  WHERE NOT EXISTS (
-                      SELECT 1 FROM db_listenable.subscribers s JOIN gone g ON s.table_id = g.table_id AND s.id <> g.id)
+                  FROM (SELECT * FROM pending UNION ALL SELECT * FROM backlog) p
+                  WHERE EXISTS (SELECT FROM last)
                   ON CONFLICT (id) DO NOTHING
                   RETURNING 1
+              ),
+              resumed AS (
+                  INSERT INTO db_listenable.resume_points (table_id, snap, lo)
+                  SELECT l.table_id, pg_current_snapshot(), c.lo FROM last l CROSS JOIN cur c
+                  ON CONFLICT (table_id) DO UPDATE SET snap = EXCLUDED.snap, lo = EXCLUDED.lo
+                  RETURNING 1
+              ),
+              unmarked AS (
+                  DELETE FROM db_listenable.settled WHERE subscriber_id IN (SELECT id FROM gone) RETURNING 1
               ),
               dead AS (
                   DELETE FROM db_listenable.dead_letters WHERE subscriber_id IN (SELECT id FROM gone) RETURNING 1
               )
-         SELECT (SELECT count(*) FROM pending), (SELECT count(*) FROM kept), (SELECT count(*) FROM dead)",
+         SELECT (SELECT count(*) FROM pending) + (SELECT count(*) FROM backlog), (SELECT count(*) FROM kept),
+                (SELECT count(*) FROM dead)",
     )
     .bind(name)
     .persistent(db.prepared())

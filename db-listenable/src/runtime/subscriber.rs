@@ -19,7 +19,7 @@ use super::processor::{BatchProcessor, Context, ProcessError, Processor};
 use super::row::{ChangeRow, RowData};
 use crate::ddl;
 
-/// A delivery as claimed from `db_listenable.deliveries`.
+/// A change as claimed, from the journal or from `db_listenable.deliveries`.
 #[derive(Debug)]
 pub(crate) struct Claimed {
     pub change_id: i64,
@@ -32,6 +32,9 @@ pub(crate) struct Claimed {
     pub attempt: u32,
     /// Set when the delivery is a requeued dead letter (`deliveries.requeued`).
     pub requeued: Option<Value>,
+    /// Which row it changed, for an ordered subscriber's typed changes: equal within a
+    /// batch for the changes of one row (`claim::row_identity`).
+    pub row: Option<u64>,
 }
 
 /// A claimed delivery's rows.
@@ -62,9 +65,18 @@ pub(crate) enum Outcome {
     Permanent(String),
     /// The rows do not decode into the model: dead-letter at once (retrying cannot help).
     Undecodable(String),
+    /// Not run: an earlier change of its row in the same batch failed and will be
+    /// retried, so this one waits behind it (per-row order).
+    Deferred,
 }
 
 impl Outcome {
+    /// Whether the change is to run again later, so the later changes of its row in the
+    /// batch must wait behind it.
+    fn holds_its_row(&self) -> bool {
+        matches!(self, Outcome::Failed(_) | Outcome::RetryAfter(..) | Outcome::Deferred)
+    }
+
     /// The outcome a processor's error asks for: one of the errors of
     /// [`outcome`](super::outcome) returned as is, or else a failure with the error's text.
     fn of_error(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Outcome {
@@ -221,6 +233,26 @@ fn decode<T: ChangeRow>(label: &str, claimed: &Claimed) -> Result<Change<T>, Dec
     })
 }
 
+/// The rows of a batch whose earlier change is to run again: their later changes in the
+/// batch are not run ([`Outcome::Deferred`]), so a row's changes keep their order.
+/// Only ordered subscribers' changes carry a row ([`Claimed::row`]).
+#[derive(Default)]
+struct HeldRows(std::collections::HashSet<u64>);
+
+impl HeldRows {
+    fn holds(&self, claimed: &Claimed) -> bool {
+        claimed.row.is_some_and(|row| self.0.contains(&row))
+    }
+
+    fn record(&mut self, claimed: &Claimed, outcome: &Outcome) {
+        if let Some(row) = claimed.row
+            && outcome.holds_its_row()
+        {
+            self.0.insert(row);
+        }
+    }
+}
+
 /// A [`Processor`] behind [`Subscriber`].
 pub(crate) struct Single<T, P, S> {
     spec: Spec,
@@ -255,14 +287,20 @@ where
         Box::pin(async move {
             let ctx = ctx.with_state(&*self.state);
             let mut outcomes = Vec::with_capacity(batch.len());
+            let mut held = HeldRows::default();
             for claimed in batch {
-                let outcome = match decode::<T>(&self.spec.label, claimed) {
-                    Err(error) => error.outcome(),
-                    Ok(change) => {
-                        let ctx = ctx.for_changes(std::slice::from_ref(&claimed.change_id));
-                        traced(change_span(&change), guarded(self.processor.process(&ctx, &change))).await
+                let outcome = if held.holds(claimed) {
+                    Outcome::Deferred
+                } else {
+                    match decode::<T>(&self.spec.label, claimed) {
+                        Err(error) => error.outcome(),
+                        Ok(change) => {
+                            let ctx = ctx.for_changes(std::slice::from_ref(&claimed.change_id));
+                            traced(change_span(&change), guarded(self.processor.process(&ctx, &change))).await
+                        }
                     }
                 };
+                held.record(claimed, &outcome);
                 outcomes.push(outcome);
             }
             outcomes
@@ -325,12 +363,20 @@ where
             } else {
                 vec![(&changes[..], &positions[..])]
             };
+            let mut held = HeldRows::default();
             for (group, group_positions) in groups {
+                if let [position] = group_positions
+                    && held.holds(&batch[*position])
+                {
+                    outcomes[*position] = Outcome::Deferred;
+                    continue;
+                }
                 let group_ids: Vec<i64> = group.iter().map(|change| change.id).collect();
                 let ctx = ctx.for_changes(&group_ids);
                 let outcome = guarded(self.processor.process_batch(&ctx, group)).await;
                 if outcome != Outcome::Done {
                     for &position in group_positions {
+                        held.record(&batch[position], &outcome);
                         outcomes[position] = outcome.clone();
                     }
                 }

@@ -1,4 +1,5 @@
-//! The worker loop: route, claim, process, settle; wait for a wake-up or the poll.
+//! The worker loop: maintain the journal, claim, process, settle; wait for a wake-up or
+//! the poll.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::claim::{self, ClaimRequest};
+use super::claim::{self, ClaimRequest, Source};
 use super::processor::Context;
 use super::settle_in::{SettleScope, SettledInTx};
 use super::shared::{Served, Shared};
@@ -22,7 +23,6 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: usize, mut shutdown: watch:
     let mut next = worker;
     let mut failures: u32 = 0;
     let mut idle_wait = shared.config.poll_interval;
-    let mut route_next = true;
     loop {
         if *shutdown.borrow() {
             break;
@@ -31,7 +31,7 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: usize, mut shutdown: watch:
         let notified = shared.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        match round(&shared, &mut next, &mut route_next, &shutdown).await {
+        match round(&shared, &mut next, &shutdown).await {
             Ok(true) => {
                 failures = 0;
                 idle_wait = AFTER_WORK_POLL.min(shared.config.poll_interval);
@@ -74,60 +74,67 @@ pub(crate) fn reconnect_delay(initial: Duration, failures: u32) -> Duration {
     initial.saturating_mul(1u32 << failures.saturating_sub(1).min(16)).min(Duration::from_secs(30))
 }
 
-/// One pass: route what committed (when `route` asks for it), then one batch per
-/// subscriber. True if anything was done. Sets `route` for the next pass: routing is
-/// skipped while every subscriber claimed a full batch, since their deliveries then
-/// hold more work than this pass took; it would only cost a round trip per pass (one
-/// per change at batch size 1) and most often find the router lock taken.
-async fn round(shared: &Shared, next: &mut usize, route: &mut bool, shutdown: &watch::Receiver<bool>) -> Result<bool> {
+/// One pass: the router's round when it is due ([`Shared::maintenance_due`]), then one
+/// batch per subscriber. True if anything was done.
+async fn round(shared: &Shared, next: &mut usize, shutdown: &watch::Receiver<bool>) -> Result<bool> {
     let mut worked = false;
-    let route_limit = i64::try_from(shared.config.route_batch_size).unwrap_or(i64::MAX);
-    let routed = if *route { store::route(shared.db(), route_limit).await? } else { None };
-    // Until a pass proves otherwise (a failed pass routes again too).
-    *route = true;
-    if let Some(routed) = routed {
-        if routed.moved + routed.adopted > 0 {
-            tracing::debug!(
-                entries = routed.moved,
-                adopted = routed.adopted,
-                deliveries = routed.deliveries,
-                "routed journal entries"
-            );
-            worked = true;
-            shared.wake.notify_waiters();
-        }
-        if routed.kept > 0 {
-            tracing::warn!(
-                kept = routed.kept,
-                "db-listenable: journal entries of tables no subscriber consumes were kept in db_listenable.unrouted \
-                 (see the runtime's stats); they go to the first subscriber that registers for their table"
-            );
+    if shared.maintenance_due() {
+        let limit = i64::try_from(shared.config.route_batch_size).unwrap_or(i64::MAX);
+        if let Some(round) = store::maintain(shared.db(), limit).await? {
+            if round.adopted > 0 {
+                tracing::debug!(adopted = round.adopted, "kept entries given to their subscribers");
+                worked = true;
+                for served in &shared.served {
+                    served.deliveries.expect();
+                }
+                shared.wake.notify_waiters();
+            }
+            if round.truncated > 0 {
+                tracing::debug!(partitions = round.truncated, "emptied journal partitions every subscriber is past");
+            }
+            if round.kept > 0 {
+                tracing::warn!(
+                    kept = round.kept,
+                    "db-listenable: journal entries of tables no subscriber consumes were kept in db_listenable.unrouted \
+                     (see the runtime's stats); they go to the first subscriber that registers for their table"
+                );
+            }
         }
     }
     let count = shared.served.len();
-    let mut all_full = count > 0;
     for offset in 0..count {
         if *shutdown.borrow() {
             break;
         }
         let served = &shared.served[(*next + offset) % count];
-        let claimed = batch(shared, served).await?;
-        worked |= claimed > 0;
-        all_full &= claimed >= shared.config.batch_size.max(1);
+        worked |= batch(shared, served).await? > 0;
     }
     *next = (*next + 1) % count.max(1);
-    *route = !all_full;
     Ok(worked)
 }
 
-/// Claims and processes one batch of `served`. Returns how many deliveries it claimed.
+/// Claims and processes one batch of `served`: its deliveries when some may be due
+/// (retries, changes waiting behind them, requeued dead letters), else the next batch of
+/// the journal behind its cursor. Returns how many changes it claimed.
 async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
+    if served.deliveries.due(shared.config.poll_interval) {
+        let claimed = batch_from(shared, served, Source::Deliveries).await?;
+        if claimed > 0 {
+            return Ok(claimed);
+        }
+        served.deliveries.none_due();
+    }
+    batch_from(shared, served, Source::Journal).await
+}
+
+/// Claims and processes one batch of `served` from `source`.
+async fn batch_from(shared: &Shared, served: &Served, source: Source) -> Result<usize> {
     let config = &shared.config;
     let spec = served.subscriber.spec();
     let token: i64 = rand::random();
     let limit = i64::try_from(config.batch_size.max(1)).unwrap_or(i64::MAX);
     let ordered = !spec.key_columns.is_empty();
-    let from = served.pick.next();
+    let from = if source == Source::Deliveries { served.pick.next() } else { 0 };
     let budget = i64::try_from(config.claim_bytes).unwrap_or(i64::MAX);
     // Taken before the claim is sent: the lease the server grants ends later than this.
     let claimed_at = Instant::now();
@@ -140,9 +147,13 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
         lease: config.lease,
         token,
         row_type: spec.row_type.as_deref(),
+        table_id: spec.table_id,
+        key_columns: &spec.key_columns,
     };
-    let claimed = claim::claim(shared.db(), &request).await?;
-    served.pick.claimed(config.batch_size.max(1), claimed.len(), claimed.iter().map(|c| c.change_id).min());
+    let claimed = claim::claim(shared.db(), &request, source).await?;
+    if source == Source::Deliveries {
+        served.pick.claimed(config.batch_size.max(1), claimed.len(), claimed.iter().map(|c| c.change_id).min());
+    }
     if claimed.is_empty() {
         return Ok(0);
     }
@@ -153,7 +164,10 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
         table = %spec.label,
         size = claimed.len(),
         first_change = claimed[0].change_id,
+        from_journal = source == Source::Journal,
     );
+    let attempt = claimed[0].attempt;
+    let upto = claimed[claimed.len() - 1].change_id;
     async {
         let started = Instant::now();
         let mut settlement = Settlement::default();
@@ -177,10 +191,10 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
                 db: shared.db(),
                 subscriber: &spec.name,
                 state: &(),
-                settle: SettleScope { subscriber_id: served.id, token, changes: &[], settled: &settled },
+                settle: SettleScope { subscriber_id: served.id, token, changes: &[], settled: &settled, source },
             };
             let processing = Instant::now();
-            let lease = Lease { token, claimed_at, held: size as u64, settled: &settled };
+            let lease = Lease { token, claimed_at, held: size as u64, settled: &settled, source };
             let Some(outcomes) = handle_leased(shared, served, &lease, &ctx, &live).await else {
                 // The lease is gone, so another worker may run these changes now: nothing
                 // of this batch is settled, whoever holds it next settles it.
@@ -194,7 +208,17 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
             settlement.settled_elsewhere = settled_in_tx;
         }
         let elapsed = started.elapsed();
-        let uncommitted = settle(shared, served, token, &settlement).await?;
+        if source == Source::Deliveries {
+            // A batch of deliveries holds one change per row of an ordered subscriber, so
+            // nothing waits behind another in it; released like a retry, just in case.
+            for change in std::mem::take(&mut settlement.deferred) {
+                settlement.retry.push((change, Duration::ZERO, "waiting behind an earlier change of its row".to_owned()));
+            }
+        }
+        if !settlement.retry.is_empty() || !settlement.deferred.is_empty() || !settlement.settled_in_tx.is_empty() {
+            served.deliveries.expect();
+        }
+        let uncommitted = settle(shared, served, token, &settlement, Claim { source, upto, attempt }).await?;
         // A change settled in a transaction that did not commit was released for another
         // attempt: a failure, not a processed change.
         let committed = (settlement.settled_in_tx.len() - uncommitted) as u64;
@@ -208,6 +232,7 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
             done = settlement.done.len() + settlement.settled_in_tx.len() - uncommitted,
             skipped = settlement.skipped,
             retried = settlement.retry.len(),
+            deferred = settlement.deferred.len(),
             dead = settlement.dead.len(),
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "batch processed"
@@ -228,6 +253,9 @@ struct Lease<'a> {
     /// Deliveries the processor settled in its own transaction: a renewal skips them
     /// (locked by that transaction, or deleted by its commit) without losing them.
     settled: &'a SettledInTx,
+    /// A journal batch's lease is on the subscriber's cursor, a batch of deliveries' on
+    /// each of them.
+    source: Source,
 }
 
 /// A renewal in flight: when it was sent, and what it returns.
@@ -294,8 +322,18 @@ async fn handle_leased(
             }
             () = tokio::time::sleep_until(next_renewal.into()), if renewal.is_none() => {
                 let (db, subscriber, token, duration) = (shared.lease_db(), served.id, lease.token, config.lease);
+                let (source, held) = (lease.source, lease.held);
                 let sent = Instant::now();
-                renewal = Some(Box::pin(async move { (sent, store::renew(db, subscriber, token, duration).await) }));
+                renewal = Some(Box::pin(async move {
+                    let renewed = match source {
+                        Source::Deliveries => store::renew(db, subscriber, token, duration).await,
+                        // The whole batch or nothing.
+                        Source::Journal => store::renew_cursor(db, subscriber, token, duration)
+                            .await
+                            .map(|renewed| if renewed { held } else { 0 }),
+                    };
+                    (sent, renewed)
+                }));
             }
             () = tokio::time::sleep_until(held_until.into()) => {
                 tracing::warn!(
@@ -324,6 +362,7 @@ fn classify(
     let change = claimed.change_id;
     let last_attempt = claimed.attempt >= shared.config.max_attempts;
     match outcome {
+        Outcome::Deferred => settlement.deferred.push(change),
         Outcome::Done if settled_in_tx => settlement.settled_in_tx.push(change),
         Outcome::Done => settlement.done.push(change),
         Outcome::Skipped(reason) => {
@@ -362,14 +401,36 @@ fn classify(
     }
 }
 
+/// What the settlement needs to know of the claim.
+#[derive(Debug, Clone, Copy)]
+struct Claim {
+    source: Source,
+    /// The batch's last change id.
+    upto: i64,
+    /// The batch's attempt (a journal batch is claimed as a whole).
+    attempt: u32,
+}
+
 /// Writes the outcome, retrying a few times: losing it only means the lease runs out and
 /// the batch is processed again, but that is worth avoiding after a short network blip.
 /// Returns how many changes the processor settled in a transaction that did not commit
 /// (released for another attempt).
-async fn settle(shared: &Shared, served: &Served, token: i64, settlement: &Settlement) -> Result<usize> {
+async fn settle(shared: &Shared, served: &Served, token: i64, settlement: &Settlement, claim: Claim) -> Result<usize> {
     let mut failures = 0;
     loop {
-        match store::settle(shared.db(), served.id, token, settlement).await {
+        let written = match claim.source {
+            Source::Deliveries => store::settle(shared.db(), served.id, token, settlement).await,
+            Source::Journal => {
+                store::settle_journal(shared.db(), served.id, token, claim.upto, claim.attempt, settlement).await.map(
+                    |(held, uncommitted)| {
+                        // Held: every change was touched; lost: none was.
+                        let touched = if held { every_change(settlement) } else { Vec::new() };
+                        (touched, uncommitted)
+                    },
+                )
+            }
+        };
+        match written {
             Ok((touched, uncommitted)) => {
                 for &change in &uncommitted {
                     tracing::warn!(change, subscriber = %served.subscriber.spec().name, error = store::UNCOMMITTED, "will retry");
@@ -382,6 +443,7 @@ async fn settle(shared: &Shared, served: &Served, token: i64, settlement: &Settl
                     .iter()
                     .chain(settlement.retry.iter().map(|r| &r.0))
                     .chain(settlement.dead.iter().map(|r| &r.0))
+                    .chain(&settlement.deferred)
                     .filter(|change| !touched.contains(change) && !settlement.settled_elsewhere.contains(change))
                     .count();
                 if lost > 0 {
@@ -403,4 +465,17 @@ async fn settle(shared: &Shared, served: &Served, token: i64, settlement: &Settl
             Err(error) => return Err(error),
         }
     }
+}
+
+/// Every change a settlement names.
+fn every_change(settlement: &Settlement) -> Vec<i64> {
+    settlement
+        .done
+        .iter()
+        .chain(settlement.retry.iter().map(|r| &r.0))
+        .chain(settlement.dead.iter().map(|r| &r.0))
+        .chain(&settlement.deferred)
+        .chain(&settlement.settled_in_tx)
+        .copied()
+        .collect()
 }

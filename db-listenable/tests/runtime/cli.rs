@@ -6,7 +6,7 @@ use db_listenable::cli::{DeadLettersCommand, dead_letters};
 use db_listenable::ddl::CaptureConfig;
 use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBuilder};
 
-use crate::{Item, count, fast, insert_items, items_db, wait_for};
+use crate::{Item, count, fast, insert_items, items_db, pending, wait_for};
 
 /// Fails every change, naming it.
 pub(crate) struct Refuse;
@@ -47,7 +47,7 @@ async fn dead_letters_are_listed_as_text_and_json_requeued_and_discarded() {
             .await
             .expect("requeue");
     assert_eq!(requeued, "requeued 1 dead letter(s) of refuse\n");
-    assert_eq!(count(&pool, "deliveries").await, 1);
+    assert_eq!(pending(&pool).await, 1);
     let discarded = dead_letters(&pool, &DeadLettersCommand::Discard { subscriber: "refuse".into(), change: None })
         .await
         .expect("discard");

@@ -11,7 +11,7 @@ use db_listenable::runtime::{
 };
 use serde::Deserialize;
 
-use crate::{Item, Recorder, count, fast, insert_items, items_db, wait_for};
+use crate::{Item, Recorder, count, fast, insert_items, items_db, pending, wait_for};
 
 /// Fails until `healed` is set, counting its attempts.
 #[derive(Clone, Default)]
@@ -64,8 +64,7 @@ async fn a_failing_processor_is_retried_then_dead_lettered_then_requeued_and_suc
         flaky.succeeded.load(Ordering::SeqCst) == 1
     })
     .await;
-    wait_for("the delivery to be settled", Duration::from_secs(10), || async { count(&pool, "deliveries").await == 0 })
-        .await;
+    wait_for("the delivery to be settled", Duration::from_secs(10), || async { pending(&pool).await == 0 }).await;
     runtime.shutdown().await;
     assert_eq!(count(&pool, "dead_letters").await, 0);
     assert!(matches!(
@@ -144,7 +143,7 @@ async fn an_undecodable_row_is_dead_lettered_at_once_with_the_error_and_the_raw_
         .await
         .expect("insert");
     wait_for("the dead letter", Duration::from_secs(10), || async { count(&pool, "dead_letters").await == 1 }).await;
-    wait_for("the good row", Duration::from_secs(10), || async { count(&pool, "deliveries").await == 0 }).await;
+    wait_for("the good row", Duration::from_secs(10), || async { pending(&pool).await == 0 }).await;
     runtime.shutdown().await;
     let dead = dead_letters::list(&pool, Some("strict"), 10).await.expect("list");
     assert_eq!(dead[0].attempts, 1, "decode errors are not retried");
@@ -250,9 +249,9 @@ async fn stats_count_pending_changes_and_their_age() {
         .await;
     insert_items(&pool, 1..=5).await;
     let stats = load_stats(&pool).await.expect("stats");
-    assert_eq!(stats.unrouted, 5, "nobody has routed them yet");
+    assert_eq!(stats.unrouted, 0, "their table has a subscriber");
     assert_eq!(stats.subscribers.len(), 1);
-    assert_eq!((stats.subscribers[0].pending, stats.subscribers[0].dead), (0, 0));
+    assert_eq!((stats.subscribers[0].pending, stats.subscribers[0].dead), (5, 0), "nobody has processed them yet");
     // A second database user with a separate pool could route; here a runtime whose only
     // processor always fails, with attempts to spare, routes them and leaves them retrying.
     let flaky = Flaky::default();

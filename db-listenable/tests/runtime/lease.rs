@@ -85,10 +85,11 @@ async fn a_starved_pool_does_not_let_a_lease_run_out_under_a_running_batch() {
     let (db, observer) = items_db(&CaptureConfig::default()).await;
     let lease = Duration::from_millis(600);
     let overlap = Overlap { hold: lease * 4, tail: lease, ..Overlap::default() };
-    // Process one: two workers, a pool of two; its processors take both connections,
-    // so anything else it sends to the database waits for them.
+    // Process one: two workers, a pool of one; its processor takes the connection, so
+    // anything else it sends to the database waits for it. (A subscriber's journal batch
+    // is held by one worker at a time: the second worker has nothing else to run.)
     let starved_config = fast().workers(2).batch_size(1).lease(lease).wakeups(false);
-    let starved_pool = pool(db.url(), 2).await;
+    let starved_pool = pool(db.url(), 1).await;
     sqlx::query("INSERT INTO items (id, name) SELECT g, 'x' FROM generate_series(1, 4) g")
         .execute(&observer)
         .await
@@ -99,8 +100,8 @@ async fn a_starved_pool_does_not_let_a_lease_run_out_under_a_running_batch() {
         .start()
         .await
         .expect("start the starved process");
-    wait_for("both starved workers running a change", Duration::from_secs(10), || async {
-        overlap.state.lock().expect("overlap state").running.values().filter(|runs| **runs > 0).count() == 2
+    wait_for("a starved worker running a change", Duration::from_secs(10), || async {
+        overlap.state.lock().expect("overlap state").running.values().filter(|runs| **runs > 0).count() == 1
     })
     .await;
     // Process two, same subscriber, plenty of connections: two workers take the other
@@ -166,9 +167,10 @@ async fn a_worker_that_cannot_renew_its_lease_stops_the_processor_when_the_lease
         .expect("start");
     insert_items(&observer, [1]).await;
     tokio::time::timeout(Duration::from_secs(10), entered).await.expect("the first attempt runs");
-    // A lock on the delivery makes every renewal wait, as an unreachable database would.
+    // A lock on the lease (the subscriber's cursor) makes every renewal wait, as an
+    // unreachable database would.
     let mut blocker = observer.begin().await.expect("begin");
-    sqlx::query("SELECT 1 FROM db_listenable.deliveries FOR UPDATE").execute(&mut *blocker).await.expect("lock");
+    sqlx::query("SELECT 1 FROM db_listenable.cursors FOR UPDATE").execute(&mut *blocker).await.expect("lock");
     wait_for("the worker to stop the processor at the lease's end", Duration::from_secs(10), || async {
         hangs.stopped.load(Ordering::SeqCst)
     })

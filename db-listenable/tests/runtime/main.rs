@@ -172,6 +172,55 @@ pub async fn insert_items(pool: &PgPool, ids: impl IntoIterator<Item = i64>) {
     }
 }
 
+/// Changes the subscribers still have to process (in flight included): their
+/// deliveries, and the committed journal entries past their cursors.
+pub async fn pending(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM db_listenable.deliveries)
+              + (SELECT coalesce(sum(b.n), 0) FROM db_listenable.cursors c
+                 JOIN db_listenable.subscribers s ON s.id = c.subscriber_id
+                 CROSS JOIN LATERAL (
+                     SELECT count(*) AS n FROM db_listenable.changes e
+                     WHERE e.table_id = s.table_id AND e.id > c.lo AND NOT pg_visible_in_snapshot(e.txid, c.snap)
+                       AND NOT (c.target IS NOT NULL AND e.id <= c.pos AND pg_visible_in_snapshot(e.txid, c.target))
+                 ) b)::bigint",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("count what is pending")
+}
+
+/// Change ids a subscriber still has to process, in order: its deliveries, and the
+/// committed journal entries past its cursor.
+pub async fn pending_of(pool: &PgPool, subscriber: &str) -> Vec<i64> {
+    sqlx::query_scalar(
+        "SELECT d.change_id FROM db_listenable.deliveries d JOIN db_listenable.subscribers s ON s.id = d.subscriber_id
+         WHERE s.name = $1
+         UNION
+         SELECT e.id FROM db_listenable.subscribers s JOIN db_listenable.cursors c ON c.subscriber_id = s.id
+         JOIN db_listenable.changes e ON e.table_id = s.table_id
+         WHERE s.name = $1 AND e.id > c.lo AND NOT pg_visible_in_snapshot(e.txid, c.snap)
+           AND NOT (c.target IS NOT NULL AND e.id <= c.pos AND pg_visible_in_snapshot(e.txid, c.target))
+         ORDER BY 1",
+    )
+    .bind(subscriber)
+    .fetch_all(pool)
+    .await
+    .expect("pending changes of a subscriber")
+}
+
+/// Changes claimed under a lease that has not been settled: deliveries, and the journal
+/// batches held on cursors.
+pub async fn leased(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM db_listenable.deliveries WHERE lease_token IS NOT NULL)
+              + (SELECT coalesce(sum(in_flight), 0) FROM db_listenable.cursors WHERE lease_token IS NOT NULL)",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("count what is leased")
+}
+
 /// Rows left in a delivery table.
 pub async fn count(pool: &PgPool, table: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM db_listenable.{table}")))

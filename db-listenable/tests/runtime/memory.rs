@@ -8,7 +8,7 @@ use std::time::Duration;
 use db_listenable::ddl::CaptureConfig;
 use db_listenable::runtime::{BatchProcessor, Change, Context, ProcessError, RuntimeBuilder, RuntimeConfig};
 
-use crate::{Item, count, fast, items_db, wait_for};
+use crate::{Item, fast, items_db, pending, wait_for};
 
 /// Rows of about 1 MB each (random base64: PostgreSQL cannot compress it, so stored and
 /// in-memory sizes agree).
@@ -65,10 +65,7 @@ async fn child_drains_megabyte_rows() {
         .start()
         .await
         .expect("start");
-    wait_for("the backlog drained", Duration::from_secs(120), || async {
-        count(&pool, "changes").await == 0 && count(&pool, "deliveries").await == 0
-    })
-    .await;
+    wait_for("the backlog drained", Duration::from_secs(120), || async { pending(&pool).await == 0 }).await;
     runtime.shutdown().await;
     let (changes, bytes) = *largest.batch.lock().expect("largest batch");
     println!("PEAK_MB={}", status_mb("VmHWM:"));
@@ -147,10 +144,7 @@ async fn a_delivery_larger_than_the_budget_is_claimed_alone_and_nothing_gets_stu
         .start()
         .await
         .expect("start");
-    wait_for("every change processed", Duration::from_secs(20), || async {
-        count(&pool, "changes").await == 0 && count(&pool, "deliveries").await == 0
-    })
-    .await;
+    wait_for("every change processed", Duration::from_secs(20), || async { pending(&pool).await == 0 }).await;
     runtime.shutdown().await;
     let (changes, bytes) = *largest.batch.lock().expect("largest batch");
     assert_eq!(changes, 1, "batches of one under a budget smaller than a row ({bytes} bytes)");

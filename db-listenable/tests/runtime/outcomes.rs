@@ -11,7 +11,7 @@ use db_listenable::runtime::{
 };
 use sqlx::PgPool;
 
-use crate::{Item, count, fast, insert_items, items_db, wait_for};
+use crate::{Item, count, fast, insert_items, items_db, pending, wait_for};
 
 /// What the scripted processor answers for a change, by the name of its row.
 fn answer(item: &Item, attempt: u32) -> Result<(), ProcessError> {
@@ -126,7 +126,7 @@ async fn retry_after_waits_the_processors_delay_and_shows_its_reason_on_the_pend
     };
     assert_eq!(waiting.as_deref(), Some("retry after 600ms: throttled"));
     wait_for("the delivery settled and counted", Duration::from_secs(10), || async {
-        count(&pool, "deliveries").await == 0 && figures(&runtime, "scripted").await.processed_here == 1
+        pending(&pool).await == 0 && figures(&runtime, "scripted").await.processed_here == 1
     })
     .await;
     let stats = runtime.stats().await.expect("stats");
@@ -163,7 +163,7 @@ async fn a_skip_settles_the_change_without_a_retry_and_is_counted_apart() {
     insert_items(&pool, [2]).await;
     wait_for("both settled and counted", Duration::from_secs(10), || async {
         let figures = figures(&runtime, "scripted").await;
-        count(&pool, "deliveries").await == 0 && figures.processed_here + figures.skipped_here == 2
+        pending(&pool).await == 0 && figures.processed_here + figures.skipped_here == 2
     })
     .await;
     let stats = runtime.stats().await.expect("stats");
@@ -212,7 +212,7 @@ async fn a_batch_processor_outcome_applies_to_its_whole_batch() {
             .expect("start");
         wait_for("the batch settled and counted", Duration::from_secs(10), || async {
             let figures = figures(&runtime, "batch").await;
-            count(&pool, "deliveries").await == 0 && figures.failed_here + figures.skipped_here == 3
+            pending(&pool).await == 0 && figures.failed_here + figures.skipped_here == 3
         })
         .await;
         let stats = runtime.stats().await.expect("stats");

@@ -11,7 +11,7 @@ use pg_changeset::PushOptions;
 use sqlx::PgPool;
 
 use crate::outbox::{Billing, Jobs, charge};
-use crate::{ITEMS_TABLE, Item, Recorder, count, fast, install, pool, wait_for};
+use crate::{ITEMS_TABLE, Item, Recorder, count, fast, install, pending, pool, wait_for};
 
 /// A login role created for one test (roles are cluster-wide: the name is unique), and
 /// a pool connected as it.
@@ -186,7 +186,7 @@ async fn an_application_role_that_owns_nothing_in_the_journal_is_captured_and_ru
     // 20 inserts, 10 updates, 1 key move (the DELETE of 20, the INSERT of 120), 5 deletes
     // (16..=19 and the moved 120).
     wait_for("every change processed", Duration::from_secs(20), || async {
-        recorder.len() == 37 && count(&admin, "deliveries").await == 0
+        recorder.len() == 37 && pending(&admin).await == 0
     })
     .await;
     wait_for("the outbox event dispatched", Duration::from_secs(20), || async {

@@ -12,7 +12,7 @@ use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBu
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::Notify;
 
-use crate::{Item, Recorder, count, fast, insert_items, install, items_db, wait_for};
+use crate::{Item, Recorder, count, fast, insert_items, install, items_db, leased, pending, wait_for};
 
 /// Records, and blocks forever on the item named `stuck` while `block` is set (a worker
 /// that hangs or is about to die mid-batch).
@@ -55,7 +55,7 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_the_batch_is_processed_agai
     // The worker dies holding the batch: its task is dropped mid-processing.
     drop(runtime);
     assert_eq!(stuck.recorder.len(), 3, "items 1..3 were handed over before the hang");
-    assert_eq!(count(&pool, "deliveries").await, 5, "nothing was settled");
+    assert_eq!(pending(&pool).await, 5, "nothing was settled");
 
     stuck.block.store(false, Ordering::SeqCst);
     let runtime = RuntimeBuilder::new(pool.clone())
@@ -64,10 +64,8 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_the_batch_is_processed_agai
         .start()
         .await
         .expect("restart");
-    wait_for("the batch after the lease ran out", Duration::from_secs(15), || async {
-        count(&pool, "deliveries").await == 0
-    })
-    .await;
+    wait_for("the batch after the lease ran out", Duration::from_secs(15), || async { pending(&pool).await == 0 })
+        .await;
     runtime.shutdown().await;
     let counts = stuck.recorder.counts();
     assert_eq!(counts.len(), 5, "every change processed");
@@ -122,7 +120,7 @@ async fn killed_connections_lose_nothing() {
     insert_items(&pool, 6..=10).await;
     wait_for("all ten after the kill", Duration::from_secs(20), || async { killer.recorder.counts().len() == 10 })
         .await;
-    wait_for("all settled", Duration::from_secs(20), || async { count(&pool, "deliveries").await == 0 }).await;
+    wait_for("all settled", Duration::from_secs(20), || async { pending(&pool).await == 0 }).await;
     runtime.shutdown().await;
 }
 
@@ -210,12 +208,8 @@ async fn graceful_shutdown_finishes_and_settles_the_batch_in_hand() {
     entered.await;
     runtime.shutdown().await;
     assert_eq!(slow.recorder.len(), 5, "the batch in hand was finished, no other was started");
-    assert_eq!(count(&pool, "deliveries").await, 15, "its five were settled");
-    let leased: i64 = sqlx::query_scalar("SELECT count(*) FROM db_listenable.deliveries WHERE lease_token IS NOT NULL")
-        .fetch_one(&pool)
-        .await
-        .expect("leased");
-    assert_eq!(leased, 0, "no delivery is left claimed");
+    assert_eq!(pending(&pool).await, 15, "its five were settled");
+    assert_eq!(leased(&pool).await, 0, "no delivery is left claimed");
 }
 
 /// Set in the child process of the SIGTERM test: the database to serve.
@@ -261,14 +255,7 @@ async fn sigterm_stops_a_serving_process_cleanly_after_its_batch() {
     let (found, lines) = ready.await.expect("read child");
     assert!(found, "the child never became ready");
     insert_items(&pool, 1..=9).await;
-    wait_for("a batch in hand", Duration::from_secs(10), || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM db_listenable.deliveries WHERE lease_token IS NOT NULL")
-            .fetch_one(&pool)
-            .await
-            .expect("leased")
-            > 0
-    })
-    .await;
+    wait_for("a batch in hand", Duration::from_secs(10), || async { leased(&pool).await > 0 }).await;
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     let (status, rest) = tokio::task::spawn_blocking(move || {
@@ -279,13 +266,9 @@ async fn sigterm_stops_a_serving_process_cleanly_after_its_batch() {
     .expect("child exit");
     assert!(status.success(), "exit status {status:?}");
     assert!(rest.iter().any(|line| line.contains("STOPPED")), "{rest:?}");
-    let leased: i64 = sqlx::query_scalar("SELECT count(*) FROM db_listenable.deliveries WHERE lease_token IS NOT NULL")
-        .fetch_one(&pool)
-        .await
-        .expect("leased");
-    assert_eq!(leased, 0, "the batch in hand was settled before exiting");
+    assert_eq!(leased(&pool).await, 0, "the batch in hand was settled before exiting");
     // Whatever was not finished waits, routed or not, for the next run.
-    let left = count(&pool, "deliveries").await + count(&pool, "changes").await;
+    let left = pending(&pool).await;
     assert!(left > 0 && left < 9, "the process stopped after its batch, leaving the rest: {left}");
 }
 
@@ -319,7 +302,7 @@ async fn a_batch_slower_than_the_lease_keeps_it_by_renewal_and_runs_once() {
         .await
         .expect("start");
     wait_for("the batch", Duration::from_secs(20), || async {
-        count(&pool, "deliveries").await == 0 && sluggish.recorder.len() >= 3
+        pending(&pool).await == 0 && sluggish.recorder.len() >= 3
     })
     .await;
     runtime.shutdown().await;

@@ -11,7 +11,7 @@ use db_listenable::runtime::{
 };
 use sqlx::PgPool;
 
-use crate::{Item, count, fast, insert_items, items_db, wait_for};
+use crate::{Item, count, fast, insert_items, items_db, pending, wait_for};
 
 /// What the processor saw of each run.
 #[derive(Debug, Clone)]
@@ -83,7 +83,7 @@ async fn a_requeued_change_arrives_flagged_with_its_original_time_before_newer_p
     sqlx::query("UPDATE items SET qty = 2 WHERE id = 1").execute(&pool).await.expect("update");
     insert_items(&pool, [2]).await;
     wait_for("the newer changes processed", Duration::from_secs(10), || async {
-        picky.runs().len() == 5 && count(&pool, "deliveries").await == 0
+        picky.runs().len() == 5 && pending(&pool).await == 0
     })
     .await;
     runtime.shutdown().await;

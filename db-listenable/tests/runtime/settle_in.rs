@@ -14,7 +14,7 @@ use db_listenable::runtime::{
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use crate::{count, fast, install, wait_for};
+use crate::{count, fast, install, pending, wait_for};
 
 /// A row whose every change increments a counter.
 #[derive(Debug, Clone, PartialEq, DbListenable, Deserialize, sqlx::FromRow)]
@@ -125,7 +125,7 @@ async fn changes_settled_in_the_processors_transaction_are_counted_once_and_not_
         // The deliveries are gone with the processor's commit; the worker counts them
         // right after.
         wait_for("every tick applied and counted", Duration::from_secs(10), || async {
-            count(&pool, "deliveries").await == 0 && processed(&runtime).await == 20
+            pending(&pool).await == 0 && processed(&runtime).await == 20
         })
         .await;
         let stats = runtime.stats().await.expect("stats");
@@ -143,10 +143,7 @@ async fn a_change_settled_in_the_processors_transaction_counts_as_newer_for_its_
     sqlx::query("INSERT INTO ticks (id, n) VALUES (1, -1)").execute(&pool).await.expect("insert");
     wait_for("a dead letter", Duration::from_secs(10), || async { count(&pool, "dead_letters").await == 1 }).await;
     sqlx::query("UPDATE ticks SET n = 5 WHERE id = 1").execute(&pool).await.expect("update");
-    wait_for("the update applied", Duration::from_secs(10), || async {
-        count(&pool, "changes").await == 0 && count(&pool, "deliveries").await == 0
-    })
-    .await;
+    wait_for("the update applied", Duration::from_secs(10), || async { pending(&pool).await == 0 }).await;
     runtime.shutdown().await;
     let newer: i32 = sqlx::query_scalar("SELECT newer_processed FROM db_listenable.dead_letters")
         .fetch_one(&pool)
@@ -189,7 +186,7 @@ async fn a_change_settled_in_a_transaction_that_did_not_commit_runs_again() {
         .expect("start");
     insert_ticks(&pool, 1..=1).await;
     wait_for("the tick applied and counted", Duration::from_secs(10), || async {
-        count(&pool, "deliveries").await == 0 && processed(&runtime).await == 1
+        pending(&pool).await == 0 && processed(&runtime).await == 1
     })
     .await;
     let stats = runtime.stats().await.expect("stats");
@@ -218,11 +215,14 @@ impl Processor<Tick> for Overtaken {
             .await?;
         if change.attempt == 1 {
             // Another claim's token, with a lease already over: the next claim takes it.
-            sqlx::query(
-                "UPDATE db_listenable.deliveries SET lease_token = 42, leased_until = now() - interval '1 second'",
-            )
-            .execute(ctx.db())
-            .await?;
+            for lease in ["deliveries", "cursors"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE db_listenable.{lease} SET lease_token = 42, leased_until = now() - interval '1 second'
+                     WHERE lease_token IS NOT NULL"
+                )))
+                .execute(ctx.db())
+                .await?;
+            }
         }
         let answer = ctx.settle_in(&mut tx).await;
         self.answers.lock().expect("answers").push(match &answer {
@@ -247,10 +247,7 @@ async fn settling_a_change_whose_lease_was_taken_fails_and_its_writes_roll_back(
         .await
         .expect("start");
     insert_ticks(&pool, 1..=1).await;
-    wait_for("the tick applied", Duration::from_secs(10), || async {
-        count(&pool, "changes").await == 0 && count(&pool, "deliveries").await == 0
-    })
-    .await;
+    wait_for("the tick applied", Duration::from_secs(10), || async { pending(&pool).await == 0 }).await;
     runtime.shutdown().await;
     assert_eq!(*overtaken.answers.lock().expect("answers"), ["lease lost", "ok"]);
     assert_eq!(applied(&pool).await, (1, 1, 1), "the first attempt's writes rolled back with it");
@@ -290,7 +287,7 @@ async fn renewals_go_on_while_the_processors_settling_transaction_holds_the_rows
         .await
         .expect("start");
     wait_for("the batch applied and counted", Duration::from_secs(10), || async {
-        count(&pool, "deliveries").await == 0 && processed(&runtime).await == 3
+        pending(&pool).await == 0 && processed(&runtime).await == 3
     })
     .await;
     runtime.shutdown().await;
@@ -386,7 +383,9 @@ async fn run_with_kills(mode: &str, ticks: i64, kills: usize) -> KillRun {
         let mut child = spawn_child(db.url(), mode);
         tokio::time::sleep(Duration::from_millis(150 + rand::random::<u64>() % 450)).await;
         let in_flight: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM db_listenable.deliveries WHERE leased_until > now() AND lease_token IS NOT NULL",
+            "SELECT (SELECT count(*) FROM db_listenable.deliveries WHERE leased_until > now() AND lease_token IS NOT NULL)
+                  + (SELECT coalesce(sum(in_flight), 0) FROM db_listenable.cursors
+                     WHERE leased_until > now() AND lease_token IS NOT NULL)",
         )
         .fetch_one(&pool)
         .await
@@ -399,10 +398,7 @@ async fn run_with_kills(mode: &str, ticks: i64, kills: usize) -> KillRun {
     }
     let changes = writer.await.expect("writer");
     let mut last = spawn_child(db.url(), mode);
-    wait_for("the last child to drain the rest", Duration::from_secs(60), || async {
-        count(&pool, "changes").await == 0 && count(&pool, "deliveries").await == 0
-    })
-    .await;
+    wait_for("the last child to drain the rest", Duration::from_secs(60), || async { pending(&pool).await == 0 }).await;
     last.kill().expect("kill the last child");
     last.wait().expect("reap the last child");
     assert_eq!(count(&pool, "dead_letters").await, 0, "{mode}: no change was given up");

@@ -10,7 +10,7 @@ use db_listenable::runtime::{RuntimeBuilder, load_stats};
 use sqlx::PgPool;
 
 use crate::cli::Refuse;
-use crate::{Item, Recorder, count, fast, insert_items, items_db, wait_for};
+use crate::{Item, Recorder, count, fast, insert_items, items_db, pending, wait_for};
 
 /// As if the last runtime serving `name` had stopped an hour ago.
 async fn last_seen_an_hour_ago(pool: &PgPool, name: &str) {
@@ -94,14 +94,14 @@ async fn a_stale_subscriber_is_listed_kept_while_recent_removed_once_stale_and_n
     let removed = subscribers(&pool, &remove("gone", false)).await.expect("remove");
     assert!(removed.starts_with("removed subscriber gone (last seen 36"), "{removed}");
     assert!(removed.ends_with("s ago): 3 pending deliveries, 2 dead letters\n"), "{removed}");
-    assert_eq!((count(&pool, "deliveries").await, count(&pool, "dead_letters").await), (0, 0));
+    assert_eq!((pending(&pool).await, count(&pool, "dead_letters").await), (0, 0));
     let names: Vec<String> = load_stats(&pool).await.expect("stats").subscribers.into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["live"]);
 
     // The router no longer fills it; nothing is kept for it either.
     insert_items(&pool, [6]).await;
     wait_for("item 6 processed by live", Duration::from_secs(10), || async {
-        live.len() == 6 && count(&pool, "deliveries").await == 0
+        live.len() == 6 && pending(&pool).await == 0
     })
     .await;
     assert_eq!((count(&pool, "changes").await, count(&pool, "unrouted").await), (0, 0));
@@ -142,7 +142,7 @@ async fn force_removes_a_live_subscriber_and_the_last_of_a_table_keeps_its_deliv
     assert!(removed.contains(
         ": 2 pending deliveries (2 kept in db_listenable.unrouted: it was the last subscriber of its table), 0 dead letters\n"
     ), "{removed}");
-    assert_eq!((count(&pool, "deliveries").await, count(&pool, "unrouted").await), (0, 2));
+    assert_eq!((pending(&pool).await, count(&pool, "unrouted").await), (0, 2));
     runtime.shutdown().await;
 }
 

@@ -1,0 +1,309 @@
+//! Cursors: how a subscriber reads the journal in commit order without moving a row.
+//!
+//! Entries get their ids when they are written, but become visible when their transaction
+//! commits, in another order; a reader that remembered "up to id N" would pass entries of
+//! transactions still running. Like PgQ, a subscriber's progress is therefore a snapshot
+//! (`pg_current_snapshot()`): after a batch, everything visible in snapshot `A` is done.
+//! The next range is what a newer snapshot `B` sees and `A` did not (`pg_visible_in_snapshot`
+//! on the entry's `txid`), read in id order, `batch` entries at a time, from the cursor's
+//! position `pos` within the range.
+//!
+//! Reading that range by id needs a lower bound: `lo`, an id below every entry `A` does not
+//! see. The bound comes from one rule: a transaction gets its id (`txid`) before it writes
+//! its first journal entry (capture fires after the row was written; `enqueue_events`
+//! asks for the id first), so a transaction whose id is at least a snapshot's `xmax`
+//! started after that snapshot and wrote only ids above any value the sequence had
+//! before it. Each claim that takes a snapshot `S` records the pair `(xmax(S), hi)`,
+//! `hi` being the sequence's value read by an earlier claim; a later snapshot `B`
+//! whose `xmin` is at least a pair's `xmax` sees every transaction older than that pair,
+//! so every entry `B` does not see is above the pair's `hi`. The newest such pair is
+//! `B`'s `lo`. Only a transaction that holds an id for long (one that wrote and stays
+//! open) holds `lo` back, and then a claim reads past entries it already processed until
+//! that transaction ends; read-only transactions, however long, do not (they have no id).
+//!
+//! So the happy path writes one cursor row per claim and one per settlement, whatever the
+//! batch size. What a batch does not finish goes to `db_listenable.deliveries` (see
+//! [`super::delivery`]): retries, changes of a row waiting behind one of its failed
+//! changes, changes whose processor's own transaction did not commit. Dead letters go to
+//! `dead_letters`. Changes a processor settled in its own transaction leave a marker in
+//! `settled`, so a batch run again after a lost lease skips them.
+
+use super::journal::journal_object;
+use super::script::{Script, dollar_quote};
+
+/// The cursor of each subscriber, and the markers of changes settled in a processor's
+/// transaction.
+pub(crate) fn cursor_tables() -> Script {
+    let mut script = Script::new();
+    // `snap`/`lo`: the processed snapshot and the bound below what it does not see.
+    // `target`/`target_lo`/`target_hi`: the range being read (entries up to `target_hi`
+    // that `target` sees), `pos` the last id done in it. `hi`: the sequence's value at the
+    // last claim, and `hist_*` the pairs that bound later snapshots (module docs). The
+    // lease covers the batch from `pos`: `attempts` counts its claims, `in_flight` its size.
+    script.push(format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+    subscriber_id integer PRIMARY KEY REFERENCES {} ON DELETE CASCADE,
+    snap pg_snapshot NOT NULL,
+    lo bigint NOT NULL,
+    target pg_snapshot,
+    target_lo bigint,
+    target_hi bigint,
+    pos bigint NOT NULL,
+    hi bigint NOT NULL,
+    hist_xmax xid8[] NOT NULL DEFAULT '{{}}',
+    hist_hi bigint[] NOT NULL DEFAULT '{{}}',
+    lease_token bigint,
+    leased_until timestamptz,
+    attempts integer NOT NULL DEFAULT 0,
+    in_flight integer NOT NULL DEFAULT 0
+) WITH (fillfactor = 20)",
+        journal_object("cursors"),
+        journal_object("subscribers")
+    ));
+    script.push(format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+    subscriber_id integer NOT NULL,
+    change_id bigint NOT NULL,
+    PRIMARY KEY (subscriber_id, change_id)
+)",
+        journal_object("settled")
+    ));
+    // Subscribers of an earlier layout start at the beginning of the journal, which the
+    // upgrade filled with the entries they had not been given yet.
+    script.push(format!(
+        "INSERT INTO {} (subscriber_id, snap, lo, pos, hi) SELECT s.id, '1:1:', 0, 0, 0 FROM {} s \
+         ON CONFLICT (subscriber_id) DO NOTHING",
+        journal_object("cursors"),
+        journal_object("subscribers")
+    ));
+    script
+}
+
+/// The journal range of a claim, as a `WHERE` clause over `j` (`db_listenable.changes`)
+/// and the plpgsql variables of [`claim_function`].
+const RANGE: &str = "j.table_id = tid AND j.id > c.pos AND j.id <= c.target_hi
+                      AND pg_catalog.pg_visible_in_snapshot(j.txid, c.target)
+                      AND NOT pg_catalog.pg_visible_in_snapshot(j.txid, c.snap)";
+
+/// `claim_journal(sub, claim_limit, budget, lease_ms, token, with_rows)`: leases the next
+/// batch of a subscriber's journal range, up to `claim_limit` entries and `budget` bytes
+/// of rows (the first entry is always taken), and returns it in id order; nothing if
+/// another worker holds the subscriber's lease. See the module docs.
+///
+/// When the range is used up, the cursor moves to its end and, under READ COMMITTED, the
+/// same call takes a newer snapshot and reads again. An ordered subscriber with changes in
+/// `deliveries` first moves the range's changes of the same rows there (they wait behind
+/// them); changes settled in a processor's transaction (`settled`) are skipped.
+pub(crate) fn claim_function() -> String {
+    let (cursors, subscribers, changes, deliveries, settled) = (
+        journal_object("cursors"),
+        journal_object("subscribers"),
+        journal_object("changes"),
+        journal_object("deliveries"),
+        journal_object("settled"),
+    );
+    let body = format!(
+        "
+DECLARE
+    c {cursors};
+    tid integer;
+    keys text[];
+    fresh boolean := false;
+    changed boolean;
+    deferring boolean := false;
+    marked boolean;
+    s pg_snapshot;
+    h bigint;
+    bound bigint;
+    taken bigint := 0;
+BEGIN
+    PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
+    SELECT * INTO c FROM {cursors} x WHERE x.subscriber_id = sub FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND OR c.leased_until >= pg_catalog.now() THEN
+        RETURN;
+    END IF;
+    SELECT x.table_id, x.key_columns INTO tid, keys FROM {subscribers} x WHERE x.id = sub;
+    -- A lease that ran out: its batch runs again, one attempt further (and if it is
+    -- empty now, the lease is cleared).
+    changed := c.lease_token IS NOT NULL;
+    attempt := CASE WHEN c.lease_token IS NULL THEN 1 ELSE c.attempts + 1 END;
+    marked := EXISTS (SELECT FROM {settled} m WHERE m.subscriber_id = sub);
+    LOOP
+        IF c.target IS NULL THEN
+            SELECT pg_catalog.pg_current_snapshot(), q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END INTO s, h
+            FROM db_listenable.changes_id_seq q;
+            c.hist_xmax := c.hist_xmax || pg_catalog.pg_snapshot_xmax(s);
+            c.hist_hi := c.hist_hi || c.hi;
+            SELECT pg_catalog.max(p.hi) INTO bound
+            FROM ROWS FROM (pg_catalog.unnest(c.hist_xmax), pg_catalog.unnest(c.hist_hi)) AS p(xmax, hi)
+            WHERE p.xmax <= pg_catalog.pg_snapshot_xmin(s);
+            -- Pairs not yet usable, the newest 16; the usable ones are folded into `lo`.
+            SELECT coalesce(pg_catalog.array_agg(p.xmax ORDER BY p.xmax), '{{}}'),
+                   coalesce(pg_catalog.array_agg(p.hi ORDER BY p.xmax), '{{}}')
+            INTO c.hist_xmax, c.hist_hi
+            FROM (SELECT * FROM ROWS FROM (pg_catalog.unnest(c.hist_xmax), pg_catalog.unnest(c.hist_hi)) AS u(xmax, hi)
+                  WHERE u.xmax > pg_catalog.pg_snapshot_xmin(s) ORDER BY u.xmax DESC LIMIT 16) p;
+            changed := changed OR c.snap::text <> s::text;
+            c.target := s;
+            c.target_lo := GREATEST(c.lo, bound);
+            c.target_hi := h;
+            c.hi := h;
+            c.pos := c.lo;
+            fresh := true;
+        END IF;
+        IF pg_catalog.cardinality(keys) > 0 AND EXISTS (SELECT FROM {deliveries} d WHERE d.subscriber_id = sub) THEN
+            deferring := true;
+            INSERT INTO {deliveries} (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key)
+            SELECT sub, k.id, k.table_id, k.op, k.txid, k.captured_at, k.old_row, k.new_row, k.row_key
+            FROM (SELECT j.id, j.table_id, j.op, j.txid, j.captured_at, j.old_row, j.new_row,
+                         {row_key}(j.table_id, j.op, j.id, j.old_row, j.new_row, keys) AS row_key
+                  FROM {changes} j
+                  WHERE {RANGE}
+                  ORDER BY j.id LIMIT claim_limit) k
+            WHERE EXISTS (SELECT FROM {deliveries} d WHERE d.subscriber_id = sub AND d.row_key = k.row_key)
+            ON CONFLICT (subscriber_id, change_id) DO NOTHING;
+        END IF;
+        RETURN QUERY
+        SELECT w.id, w.op, w.txid, w.captured_at, attempt,
+               CASE WHEN with_rows THEN w.old_row END, CASE WHEN with_rows THEN w.new_row END
+        FROM (SELECT p.*, pg_catalog.row_number() OVER (ORDER BY p.id) AS n,
+                     pg_catalog.sum(p.size) OVER (ORDER BY p.id) AS running
+              FROM (SELECT j.id, j.op, j.txid, j.captured_at, j.old_row, j.new_row,
+                           coalesce(pg_catalog.pg_column_size(j.old_row), 0)
+                           + coalesce(pg_catalog.pg_column_size(j.new_row), 0) AS size
+                    FROM {changes} j
+                    WHERE {RANGE}
+                      AND (NOT deferring OR NOT EXISTS (
+                          SELECT FROM {deliveries} d WHERE d.subscriber_id = sub AND d.change_id = j.id))
+                      AND (NOT marked OR NOT EXISTS (
+                          SELECT FROM {settled} m WHERE m.subscriber_id = sub AND m.change_id = j.id))
+                    ORDER BY j.id LIMIT claim_limit) p) w
+        WHERE w.n = 1 OR w.running <= budget
+        ORDER BY w.id;
+        GET DIAGNOSTICS taken = ROW_COUNT;
+        EXIT WHEN taken > 0;
+        -- The range is used up: its snapshot is processed.
+        changed := changed OR c.snap::text <> c.target::text OR c.lo <> c.target_lo;
+        c.snap := c.target;
+        c.lo := c.target_lo;
+        c.pos := c.target_lo;
+        c.target := NULL;
+        -- A newer snapshot, once: a transaction whose snapshot is fixed would read the same.
+        EXIT WHEN fresh OR pg_catalog.current_setting('transaction_isolation') <> 'read committed';
+    END LOOP;
+    IF taken > 0 OR changed THEN
+        UPDATE {cursors} x
+        SET snap = c.snap, lo = c.lo, target = c.target, target_lo = c.target_lo, target_hi = c.target_hi,
+            pos = c.pos, hi = c.hi, hist_xmax = c.hist_xmax, hist_hi = c.hist_hi,
+            lease_token = CASE WHEN taken > 0 THEN token END,
+            leased_until = CASE WHEN taken > 0 THEN pg_catalog.now() + lease_ms * interval '1 millisecond' END,
+            attempts = CASE WHEN taken > 0 THEN attempt ELSE 0 END,
+            in_flight = taken
+        WHERE x.subscriber_id = sub;
+    END IF;
+END
+",
+        row_key = journal_object("row_key"),
+    );
+    format!(
+        "CREATE OR REPLACE FUNCTION {}(sub integer, claim_limit integer, budget bigint, lease_ms bigint, \
+         token bigint, with_rows boolean, OUT change_id bigint, OUT op \"char\", OUT txid xid8, \
+         OUT captured_at timestamptz, OUT attempt integer, OUT old_row jsonb, OUT new_row jsonb) \
+         RETURNS SETOF record LANGUAGE plpgsql VOLATILE AS {}",
+        journal_object("claim_journal"),
+        dollar_quote(&body)
+    )
+}
+
+/// `settle_journal(...)`: the end of a journal batch held under `token`, in one call:
+/// the cursor moves past `upto` and the lease is released; retries, the changes waiting
+/// behind them (`deferred`) and the changes settled in a processor's transaction that did
+/// not commit go to `deliveries`, the dead ones to `dead_letters`; the subscriber's older
+/// dead letters of the rows done count them (`newer_processed`). Returns whether the lease
+/// was still held (nothing is written otherwise: another worker has the batch now) and
+/// which of `settled_ids` had not committed.
+pub(crate) fn settle_function() -> String {
+    let (cursors, subscribers, changes, deliveries, dead_letters, settled) = (
+        journal_object("cursors"),
+        journal_object("subscribers"),
+        journal_object("changes"),
+        journal_object("deliveries"),
+        journal_object("dead_letters"),
+        journal_object("settled"),
+    );
+    let body = format!(
+        "
+DECLARE
+    tid integer;
+    keys text[];
+BEGIN
+    PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
+    UPDATE {cursors} x
+    SET pos = GREATEST(x.pos, upto), lease_token = NULL, leased_until = NULL, attempts = 0, in_flight = 0
+    WHERE x.subscriber_id = sub AND x.lease_token = token;
+    held := FOUND;
+    uncommitted := '{{}}';
+    IF NOT held THEN
+        RETURN;
+    END IF;
+    SELECT x.table_id, x.key_columns INTO tid, keys FROM {subscribers} x WHERE x.id = sub;
+    IF pg_catalog.cardinality(settled_ids) > 0 THEN
+        SELECT coalesce(pg_catalog.array_agg(i.id), '{{}}') INTO uncommitted
+        FROM pg_catalog.unnest(settled_ids) AS i(id)
+        WHERE NOT EXISTS (SELECT FROM {settled} m WHERE m.subscriber_id = sub AND m.change_id = i.id);
+    END IF;
+    IF EXISTS (SELECT FROM {settled} m WHERE m.subscriber_id = sub) THEN
+        DELETE FROM {settled} m WHERE m.subscriber_id = sub AND m.change_id <= upto;
+    END IF;
+    IF pg_catalog.cardinality(retry_ids) + pg_catalog.cardinality(deferred_ids) + pg_catalog.cardinality(uncommitted) > 0 THEN
+        INSERT INTO {deliveries}
+            (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key,
+             attempts, available_at, last_error)
+        SELECT sub, j.id, j.table_id, j.op, j.txid, j.captured_at, j.old_row, j.new_row,
+               {row_key}(j.table_id, j.op, j.id, j.old_row, j.new_row, keys),
+               f.attempts, pg_catalog.now() + f.delay * interval '1 millisecond', f.error
+        FROM (SELECT r.id, r.delay, r.error, attempt AS attempts
+              FROM ROWS FROM (pg_catalog.unnest(retry_ids), pg_catalog.unnest(retry_delays),
+                              pg_catalog.unnest(retry_errors)) AS r(id, delay, error)
+              UNION ALL
+              SELECT d.id, 0, NULL, 0 FROM pg_catalog.unnest(deferred_ids) AS d(id)
+              UNION ALL
+              SELECT u.id, 0, uncommitted_error, attempt FROM pg_catalog.unnest(uncommitted) AS u(id)) f
+        JOIN {changes} j ON j.table_id = tid AND j.id = f.id
+        ON CONFLICT (subscriber_id, change_id) DO NOTHING;
+    END IF;
+    IF pg_catalog.cardinality(dead_ids) > 0 THEN
+        INSERT INTO {dead_letters}
+            (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key, attempts, last_error)
+        SELECT sub, j.id, j.table_id, j.op, j.txid, j.captured_at, j.old_row, j.new_row,
+               {row_key}(j.table_id, j.op, j.id, j.old_row, j.new_row, keys), attempt, f.error
+        FROM ROWS FROM (pg_catalog.unnest(dead_ids), pg_catalog.unnest(dead_errors)) AS f(id, error)
+        JOIN {changes} j ON j.table_id = tid AND j.id = f.id
+        ON CONFLICT (subscriber_id, change_id) DO UPDATE
+            SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, dead_at = pg_catalog.now();
+    END IF;
+    -- Dead letters of the rows just processed, older than what was processed: the requeue
+    -- confirmation and `Change::requeued` tell how many newer changes ran since.
+    IF pg_catalog.cardinality(keys) > 0 AND pg_catalog.cardinality(done_ids) > 0
+       AND EXISTS (SELECT FROM {dead_letters} e WHERE e.subscriber_id = sub) THEN
+        UPDATE {dead_letters} x SET newer_processed = x.newer_processed + n.newer
+        FROM (SELECT l.change_id, pg_catalog.count(*)::integer AS newer
+              FROM (SELECT j.id, {row_key}(j.table_id, j.op, j.id, j.old_row, j.new_row, keys) AS row_key
+                    FROM {changes} j WHERE j.table_id = tid AND j.id = ANY(done_ids)) d
+              JOIN {dead_letters} l ON l.subscriber_id = sub AND l.row_key = d.row_key AND l.change_id < d.id
+              GROUP BY l.change_id) n
+        WHERE x.subscriber_id = sub AND x.change_id = n.change_id;
+    END IF;
+END
+",
+        row_key = journal_object("row_key"),
+    );
+    format!(
+        "CREATE OR REPLACE FUNCTION {}(sub integer, token bigint, upto bigint, attempt integer, done_ids bigint[], \
+         retry_ids bigint[], retry_delays bigint[], retry_errors text[], dead_ids bigint[], dead_errors text[], \
+         deferred_ids bigint[], settled_ids bigint[], uncommitted_error text, OUT held boolean, \
+         OUT uncommitted bigint[]) LANGUAGE plpgsql VOLATILE AS {}",
+        journal_object("settle_journal"),
+        dollar_quote(&body)
+    )
+}
