@@ -109,7 +109,9 @@ impl RuntimeConfig {
         self
     }
 
-    /// Journal entries the router moves to the subscribers per round (default 1000).
+    /// Kept entries (`db_listenable.unrouted`) the router hands to their table's new
+    /// subscribers per round (default 1000). The name is from the layout before version 3,
+    /// when the router moved every journal entry.
     pub fn route_batch_size(mut self, route_batch_size: usize) -> Self {
         self.route_batch_size = route_batch_size;
         self
@@ -122,7 +124,7 @@ impl RuntimeConfig {
         self
     }
 
-    /// `LISTEN` for wake-ups (the capture triggers' gated NOTIFY, and the router's);
+    /// `LISTEN` for wake-ups (the capture triggers' gated NOTIFY, and requeues');
     /// default on. Off: poll only (behind a pooler in transaction mode, with
     /// [`prepared_statements(false)`](RuntimeConfig::prepared_statements) unless the pooler
     /// tracks prepared statements).

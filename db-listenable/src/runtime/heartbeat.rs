@@ -1,8 +1,9 @@
 //! The heartbeat: a running runtime refreshes `seen_at` of the subscribers it serves, so
 //! operators can tell a subscriber nobody runs any more (an instance gone for good, a
-//! processor renamed) from a live one. Such a subscriber keeps its deliveries, and the
-//! router fills them with every change of its table, forever: the dashboard marks it
-//! stale and `subscribers remove` (see [`super::remove_stale_subscriber`]) removes it.
+//! processor renamed) from a live one. Such a subscriber's cursor stays where it stopped,
+//! so every later change of its table is pending for it, forever, and the journal
+//! partitions it has not passed are never emptied: the dashboard marks it stale and
+//! `subscribers remove` (see [`super::remove_stale_subscriber`]) removes it.
 //!
 //! A task of its own rather than a step of the worker loop: a worker can spend minutes
 //! inside one batch (up to the processing timeout), and a live subscriber must not look

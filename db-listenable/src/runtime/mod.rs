@@ -4,29 +4,34 @@
 //! # How a change travels
 //!
 //! 1. The capture trigger appends it to `db_listenable.changes` in the writing
-//!    transaction (nothing else: writers pay one narrow insert).
-//! 2. After the commit, one router at a time (any worker that wins an advisory lock)
-//!    **moves** committed entries, in journal order, into `db_listenable.deliveries`: one
-//!    row per subscriber of the entry's table. An entry of a transaction still running
-//!    is invisible to the router and simply waits for its commit, so transactions that
-//!    commit out of id order lose nothing (no cursor can pass them). Entries of a table
-//!    no subscriber consumes are kept in `db_listenable.unrouted` and reported; the
-//!    first subscriber that registers for the table adopts them, and when the last
-//!    subscriber of a table is removed its pending deliveries return there. Registering
-//!    and removing a subscriber take the router's lock, and a routing round reads the
-//!    subscribers only once it holds that lock, so no round routes past a subscriber
-//!    that is joining or leaving.
-//! 3. Workers of every process **claim** batches of a subscriber's deliveries with
-//!    `FOR UPDATE SKIP LOCKED` under a lease, with the rows turned back into the table's
-//!    row type in the same statement, read them with the model's `sqlx::FromRow` (see
-//!    [Column types](#column-types)), and call the processor. By default a delivery is claimable only when no earlier delivery of the
-//!    same row remains, so a row's changes run one at a time, in commit order, across
-//!    all workers and machines.
-//! 4. **Settle**: done deliveries are deleted; failed ones are retried with exponential
-//!    backoff and jitter, then dead-lettered with the error text; undecodable rows are
-//!    dead-lettered at once with the raw JSON. A processor can ask for other outcomes
-//!    (see [Processor control](#processor-control)), or settle its change inside its own
-//!    transaction. A worker that dies gives its deliveries back when the lease runs out.
+//!    transaction (nothing else: writers pay one narrow insert). The journal is
+//!    append-only and partitioned: no entry is ever updated or deleted on its own.
+//! 2. Each subscriber **reads the journal behind its own cursor**
+//!    ([`ddl`](crate::ddl)'s `cursor` module): its progress is a snapshot, everything
+//!    that snapshot sees is done, and the next batch is what a newer snapshot sees and it
+//!    did not, in id order. So transactions that commit out of id order lose nothing (no
+//!    entry of a running transaction is passed), and the happy path writes one cursor row
+//!    per claim and one per settlement, whatever the batch size. Workers of every process
+//!    **claim** the next batch under a lease on the cursor (one batch of a subscriber's
+//!    journal in flight at a time), read its rows as the table's row type with the
+//!    model's `sqlx::FromRow` (see [Column types](#column-types)), and call the processor
+//!    on its changes in order.
+//! 3. **Settle**: the cursor moves past the batch. What did not go well is written per
+//!    change to `db_listenable.deliveries`: failures to retry (exponential backoff and
+//!    jitter, then dead-lettered with the error text), and, for ordered subscribers, the
+//!    later changes of a failed change's row, which wait behind it. Undecodable rows are
+//!    dead-lettered at once with the raw JSON. Workers claim due deliveries before the
+//!    journal, with `FOR UPDATE SKIP LOCKED`, a change of a row only when no earlier one
+//!    of the row is left, so a row's changes run one at a time, in commit order, across
+//!    all workers and machines. A processor can ask for other outcomes (see
+//!    [Processor control](#processor-control)), or settle its change inside its own
+//!    transaction. A worker that dies gives its batch back when the lease runs out.
+//! 4. **Storage**: once every subscriber is past a whole journal partition, the router
+//!    (any worker that wins an advisory lock) empties it with `TRUNCATE`; nothing
+//!    depends on VACUUM or on the xmin horizon. Entries of a table no subscriber
+//!    consumes are kept in `db_listenable.unrouted` first and reported; the first
+//!    subscriber that registers for the table gets them, and the journal from the
+//!    beginning (or from where the table's last subscriber was removed).
 //! 5. A dead letter does not hold its row back: newer changes of the row go on. When it
 //!    is **requeued** ([`dead_letters::requeue`]) it is replayed as the same change (its
 //!    id and `captured_at`), after those newer changes and before the row's changes
@@ -50,7 +55,7 @@
 //! of the key taken). TRUNCATE entries and outbox events stand alone: they are not ordered
 //! with the row changes around them.
 //!
-//! Wake-ups come from `LISTEN` (the triggers' gated NOTIFY, and the router's); a periodic
+//! Wake-ups come from `LISTEN` (the triggers' gated NOTIFY, and requeues'); a periodic
 //! poll makes them optional ([`RuntimeConfig::wakeups`]). Delivery is at least once:
 //! make processors idempotent.
 //!
@@ -183,30 +188,32 @@
 //! }
 //! ```
 //!
-//! # Why one journal, routed after commit
+//! # Why one journal, read behind cursors
 //!
 //! The alternatives were fan-out at capture (one journal row per subscriber, written by
-//! the trigger) and one log read through a cursor per subscriber (PgQ-style snapshot
-//! bookkeeping). Measured (BENCHMARKS.md), extra journal rows at capture cost single-row
-//! writers little (1-2 % each, durable), so writer throughput did not decide it. These did:
+//! the trigger) and routing after commit (the design before schema version 3: a router
+//! moved each committed entry into one `deliveries` row per subscriber, which claims
+//! updated and settlements deleted). Measured (BENCHMARKS.md), extra journal rows at
+//! capture cost single-row writers little, so writer throughput did not decide it:
 //!
 //! - **Subscribers come and go.** A chat server instance registers its own search-index
 //!   subscriber at start. With fan-out at capture, every writing statement must look up
 //!   the subscriber list, and a subscriber that registers while writers run must lock
-//!   them out or miss changes. Routing takes that lock away from writers: registration
-//!   only excludes the router.
+//!   them out or miss changes. A cursor is the subscriber's own row.
 //! - **Capture does not depend on consumers.** The trigger SQL is generated from the
-//!   model alone; entries of tables nobody consumes yet are kept and adopted by the first
+//!   model alone; entries of tables nobody consumes yet are kept for the first
 //!   subscriber, instead of being written for nobody or lost.
-//! - **Bulk statements stay one pass.** A 100,000-row UPDATE writes its rows into the
-//!   journal once, whatever the number of subscribers; the copies are made later, in
-//!   batches, by the runtime.
-//! - **A cursor needs per-row state anyway.** Out-of-order commits force snapshot
-//!   bookkeeping (and an index on `txid` that every writer pays for), and leases,
-//!   attempts and per-row ordering with `SKIP LOCKED` still need a row per delivery.
+//! - **Draining writes per batch, not per change.** Routing wrote four times per change
+//!   (journal delete, delivery insert, lease update, delivery delete), about 850 B of WAL,
+//!   and left dead tuples that claims stepped over until VACUUM came: throughput swung
+//!   2-8x between runs and collapsed when a long transaction held the xmin horizon back.
+//!   A cursor writes once per claim and once per settlement; partitions are emptied
+//!   with `TRUNCATE`, which leaves nothing for VACUUM.
 //!
-//! The price is paid by the drain, not the writers: each change is deleted from the
-//! journal and written once per subscriber into `deliveries`.
+//! The price: per-row state exists only for what goes wrong (retries, changes waiting
+//! behind them, dead letters), and one journal batch of a subscriber is in flight at a
+//! time (the batch's changes run in order in one worker; other workers serve other
+//! subscribers and the deliveries).
 //!
 //! # Example
 //!

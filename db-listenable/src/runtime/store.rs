@@ -1,11 +1,12 @@
-//! Every statement the workers run against the delivery tables (see [`crate::ddl::delivery`]).
+//! Every statement the workers run against the cursors and the delivery tables (see
+//! [`crate::ddl::delivery`]).
 //!
 //! Each is one statement in its own transaction, committed without waiting for the WAL
 //! flush (`set_config('synchronous_commit', 'off', true)` inside the statement, so the
 //! application's own transactions on the shared pool keep their setting). Losing such a
 //! commit in a server crash is harmless: a lost claim or lease renewal leaves the
-//! delivery claimable; a lost routing round leaves the entries in the journal, to be
-//! routed again; a lost settlement makes the batch run again. All of it is what
+//! batch claimable; a lost round of the router is done again by the next; a lost
+//! settlement makes the batch run again. All of it is what
 //! at-least-once delivery already allows, and small batches stop paying one flush per
 //! claim and one per settlement.
 
@@ -56,10 +57,11 @@ async fn hold_router_lock(tx: &mut sqlx::PgConnection, prepared: bool) -> std::r
 pub(crate) async fn register(db: DbPool<'_>, spec: &Spec) -> Result<i32> {
     let action = || format!("register subscriber `{}` for {}", spec.name, spec.label);
     let mut tx = db.pool().begin().await.map_err(Error::database(action()))?;
-    // Registration and routing exclude each other (a routing round reads only once it
-    // holds this lock, see `route`): an entry is either routed before this subscriber
-    // exists (and then kept in `unrouted` if nobody took it, adopted below) or after.
-    // The statements below run after the lock, so their snapshots see the last round.
+    // Registration and the router exclude each other (`maintain` reads only once it
+    // holds this lock): a journal partition is emptied, and its entries nobody consumes
+    // kept in `unrouted`, either before this subscriber exists (and they are adopted
+    // below) or after (and its cursor keeps them). The statements below run after the
+    // lock, so their snapshots see the last round.
     hold_router_lock(&mut tx, db.prepared()).await.map_err(Error::database(action()))?;
     let id: i32 = sqlx::query_scalar(
         "INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ($1, $2, $3)
@@ -477,14 +479,15 @@ async fn settle_done(db: DbPool<'_>, subscriber_id: i32, token: i64, done: &[i64
 /// For a consumer that is gone (a decommissioned search-index instance), whose deliveries
 /// would otherwise pile up. Returns whether it existed.
 ///
-/// When it was the last subscriber of its table, its pending deliveries go back to
-/// `db_listenable.unrouted` (as journal entries, attempts forgotten), where the next
-/// subscriber of the table adopts them in journal order: nothing committed is lost with
-/// a consumer. Its dead letters are deleted with it.
+/// When it was the last subscriber of its table, its pending changes (deliveries, and
+/// the journal entries past its cursor) go to `db_listenable.unrouted` (as journal
+/// entries, attempts forgotten), where the next subscriber of the table adopts them in
+/// journal order, and that subscriber reads the journal from where this one stopped:
+/// nothing committed is lost with a consumer. Its dead letters are deleted with it.
 ///
-/// Takes the router lock first, like registration, so no routing round runs meanwhile:
-/// a round that still saw the subscriber has committed (its deliveries are removed here),
-/// and the next one does not see it.
+/// Takes the router lock first, like registration, so no round of the router runs
+/// meanwhile: a partition is not emptied between reading the subscriber's pending
+/// entries and keeping them.
 ///
 /// # Errors
 /// [`Error::Database`] if the rows cannot be deleted.
