@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark of the project in one go, on this machine, and keeps the output.
 #
-#   bash benchmarks/run.sh                 # everything (about 30 minutes on 2 cores)
+#   bash benchmarks/run.sh                 # everything (about 40 minutes on 2 cores)
 #   bash benchmarks/run.sh capture latency # some parts: capture drain peers latency changeset chats
 #   BENCH_QUICK=1 bash benchmarks/run.sh   # smoke run: small sizes, short runs, noisy figures
 #   BENCH_HISTORY=10000000 bash benchmarks/run.sh drain  # also the drain after that many changes

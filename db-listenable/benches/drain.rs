@@ -718,7 +718,8 @@ async fn drain_matrix(cluster: &Arc<Cluster>, knobs: &Knobs) {
     }
     println!("* batch size 1 drains a tenth of the backlog (one claim and one settle per change)");
     println!("indexes: index entries read per index scan over every index of schema db_listenable during the drain,");
-    println!("         autovacuum and autoanalyze runs on its tables");
+    println!("         autovacuum and autoanalyze runs on its tables (for the cells followed by the storage watch,");
+    println!("         the idle wait included)");
     println!("WAL/change: WAL the cluster wrote during the drain, divided by the changes drained");
     summary(&all, knobs.repeat);
 }
