@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every benchmark of the project in one go, on this machine, and keeps the output.
 #
-#   bash benchmarks/run.sh                 # everything (about 30 minutes on 2 cores)
+#   bash benchmarks/run.sh                 # everything (about 40 minutes on 2 cores)
 #   bash benchmarks/run.sh capture latency # some parts: capture drain peers latency changeset chats
 #   BENCH_QUICK=1 bash benchmarks/run.sh   # smoke run: small sizes, short runs, noisy figures
+#   BENCH_HISTORY=10000000 bash benchmarks/run.sh drain  # also the drain after that many changes
 #
 # Each part starts its own private PostgreSQL cluster (PostgreSQL's durable defaults;
 # BENCH_DURABILITY=ephemeral for fsync=off). Peers are installed when missing and
@@ -75,9 +76,24 @@ run() {
 }
 
 wants capture && run "capture overhead" cargo bench --quiet -p benchmarks --bench capture
-wants drain && DRAIN_BENCH_PARTS=${DRAIN_BENCH_PARTS:-drain,memory} run "drain throughput and memory" \
-    cargo bench --quiet -p db-listenable --bench drain
-wants peers && run "drain: invoices processor and graphile-worker" cargo bench --quiet -p benchmarks --bench drain_peers
+# Issue 18's measurements (drain and peers parts): every cell of the drain matrix 5 times
+# (stability), the defaults' and the tuned cells under a long transaction (both
+# variants) and with autovacuum off for our tables, the same long transactions against
+# graphile-worker, and the drain after a history only when BENCH_HISTORY asks for it.
+repeat=5
+[ -n "${BENCH_QUICK:-}" ] && [ "$BENCH_QUICK" != 0 ] && repeat=2 # a smoke run checks that repeats print
+wants drain && DRAIN_BENCH_PARTS=${DRAIN_BENCH_PARTS:-drain,memory} DRAIN_BENCH_REPEAT=${DRAIN_BENCH_REPEAT:-$repeat} \
+    run "drain throughput (repeated runs) and memory" cargo bench --quiet -p db-listenable --bench drain
+wants drain && DRAIN_BENCH_PARTS=drain DRAIN_BENCH_REPEAT=1 DRAIN_BENCH_CELLS=2x100,2x1000 \
+    DRAIN_BENCH_LONG_TXN=rr,rr-xid DRAIN_BENCH_AUTOVACUUM=off \
+    run "drain under a long transaction and with autovacuum off" cargo bench --quiet -p db-listenable --bench drain
+if wants drain && [ -n "${BENCH_HISTORY:-}" ]; then
+    DRAIN_BENCH_PARTS=drain DRAIN_BENCH_REPEAT=1 DRAIN_BENCH_CELLS=2x100 DRAIN_BENCH_HISTORY=$BENCH_HISTORY \
+        DRAIN_BENCH_AUTOVACUUM=off run "drain after a history of $BENCH_HISTORY changes" \
+        cargo bench --quiet -p db-listenable --bench drain
+fi
+wants peers && DRAIN_BENCH_LONG_TXN=${DRAIN_BENCH_LONG_TXN:-rr,rr-xid} \
+    run "drain: invoices processor and graphile-worker" cargo bench --quiet -p benchmarks --bench drain_peers
 wants latency && run "latency" cargo bench --quiet -p benchmarks --bench latency
 wants changeset && run "changeset push" cargo bench --quiet -p pg-changeset --bench push
 wants chats && run "chats API" cargo bench --quiet -p benchmarks --bench chats_api

@@ -45,7 +45,24 @@
 //!   backlog's items are laid over the invoices (see 1).
 //! - `DRAIN_PEERS_PARTS`: which parts run, comma-separated (`invoices,noop,graphile`, the
 //!   default).
+//! - `DRAIN_BENCH_LONG_TXN=rr`, `=rr-xid` or `=rr,rr-xid` (the knob of drain.rs): after
+//!   the comparison, parts 2 and 3 run again while another connection holds `BEGIN
+//!   ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM items;` (`rr-xid`: then
+//!   `SELECT pg_current_xact_id()`, so it holds an xid too) open from before the runtime
+//!   (or the graphile-worker runner) starts until the queue is empty; printed next to
+//!   the plain drains of the same run, with the ratios. graphile-worker's database gets
+//!   an `items` table for it (its script holds the transaction: `LONG_TXN`).
 //! - `BENCH_DURABILITY=ephemeral`: the test cluster's settings (`fsync=off`).
+//!
+//! Our relations are found as every table of schema `db_listenable` (drain.rs's
+//! `drain/our_relations.rs`, included here by path), except what "empty" and "drained"
+//! mean, which name today's tables in one place each ([`queue_empty`],
+//! `our_relations::assert_nothing_pending`).
+
+#[path = "../../db-listenable/benches/drain/long_txn.rs"]
+mod long_txn;
+#[path = "../../db-listenable/benches/drain/our_relations.rs"]
+mod our_relations;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,6 +82,8 @@ use serde::Deserialize;
 use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 use tokio::sync::Notify;
+
+use crate::long_txn::{LongTransaction, LongTxn};
 
 /// Rows per `INSERT ... SELECT` while building a backlog (as in drain.rs).
 const FILL_CHUNK: u64 = 100_000;
@@ -92,10 +111,17 @@ async fn main() {
     if knobs.invoices {
         invoices_matrix(&cluster, knobs.backlog, knobs.layout).await;
     }
-    let ours = if knobs.noop { noop_drains(&cluster, knobs.backlog).await } else { Vec::new() };
-    let peer = if knobs.graphile { graphile(&cluster, knobs.backlog).await } else { None };
+    let ours = if knobs.noop { noop_drains(&cluster, knobs.backlog, None).await } else { Vec::new() };
+    let peer = if knobs.graphile { graphile(&cluster, knobs.backlog, None).await } else { None };
     if !ours.is_empty() || peer.is_some() {
         comparison(knobs.backlog, &ours, peer.as_ref());
+    }
+    for &variant in &knobs.long_txn {
+        let ours_held = if knobs.noop { noop_drains(&cluster, knobs.backlog, Some(variant)).await } else { Vec::new() };
+        let peer_held = if knobs.graphile { graphile(&cluster, knobs.backlog, Some(variant)).await } else { None };
+        let plain: Vec<&Timing> = ours.iter().chain(&peer).collect();
+        let held: Vec<&Timing> = ours_held.iter().chain(&peer_held).collect();
+        long_txn_comparison(knobs.backlog, variant, &plain, &held);
     }
 }
 
@@ -112,6 +138,8 @@ struct Knobs {
     layout: Layout,
     noop: bool,
     graphile: bool,
+    /// The long transactions parts 2 and 3 are run again under.
+    long_txn: Vec<LongTxn>,
 }
 
 impl Knobs {
@@ -129,6 +157,7 @@ impl Knobs {
             },
             noop: has("noop"),
             graphile: has("graphile"),
+            long_txn: LongTxn::from_env(),
         }
     }
 
@@ -140,11 +169,13 @@ impl Knobs {
             .filter_map(|(on, name)| on.then_some(name))
             .collect();
         println!("drain_peers bench: {mode}; {:?} cluster", knobs::durability());
+        let held: Vec<&str> = self.long_txn.iter().map(|variant| variant.name()).collect();
         println!(
-            "parts: {}; backlog {} per drain; invoices {:?}",
+            "parts: {}; backlog {} per drain; invoices {:?}; long transactions: {}",
             parts.join(","),
             thousands(self.backlog as f64),
-            self.layout
+            self.layout,
+            if held.is_empty() { "none".to_owned() } else { held.join(",") }
         );
     }
 }
@@ -152,7 +183,11 @@ impl Knobs {
 // ---------------------------------------------------------------------------------------
 // Shared: completion and checks
 
-/// Whether the journal and the deliveries are both empty (one snapshot).
+/// Whether the journal and the deliveries are both empty (one snapshot): "settled".
+/// Names today's tables; adapted with the delivery path, as
+/// `our_relations::assert_nothing_pending` is (a journal that keeps processed entries
+/// until its partition is truncated is "empty" once every subscriber's cursor is past
+/// its end).
 async fn queue_empty(conn: &mut PgConnection) -> bool {
     sqlx::query_scalar(
         "SELECT NOT EXISTS (SELECT 1 FROM db_listenable.changes)
@@ -174,26 +209,12 @@ async fn wait_until_empty(conn: &mut PgConnection, started: Instant, limit: Dura
     }
 }
 
-/// Rows in `db_listenable.<table>`.
-async fn count(pool: &PgPool, table: &str) -> u64 {
-    let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM db_listenable.{table}")))
-        .fetch_one(pool)
-        .await
-        .expect("count journal rows");
-    u64::try_from(rows).expect("a count is never negative")
-}
-
-/// Checks that nothing is left behind in the journal tables after a drain.
-async fn assert_drained(pool: &PgPool) {
-    for table in ["changes", "deliveries", "unrouted", "dead_letters"] {
-        assert_eq!(count(pool, table).await, 0, "db_listenable.{table} is empty after the drain");
-    }
-}
-
-/// Leaves the database as a backlog that built up over time would be: vacuumed and
-/// analysed (autovacuum's job, not the drain's), its pages written by a checkpoint now
-/// rather than during the measured drain.
+/// Leaves the database as a backlog that built up over time would be: our tables and
+/// the application's `tables` vacuumed and analysed (autovacuum's job, not the
+/// drain's), its pages written by a checkpoint now rather than during the measured
+/// drain.
 async fn prepare_for_timing(pool: &PgPool, tables: &[&str]) {
+    our_relations::vacuum_analyze(pool).await;
     for table in tables {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM (ANALYZE) {table}")))
             .execute(pool)
@@ -301,7 +322,7 @@ async fn invoices_drain(
         .shutdown()
         .await;
     fill_invoices(&pool, changes, layout).await;
-    prepare_for_timing(&pool, &["db_listenable.changes", "invoice_items", "invoices"]).await;
+    prepare_for_timing(&pool, &["invoice_items", "invoices"]).await;
     let mut watcher = PgConnection::connect(db.url()).await.expect("connect the watcher");
 
     let started = Instant::now();
@@ -310,7 +331,7 @@ async fn invoices_drain(
     let seconds = started.elapsed().as_secs_f64();
     runtime.shutdown().await;
 
-    assert_drained(&pool).await;
+    our_relations::assert_nothing_pending(&pool).await;
     let wrong = invoices::check::mismatches(&pool).await.expect("check the totals");
     assert!(wrong.is_empty(), "{} invoices have a wrong total after the drain, first: {:?}", wrong.len(), wrong[0]);
     let checked = invoices::check::invoice_count(&pool).await.expect("count the invoices");
@@ -337,6 +358,7 @@ async fn fill_invoices(pool: &PgPool, changes: u64, layout: Layout) {
              SELECT g, 'INV-' || lpad(g::text, 5, '0'), 1 FROM generate_series(1, {INVOICES}) g;"
     );
     sqlx::raw_sql(sqlx::AssertSqlSafe(setup)).execute(pool).await.expect("users, products and invoices");
+    let entries_before = our_relations::journal_entries(pool).await;
     let mut written = 0;
     while written < changes {
         let last = (written + FILL_CHUNK).min(changes);
@@ -356,7 +378,8 @@ async fn fill_invoices(pool: &PgPool, changes: u64, layout: Layout) {
             .expect("build the invoice items backlog");
         written = last;
     }
-    assert_eq!(count(pool, "changes").await, changes, "one journal entry per inserted item");
+    let entries_after = our_relations::journal_entries(pool).await;
+    assert_eq!(entries_after.checked_sub(entries_before), Some(changes), "one journal entry per inserted item");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -458,12 +481,13 @@ struct Timing {
     settled: f64,
 }
 
-/// Part 2: drains `backlog` no-op changes with each of [`our_settings`].
-async fn noop_drains(cluster: &Arc<Cluster>, backlog: u64) -> Vec<Timing> {
-    println!("\nours, no-op Processor, {} changes:", thousands(backlog as f64));
+/// Part 2: drains `backlog` no-op changes with each of [`our_settings`], while `hold`
+/// is held when given.
+async fn noop_drains(cluster: &Arc<Cluster>, backlog: u64, hold: Option<LongTxn>) -> Vec<Timing> {
+    println!("\nours, no-op Processor, {} changes{}:", thousands(backlog as f64), held_label(hold));
     let mut timings = Vec::new();
     for setting in our_settings() {
-        let timing = noop_drain(cluster, &setting, backlog).await;
+        let timing = noop_drain(cluster, &setting, backlog, hold).await;
         println!(
             "  {:<16} {:<47} processed {:>7.2} s, settled {:>7.2} s ({}/s)",
             setting.label,
@@ -477,8 +501,14 @@ async fn noop_drains(cluster: &Arc<Cluster>, backlog: u64) -> Vec<Timing> {
     timings
 }
 
-/// One no-op drain on a fresh database.
-async fn noop_drain(cluster: &Arc<Cluster>, setting: &OurSetting, changes: u64) -> Timing {
+/// `, long transaction rr held` (or nothing), for titles.
+fn held_label(hold: Option<LongTxn>) -> String {
+    hold.map(|variant| format!(", long transaction {} held", variant.name())).unwrap_or_default()
+}
+
+/// One no-op drain on a fresh database; `hold` is opened before the runtime starts and
+/// ended once the queue is empty.
+async fn noop_drain(cluster: &Arc<Cluster>, setting: &OurSetting, changes: u64, hold: Option<LongTxn>) -> Timing {
     let (db, pool) = fresh_database(cluster, &setting.config).await;
     let mut script = ddl::journal_script().statements().to_vec();
     script.push(ITEMS_TABLE.to_owned());
@@ -495,6 +525,7 @@ async fn noop_drain(cluster: &Arc<Cluster>, setting: &OurSetting, changes: u64) 
         .expect("start a runtime to register the subscriber")
         .shutdown()
         .await;
+    let entries_before = our_relations::journal_entries(&pool).await;
     let mut written = 0;
     while written < changes {
         let last = (written + FILL_CHUNK).min(changes);
@@ -508,10 +539,15 @@ async fn noop_drain(cluster: &Arc<Cluster>, setting: &OurSetting, changes: u64) 
         .expect("build the backlog");
         written = last;
     }
-    assert_eq!(count(&pool, "changes").await, changes, "one journal entry per inserted row");
-    prepare_for_timing(&pool, &["db_listenable.changes"]).await;
+    let entries_after = our_relations::journal_entries(&pool).await;
+    assert_eq!(entries_after.checked_sub(entries_before), Some(changes), "one journal entry per inserted row");
+    prepare_for_timing(&pool, &[]).await;
     let mut watcher = PgConnection::connect(db.url()).await.expect("connect the watcher");
 
+    let held = match hold {
+        Some(variant) => Some(LongTransaction::open(db.url(), variant).await),
+        None => None,
+    };
     let progress = Progress::new(changes);
     let limit = Duration::from_secs(120 + changes / 20);
     let started = Instant::now();
@@ -527,10 +563,13 @@ async fn noop_drain(cluster: &Arc<Cluster>, setting: &OurSetting, changes: u64) 
     let processed = started.elapsed().as_secs_f64();
     wait_until_empty(&mut watcher, started, limit).await;
     let settled = started.elapsed().as_secs_f64();
+    if let Some(held) = held {
+        held.end().await;
+    }
     runtime.shutdown().await;
 
     assert_eq!(progress.seen(), changes, "each change processed once (a lease ran out?)");
-    assert_drained(&pool).await;
+    our_relations::assert_nothing_pending(&pool).await;
     watcher.close().await.expect("close the watcher");
     pool.close().await;
     drop(db);
@@ -592,10 +631,10 @@ fn field(line: &str, key: &str) -> Option<f64> {
     line.split_whitespace().find_map(|pair| pair.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
 }
 
-/// Part 3: graphile-worker draining `jobs` no-op jobs; `None` (with a notice) when it
-/// cannot run.
-async fn graphile(cluster: &Arc<Cluster>, jobs: u64) -> Option<Timing> {
-    println!("\ngraphile-worker, no-op task, {} jobs:", thousands(jobs as f64));
+/// Part 3: graphile-worker draining `jobs` no-op jobs, while `hold` is held (by its
+/// script) when given; `None` (with a notice) when it cannot run.
+async fn graphile(cluster: &Arc<Cluster>, jobs: u64, hold: Option<LongTxn>) -> Option<Timing> {
+    println!("\ngraphile-worker, no-op task, {} jobs{}:", thousands(jobs as f64), held_label(hold));
     let skip = |why: String| {
         println!("  NOTICE: graphile-worker peer skipped: {why}");
         None
@@ -621,6 +660,7 @@ async fn graphile(cluster: &Arc<Cluster>, jobs: u64) -> Option<Timing> {
                 .current_dir(&dir)
                 .env("DATABASE_URL", url)
                 .env("JOBS", jobs.to_string())
+                .env("LONG_TXN", hold.map_or("", LongTxn::name))
                 .output()
         }
     })
@@ -694,4 +734,30 @@ fn comparison(jobs: u64, ours: &[Timing], peer: Option<&Timing>) {
         println!("(graphile-worker did not run: no ratio)");
     }
     println!("vs peer: ours/graphile-worker (above 1 means ours is ahead); both on the same cluster, one run each");
+}
+
+/// Settled per second of each system without and with the long transaction `variant`,
+/// and the ratio (1 means the transaction cost nothing; issue 18's target for ours is
+/// at least 0.70).
+fn long_txn_comparison(jobs: u64, variant: LongTxn, plain: &[&Timing], held: &[&Timing]) {
+    println!(
+        "\nlong transaction {} (REPEATABLE READ{}, held from before the start until the queue is empty), {} changes/jobs, settled/s",
+        variant.name(),
+        if variant == LongTxn::RepeatableReadXid { " with an xid" } else { "" },
+        thousands(jobs as f64)
+    );
+    println!("{:<16} {:>11} {:>11} {:>11}", "system", "plain", "held", "held/plain");
+    let rate = |seconds: f64| jobs as f64 / seconds;
+    for held in held {
+        let Some(plain) = plain.iter().find(|plain| plain.label == held.label) else {
+            continue;
+        };
+        println!(
+            "{:<16} {:>11} {:>11} {:>10.2}x",
+            held.label,
+            thousands(rate(plain.settled)),
+            thousands(rate(held.settled)),
+            plain.settled / held.settled
+        );
+    }
 }

@@ -5,12 +5,16 @@
 //!    changes while no runtime runs (as when the service was down). A runtime with a
 //!    no-op processor is started and timed until the processor has seen all N: routing,
 //!    claiming, decoding and settling included. Workers 1, 2, 4 x batch size 1, 100,
-//!    1000, each cell on a fresh database, plus one row with a no-op `BatchProcessor`.
-//!    Reports changes per second and the WAL written per change (what a durable server
-//!    pays for routing, claiming and settling).
+//!    1000, ordered (the default) and unordered, each cell on a fresh database, plus one
+//!    row with a no-op `BatchProcessor`. Reports changes per second, the WAL written per
+//!    change (what a durable server pays for routing, claiming and settling) and the
+//!    index entries read per index scan over every index of schema `db_listenable`.
+//!    After each drain of the 2-worker ordered batch-1000 cell, the size of our
+//!    relations before, right after, and once the runtime, kept running idle, has
+//!    brought it below 8 MB (or 30 s have passed).
 //! 2. **Memory.** Peak resident memory of this process (Linux `VmHWM`, reset through
 //!    `/proc/self/clear_refs` just before the drain) while 2 workers drain a backlog of
-//!    1,000,000 changes in batches of 1000. The target is at most 100 MB.
+//!    1,000,000 changes in batches of 1000. The target is at most 100 MB. Storage as in 1.
 //! 3. **Capture fan-out.** pgbench single-row inserts at 8 clients into a table without
 //!    triggers, and with a row trigger that writes 1, 2 or 3 journal rows per insert:
 //!    what fanning out at capture (one journal row per subscriber, written by the writer)
@@ -18,8 +22,10 @@
 //!    the subscribers after commit). Modes alternate within a round so drift of the
 //!    machine hits all of them alike.
 //!
-//! Runs on a private cluster with PostgreSQL's durable defaults, like the capture bench.
-//! Prints tables; not a test.
+//! Our relations are "every table of schema `db_listenable`", found through the catalog
+//! (`drain/our_relations.rs`), so the figures hold whichever tables the delivery path
+//! uses. Runs on a private cluster with PostgreSQL's durable defaults, like the capture
+//! bench. Prints tables; not a test.
 //!
 //! `cargo bench -p db-listenable --bench drain`. Knobs (environment):
 //! - `DRAIN_BENCH_QUICK=1`: every size and duration shrunk, for a smoke run (each knob
@@ -33,6 +39,25 @@
 //! - `DRAIN_BENCH_PARTS`: which parts run, comma-separated (`drain,memory,fanout`, the default).
 //! - `DRAIN_BENCH_CELLS`: only these cells of the drain matrix, as `workersxbatch`
 //!   (`1x100,2x1000`); every processor kind with that shape runs.
+//! - `DRAIN_BENCH_REPEAT=N`: every cell (under every condition below) is drained N times
+//!   (default 1), in rounds over the conditions; every run's figure is printed, then
+//!   max/min per cell and `stable: yes/no (worst cell ...)` against issue 18's 1.3x.
+//! - `DRAIN_BENCH_LONG_TXN=rr`, `=rr-xid` or `=rr,rr-xid`: each cell is also drained while
+//!   another connection holds `BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*)
+//!   FROM items;` (`rr-xid`: then `SELECT pg_current_xact_id()`, so it holds an xid too)
+//!   open from before the runtime starts until the drain ends; printed next to the plain
+//!   drain of the same run, with the ratio.
+//! - `DRAIN_BENCH_AUTOVACUUM=off`: each cell is also drained with `autovacuum_enabled =
+//!   false` on every table of schema `db_listenable` (each leaf partition; what refuses
+//!   is skipped), set before the backlog is written; nothing vacuums or analyses our
+//!   tables then (the plain drain has its backlog vacuumed before timing, as autovacuum
+//!   would have); printed next to the plain drain, with the ratio.
+//! - `DRAIN_BENCH_HISTORY=N` (default 0, off): before each measured cell, N changes are
+//!   pushed through the same database (written in chunks of 1,000,000 as the backlog is,
+//!   each drained by a runtime with the cell's workers and batch 1000); our tables are
+//!   then only analysed, not vacuumed, before timing, so the drain meets what the
+//!   history left behind. The index entries read per scan show whether a claim reads
+//!   O(batch) entries after it.
 //! - `DRAIN_BENCH_DURABILITY=ephemeral`: the test cluster's settings (`fsync=off`).
 //! - `DRAIN_BENCH_UNPREPARED=1`: the runtime sends its statements unprepared
 //!   (`RuntimeConfig::prepared_statements(false)`, for poolers in transaction mode), to
@@ -40,6 +65,16 @@
 //!
 //! `BENCH_QUICK` and `BENCH_DURABILITY` (what `benchmarks/run.sh` sets for every bench)
 //! act as `DRAIN_BENCH_QUICK` and `DRAIN_BENCH_DURABILITY`.
+
+// The bench's pieces, in `drain/` (a crate root's modules are found next to it otherwise).
+#[path = "drain/long_txn.rs"]
+mod long_txn;
+#[path = "drain/our_relations.rs"]
+mod our_relations;
+#[path = "drain/schema_stats.rs"]
+mod schema_stats;
+#[path = "drain/storage.rs"]
+mod storage;
 
 use std::process::Command;
 use std::sync::Arc;
@@ -56,6 +91,10 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::Notify;
+
+use crate::long_txn::{LongTransaction, LongTxn};
+use crate::schema_stats::{SchemaStats, StatsSnapshot};
+use crate::storage::Storage;
 
 /// The captured table, shaped like the runtime tests' `items`.
 #[derive(Debug, DbListenable, Deserialize, sqlx::FromRow)]
@@ -77,12 +116,18 @@ const SUBSCRIBER: &str = "drain_bench";
 /// table a single statement holds.
 const FILL_CHUNK: u64 = 100_000;
 
+/// Changes written, then drained, per step of the history (`DRAIN_BENCH_HISTORY`).
+const HISTORY_CHUNK: u64 = 1_000_000;
+
 /// How often idle workers poll: short, so a worker that found nothing (another holds
 /// the router lock, or the next batch is not routed yet) is back quickly.
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Concurrent writers in the fan-out comparison.
 const FAN_OUT_CLIENTS: u32 = 8;
+
+/// Issue 18's stability target: max/min of a cell's repeated runs.
+const STABLE_RATIO: f64 = 1.3;
 
 #[tokio::main]
 async fn main() {
@@ -92,7 +137,7 @@ async fn main() {
         Arc::new(Cluster::start_temporary_with(&settings, knobs.durability).expect("a private PostgreSQL cluster"));
     knobs.print();
     if knobs.parts.drain {
-        drain_matrix(&cluster, knobs.backlog).await;
+        drain_matrix(&cluster, &knobs).await;
     }
     if knobs.parts.memory && knobs.memory_backlog > 0 {
         memory(&cluster, knobs.memory_backlog).await;
@@ -120,6 +165,12 @@ struct Knobs {
     /// Alternating rounds of the fan-out comparison.
     rounds: usize,
     parts: Parts,
+    /// Drains per cell and condition.
+    repeat: usize,
+    /// The conditions every cell is drained under: plain first, then those asked for.
+    conditions: Vec<Condition>,
+    /// Changes pushed through each database before its measured drain.
+    history: u64,
 }
 
 /// The parts of the bench that run.
@@ -139,6 +190,13 @@ impl Knobs {
         let pick = |full: u64, small: u64| if quick { small } else { full };
         let parts = std::env::var("DRAIN_BENCH_PARTS").unwrap_or_else(|_| "drain,memory,fanout".to_owned());
         let has = |part: &str| parts.split(',').any(|p| p.trim() == part);
+        let mut conditions = vec![Condition::Plain];
+        conditions.extend(LongTxn::from_env().into_iter().map(Condition::LongTxn));
+        match std::env::var("DRAIN_BENCH_AUTOVACUUM").as_deref().map(str::trim) {
+            Ok("off") => conditions.push(Condition::AutovacuumOff),
+            Ok("" | "on") | Err(_) => {}
+            Ok(other) => panic!("DRAIN_BENCH_AUTOVACUUM: {other:?} is not `off` (or `on`, the default)"),
+        }
         Knobs {
             quick,
             durability: match std::env::var("DRAIN_BENCH_DURABILITY")
@@ -154,10 +212,13 @@ impl Knobs {
             rounds: usize::try_from(env_number("DRAIN_BENCH_ROUNDS", pick(3, 1)))
                 .expect("DRAIN_BENCH_ROUNDS fits usize"),
             parts: Parts { drain: has("drain"), memory: has("memory"), fan_out: has("fanout") },
+            repeat: usize::try_from(env_number("DRAIN_BENCH_REPEAT", 1)).expect("DRAIN_BENCH_REPEAT fits usize").max(1),
+            conditions,
+            history: env_number("DRAIN_BENCH_HISTORY", 0),
         }
     }
 
-    /// The run's header line.
+    /// The run's header lines.
     fn print(&self) {
         let mode =
             if self.quick { "QUICK run (DRAIN_BENCH_QUICK): small sizes, figures are noisy" } else { "full run" };
@@ -169,6 +230,13 @@ impl Knobs {
             thousands(self.memory_backlog as f64),
             self.seconds,
             self.rounds
+        );
+        let conditions: Vec<String> = self.conditions.iter().map(|c| c.label()).collect();
+        println!(
+            "drain matrix: {} run(s) per cell and condition; conditions: {}; history {}",
+            self.repeat,
+            conditions.join(", "),
+            if self.history == 0 { "off".to_owned() } else { format!("{} changes", thousands(self.history as f64)) }
         );
     }
 }
@@ -187,6 +255,28 @@ impl Parts {
 /// A non-negative number from the environment, `default` when unset or unparsable.
 fn env_number(key: &str, default: u64) -> u64 {
     std::env::var(key).ok().and_then(|value| value.trim().replace('_', "").parse().ok()).unwrap_or(default)
+}
+
+/// What else is true of the database while a cell is drained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    /// Nothing else.
+    Plain,
+    /// A long transaction is held open through the drain (`DRAIN_BENCH_LONG_TXN`).
+    LongTxn(LongTxn),
+    /// Autovacuum is off for our tables (`DRAIN_BENCH_AUTOVACUUM=off`).
+    AutovacuumOff,
+}
+
+impl Condition {
+    /// For the tables.
+    fn label(self) -> String {
+        match self {
+            Condition::Plain => "plain".to_owned(),
+            Condition::LongTxn(variant) => format!("long txn {}", variant.name()),
+            Condition::AutovacuumOff => "autovacuum off".to_owned(),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -218,6 +308,12 @@ impl Progress {
     /// Changes seen so far.
     fn seen(&self) -> u64 {
         self.seen.load(Ordering::Relaxed)
+    }
+    /// Waits until the processor has seen the target; panics past `limit`.
+    async fn wait(&self, limit: Duration) {
+        if tokio::time::timeout(limit, self.done.notified()).await.is_err() {
+            panic!("the drain did not finish in {limit:?}: {} of {} changes seen", self.seen(), self.target);
+        }
     }
 }
 
@@ -282,85 +378,73 @@ fn runtime_config(workers: usize, batch_size: usize) -> RuntimeConfig {
 // ---------------------------------------------------------------------------------------
 // Backlog and drain
 
+/// How a cell's database is prepared besides its backlog.
+#[derive(Debug, Clone, Copy, Default)]
+struct Setup {
+    /// Autovacuum off on our tables before anything is written.
+    autovacuum_off: bool,
+    /// Changes pushed through (written and drained) before the backlog is written.
+    history: u64,
+}
+
 /// A fresh database whose `items` table took `changes` committed changes after
 /// [`SUBSCRIBER`] registered and while no runtime ran: all of them wait in the journal,
 /// not yet routed.
 struct Backlog {
     pool: PgPool,
     changes: u64,
+    /// Index and vacuum counters of our relations just before the drain.
+    stats_before: StatsSnapshot,
+    /// What `DRAIN_BENCH_AUTOVACUUM=off` did, when it was asked for.
+    autovacuum_off: Option<schema_stats::AutovacuumOff>,
     // Declared last: dropped after the pool, so the database goes once nothing uses it.
-    _db: TestDb,
+    db: TestDb,
 }
 
 impl Backlog {
-    /// Creates the database, installs capture, registers the subscriber and writes the backlog.
-    async fn build(cluster: &Arc<Cluster>, kind: Kind, workers: usize, changes: u64) -> Self {
+    /// Creates the database, installs capture, registers the subscriber, pushes the
+    /// history through and writes the backlog.
+    async fn build(cluster: &Arc<Cluster>, kind: Kind, workers: usize, changes: u64, setup: Setup) -> Self {
         let db = TestDb::create_in(Arc::clone(cluster)).await.expect("a fresh database");
         // What the runtime recommends (a pool of workers + 2 starved small batches).
         let sizing = RuntimeConfig::default().workers(workers);
         let connections = db_listenable::runtime::recommended_connections(&sizing);
-        let pool = PgPoolOptions::new().max_connections(connections).connect(db.url()).await.expect("connect");
+        let connect = || PgPoolOptions::new().max_connections(connections).connect(db.url());
+        let pool = connect().await.expect("connect");
         install(&pool).await;
-        register(&pool, kind).await;
-        fill(&pool, changes).await;
-        prepare_for_timing(&pool).await;
-        Backlog { pool, changes, _db: db }
-    }
-
-    /// Closes the pool and reads what the drain did to `deliveries` (the pool's backends
-    /// flush their statistics when they exit); the database is dropped with `self`.
-    async fn close(self) -> DeliveryStats {
-        self.pool.close().await;
-        let pool = PgPoolOptions::new().max_connections(1).connect(self._db.url()).await.expect("reconnect");
-        let read = |table: &'static str| {
-            sqlx::query_as::<_, (i64, i64, i64, i64)>(
-                "SELECT coalesce(sum(i.idx_scan), 0)::bigint, coalesce(sum(i.idx_tup_read), 0)::bigint,
-                        max(t.autovacuum_count), max(t.autoanalyze_count)
-                   FROM pg_stat_user_indexes i JOIN pg_stat_user_tables t USING (relid)
-                  WHERE t.schemaname = 'db_listenable' AND t.relname = $1",
-            )
-            .bind(table)
-            .fetch_one(&pool)
-        };
-        let deliveries = read("deliveries").await.expect("read the statistics of deliveries");
-        let journal = read("changes").await.expect("read the statistics of the journal");
-        pool.close().await;
-        DeliveryStats {
-            index_scans: deliveries.0,
-            index_tuples_read: deliveries.1,
-            autovacuums: deliveries.2,
-            autoanalyzes: deliveries.3,
-            journal_index_scans: journal.0,
-            journal_index_tuples_read: journal.1,
-            journal_autovacuums: journal.2,
+        let mut autovacuum_off = None;
+        if setup.autovacuum_off {
+            autovacuum_off = Some(schema_stats::disable_autovacuum(&pool).await);
         }
+        register(&pool, kind).await;
+        if setup.history > 0 {
+            push_history(&pool, kind, workers, setup.history).await;
+            if setup.autovacuum_off {
+                // Again: relations the history created (partitions) start with autovacuum on.
+                autovacuum_off = Some(schema_stats::disable_autovacuum(&pool).await);
+            }
+        }
+        fill(&pool, setup.history + 1, changes).await;
+        prepare_for_timing(&pool, setup).await;
+        // A new pool, once the old one's connections are gone: each has then published
+        // its counters, and the baseline below holds everything before the drain.
+        pool.close().await;
+        let pool = connect().await.expect("reconnect");
+        schema_stats::wait_for_clients_gone(&pool).await;
+        let stats_before = StatsSnapshot::read(&pool).await;
+        Backlog { pool, changes, stats_before, autovacuum_off, db }
     }
-}
 
-/// What a drain did to the indexes of `deliveries` and of the journal, to tell slow cells
-/// apart: many index entries read per scan means claims (or routing rounds) stepped over
-/// dead entries (settled deliveries, routed entries) not yet vacuumed; autovacuum runs
-/// show when a table was vacuumed meanwhile.
-struct DeliveryStats {
-    index_scans: i64,
-    index_tuples_read: i64,
-    autovacuums: i64,
-    autoanalyzes: i64,
-    journal_index_scans: i64,
-    journal_index_tuples_read: i64,
-    journal_autovacuums: i64,
-}
-
-impl DeliveryStats {
-    fn label(&self) -> String {
-        format!(
-            "{:.0} read/scan, vac {} an {}; journal {:.0} read/scan, vac {}",
-            self.index_tuples_read as f64 / self.index_scans.max(1) as f64,
-            self.autovacuums,
-            self.autoanalyzes,
-            self.journal_index_tuples_read as f64 / self.journal_index_scans.max(1) as f64,
-            self.journal_autovacuums
-        )
+    /// Closes the pool and reads what the drain did to our relations (the pool's
+    /// backends publish their counters when they exit); the database is dropped with
+    /// `self`.
+    async fn close(self) -> SchemaStats {
+        self.pool.close().await;
+        let pool = PgPoolOptions::new().max_connections(1).connect(self.db.url()).await.expect("reconnect");
+        schema_stats::wait_for_clients_gone(&pool).await;
+        let stats = StatsSnapshot::read(&pool).await.since(&self.stats_before);
+        pool.close().await;
+        stats
     }
 }
 
@@ -388,31 +472,72 @@ async fn register(pool: &PgPool, kind: Kind) {
         .await;
 }
 
-/// Writes `changes` inserts into `items` in chunks of [`FILL_CHUNK`] rows.
-async fn fill(pool: &PgPool, changes: u64) {
+/// Writes `changes` inserts into `items` (ids from `first_id` on) in chunks of
+/// [`FILL_CHUNK`] rows, and checks that the journal took one entry per row.
+async fn fill(pool: &PgPool, first_id: u64, changes: u64) {
+    let entries_before = our_relations::journal_entries(pool).await;
     let mut written = 0;
     while written < changes {
         let last = (written + FILL_CHUNK).min(changes);
         sqlx::query(
             "INSERT INTO items (id, name) SELECT g, 'item ' || g FROM generate_series($1::bigint, $2::bigint) g",
         )
-        .bind(sql_int(written + 1))
-        .bind(sql_int(last))
+        .bind(sql_int(first_id + written))
+        .bind(sql_int(first_id + last - 1))
         .execute(pool)
         .await
         .expect("build the backlog");
         written = last;
     }
-    assert_eq!(count(pool, "changes").await, changes, "one journal entry per inserted row");
+    let entries_after = our_relations::journal_entries(pool).await;
+    assert_eq!(entries_after.checked_sub(entries_before), Some(changes), "one journal entry per inserted row");
 }
 
-/// Leaves the database as a backlog that built up over time would be: the journal
-/// vacuumed and analysed (autovacuum's job, not the drain's) and its pages written by a
-/// checkpoint now rather than during the measured drain.
-async fn prepare_for_timing(pool: &PgPool) {
-    for statement in ["VACUUM (ANALYZE) db_listenable.changes", "CHECKPOINT"] {
-        sqlx::raw_sql(statement).execute(pool).await.expect("vacuum and checkpoint before timing");
+/// Pushes `changes` changes through the database before the measured backlog: chunks
+/// of [`HISTORY_CHUNK`] written as the backlog is and drained by a runtime with
+/// `workers` workers and batch 1000, so the measured drain runs on relations that have
+/// already carried that many.
+async fn push_history(pool: &PgPool, kind: Kind, workers: usize, changes: u64) {
+    let started = Instant::now();
+    let mut pushed = 0;
+    while pushed < changes {
+        let chunk = HISTORY_CHUNK.min(changes - pushed);
+        fill(pool, pushed + 1, chunk).await;
+        let progress = Progress::new(chunk);
+        let runtime = runtime(pool, kind, runtime_config(workers, 1000), NoOp(Arc::clone(&progress)))
+            .start()
+            .await
+            .expect("start the history's runtime");
+        progress.wait(drain_limit(chunk)).await;
+        runtime.shutdown().await;
+        pushed += chunk;
     }
+    println!(
+        "  (history: {} changes written and drained in {:.0} s before the backlog)",
+        thousands(changes as f64),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Leaves the database as a backlog that built up over time would be: our tables
+/// vacuumed and analysed (autovacuum's job, not the drain's), and its pages written by a
+/// checkpoint now rather than during the measured drain. After a history, our tables
+/// are analysed only: the drain meets what the history (and autovacuum meanwhile) left
+/// behind. With autovacuum off nothing vacuums or analyses them.
+async fn prepare_for_timing(pool: &PgPool, setup: Setup) {
+    if setup.autovacuum_off {
+        // Nothing: that is the condition measured.
+    } else if setup.history > 0 {
+        for table in our_relations::tables(pool).await {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
+                .execute(pool)
+                .await
+                .unwrap_or_else(|error| panic!("analyze {table}: {error}"));
+        }
+    } else {
+        our_relations::vacuum_analyze(pool).await;
+    }
+    sqlx::raw_sql("CHECKPOINT").execute(pool).await.expect("checkpoint before timing");
 }
 
 /// What one drain took.
@@ -423,6 +548,8 @@ struct Drained {
     /// WAL the cluster wrote meanwhile (the bench's cluster serves nothing else), which
     /// is what a durable server pays for routing, claiming and settling.
     wal_bytes: u64,
+    /// The size of our relations around the drain, when it was watched.
+    storage: Option<Storage>,
 }
 
 impl Drained {
@@ -437,31 +564,57 @@ impl Drained {
     }
 }
 
+/// Generous: a stuck drain should fail the bench, not hang it.
+fn drain_limit(changes: u64) -> Duration {
+    Duration::from_secs(120 + changes / 20)
+}
+
 /// Starts a runtime on the backlog and times it until the processor has seen every
-/// change (start-up included: a restarted service pays it too). Afterwards checks that
-/// each change was seen once and nothing is left behind.
-async fn drain(backlog: &Backlog, kind: Kind, workers: usize, batch_size: usize) -> Drained {
+/// change (start-up included: a restarted service pays it too). `hold`, opened by the
+/// caller before, is ended once the drain is. With `watch_storage`, the size of our
+/// relations is read before and right after, then while the runtime keeps running idle
+/// ([`storage::watch_idle`]); the WAL is then counted up to the end of the drain, not
+/// of the idle wait. Afterwards checks that each change was seen once and nothing is
+/// left behind.
+async fn drain(
+    backlog: &Backlog,
+    kind: Kind,
+    workers: usize,
+    batch_size: usize,
+    hold: Option<LongTransaction>,
+    watch_storage: bool,
+) -> Drained {
+    let pool = &backlog.pool;
+    let size_before = if watch_storage { Some(schema_stats::total_size(pool).await) } else { None };
     let progress = Progress::new(backlog.changes);
-    let wal_before = wal_position(&backlog.pool).await;
+    let wal_before = wal_position(pool).await;
     let started = Instant::now();
-    let runtime = runtime(&backlog.pool, kind, runtime_config(workers, batch_size), NoOp(Arc::clone(&progress)))
+    let runtime = runtime(pool, kind, runtime_config(workers, batch_size), NoOp(Arc::clone(&progress)))
         .start()
         .await
         .expect("start the runtime");
-    // Generous: a stuck drain should fail the bench, not hang it.
-    let limit = Duration::from_secs(120 + backlog.changes / 20);
-    if tokio::time::timeout(limit, progress.done.notified()).await.is_err() {
-        panic!("the drain did not finish in {limit:?}: {} of {} changes seen", progress.seen(), backlog.changes);
-    }
+    progress.wait(drain_limit(backlog.changes)).await;
     let elapsed = started.elapsed();
-    // Stopped before reading the WAL position, so the last settlements are counted.
-    runtime.shutdown().await;
-    let wal_bytes = wal_position(&backlog.pool).await.saturating_sub(wal_before);
-    assert_eq!(progress.seen(), backlog.changes, "each change processed once (a lease ran out?)");
-    for table in ["changes", "deliveries", "unrouted", "dead_letters"] {
-        assert_eq!(count(&backlog.pool, table).await, 0, "db_listenable.{table} is empty after the drain");
+    if let Some(hold) = hold {
+        hold.end().await;
     }
-    Drained { elapsed, wal_bytes }
+    let mut storage = None;
+    let mut wal_after = None;
+    if let Some(before) = size_before {
+        let after_drain = schema_stats::total_size(pool).await;
+        wal_after = Some(wal_position(pool).await);
+        let idle = storage::watch_idle(pool).await;
+        storage = Some(Storage { before, after_drain, idle });
+    }
+    runtime.shutdown().await;
+    // Read after the shutdown otherwise, so the last settlements are counted.
+    let wal_after = match wal_after {
+        Some(position) => position,
+        None => wal_position(pool).await,
+    };
+    assert_eq!(progress.seen(), backlog.changes, "each change processed once (a lease ran out?)");
+    our_relations::assert_nothing_pending(pool).await;
+    Drained { elapsed, wal_bytes: wal_after.saturating_sub(wal_before), storage }
 }
 
 /// The cluster's current WAL insert position, in bytes.
@@ -473,7 +626,10 @@ async fn wal_position(pool: &PgPool) -> u64 {
     u64::try_from(position).expect("a WAL position is never negative")
 }
 
-/// One measurement of the drain matrix.
+// ---------------------------------------------------------------------------------------
+// The drain matrix
+
+/// One cell of the drain matrix.
 #[derive(Debug, Clone, Copy)]
 struct Cell {
     kind: Kind,
@@ -484,9 +640,22 @@ struct Cell {
     shrunk: bool,
 }
 
-/// Workers 1, 2, 4 x batch size 1, 100, 1000 with a [`Processor`], then a
-/// [`Processor`] without ordering at 2 workers (batch 100 and 1000: the price of ordering),
-/// and a [`BatchProcessor`] at 2 workers and batch size 1000.
+impl Cell {
+    /// `2x1000`, as `DRAIN_BENCH_CELLS` spells it.
+    fn shape(&self) -> String {
+        format!("{}x{}", self.workers, self.batch_size)
+    }
+
+    /// The cell whose drains are followed by the storage watch: 2 workers, ordered,
+    /// batch 1000.
+    fn watches_storage(&self) -> bool {
+        self.kind == Kind::Single && self.workers == 2 && self.batch_size == 1000
+    }
+}
+
+/// Workers 1, 2, 4 x batch size 1, 100, 1000 with a [`Processor`] subscribed ordered
+/// (the default) and unordered (the price of ordering), and a [`BatchProcessor`] at 2
+/// workers and batch size 1000.
 fn cells(backlog: u64) -> Vec<Cell> {
     let mut cells = Vec::new();
     for workers in [1, 2, 4] {
@@ -495,51 +664,142 @@ fn cells(backlog: u64) -> Vec<Cell> {
             // keeps the cell's run time near the others'.
             let shrunk = batch_size == 1;
             let backlog = if shrunk { (backlog / 10).max(1) } else { backlog };
-            cells.push(Cell { kind: Kind::Single, workers, batch_size, backlog, shrunk });
+            for kind in [Kind::Single, Kind::Unordered] {
+                cells.push(Cell { kind, workers, batch_size, backlog, shrunk });
+            }
         }
-    }
-    for batch_size in [100, 1000] {
-        cells.push(Cell { kind: Kind::Unordered, workers: 2, batch_size, backlog, shrunk: false });
     }
     cells.push(Cell { kind: Kind::Batch, workers: 2, batch_size: 1000, backlog, shrunk: false });
     cells
 }
 
-/// Part 1: prints a row per cell as it is measured.
-async fn drain_matrix(cluster: &Arc<Cluster>, backlog: u64) {
+/// Every run of one cell under one condition, in changes per second.
+struct Runs {
+    cell: Cell,
+    condition: Condition,
+    per_second: Vec<f64>,
+}
+
+impl Runs {
+    /// max/min over the runs.
+    fn spread(&self) -> f64 {
+        let (low, high) = range(&self.per_second);
+        high / low
+    }
+}
+
+/// Part 1: drains every cell under every condition, `knobs.repeat` rounds over the
+/// whole matrix (so drift of the machine shows as spread), printing a row per drain as
+/// it is measured; then every run per cell, its spread and the conditions' ratios.
+async fn drain_matrix(cluster: &Arc<Cluster>, knobs: &Knobs) {
     println!(
-        "\ndrain throughput: no-op processor, ordered subscription (the default), route batch {}, poll {} ms",
+        "\ndrain throughput: no-op processor, route batch {}, poll {} ms",
         RuntimeConfig::default().get_route_batch_size(),
         POLL_INTERVAL.as_millis()
     );
     println!(
-        "{:<16} {:>7} {:>6} {:>10} {:>9} {:>11} {:>12}  deliveries indexes",
-        "processor", "workers", "batch", "backlog", "seconds", "changes/s", "WAL/change"
+        "{:<16} {:>6} {:>9} {:<15} {:>3} {:>8} {:>10} {:>10}  indexes of db_listenable",
+        "processor", "cell", "backlog", "condition", "run", "seconds", "changes/s", "WAL/change"
     );
     // `DRAIN_BENCH_CELLS=1x100,2x1000`: only those workers x batch cells (any processor kind).
     let only = std::env::var("DRAIN_BENCH_CELLS").unwrap_or_default();
-    let wanted = |cell: &Cell| {
-        only.trim().is_empty() || only.split(',').any(|c| c.trim() == format!("{}x{}", cell.workers, cell.batch_size))
-    };
-    for cell in cells(backlog).into_iter().filter(wanted) {
-        let prepared = Backlog::build(cluster, cell.kind, cell.workers, cell.backlog).await;
-        let drained = drain(&prepared, cell.kind, cell.workers, cell.batch_size).await;
-        let stats = prepared.close().await;
-        println!(
-            "{:<16} {:>7} {:>6} {:>10} {:>9.2} {:>11} {:>12}  {}",
-            cell.kind.label(),
-            cell.workers,
-            cell.batch_size,
-            format!("{}{}", thousands(cell.backlog as f64), if cell.shrunk { "*" } else { "" }),
-            drained.elapsed.as_secs_f64(),
-            thousands(drained.per_second(cell.backlog)),
-            format!("{} B", thousands(drained.wal_per_change(cell.backlog))),
-            stats.label()
-        );
+    let wanted = |cell: &Cell| only.trim().is_empty() || only.split(',').any(|c| c.trim() == cell.shape());
+    let mut all: Vec<Runs> = Vec::new();
+    for cell in cells(knobs.backlog).into_iter().filter(wanted) {
+        for &condition in &knobs.conditions {
+            all.push(Runs { cell, condition, per_second: Vec::new() });
+        }
+    }
+    for round in 1..=knobs.repeat {
+        for runs in &mut all {
+            let rate = measure(cluster, runs.cell, runs.condition, knobs.history, round).await;
+            runs.per_second.push(rate);
+        }
     }
     println!("* batch size 1 drains a tenth of the backlog (one claim and one settle per change)");
-    println!("deliveries indexes: index entries read per index scan, autovacuum and autoanalyze runs");
+    println!("indexes: index entries read per index scan over every index of schema db_listenable during the drain,");
+    println!("         autovacuum and autoanalyze runs on its tables (for the cells followed by the storage watch,");
+    println!("         the idle wait included)");
     println!("WAL/change: WAL the cluster wrote during the drain, divided by the changes drained");
+    summary(&all, knobs.repeat);
+}
+
+/// Drains `cell` once under `condition` on a fresh database and prints its row;
+/// returns the changes per second.
+async fn measure(cluster: &Arc<Cluster>, cell: Cell, condition: Condition, history: u64, round: usize) -> f64 {
+    let setup = Setup { autovacuum_off: condition == Condition::AutovacuumOff, history };
+    let backlog = Backlog::build(cluster, cell.kind, cell.workers, cell.backlog, setup).await;
+    let hold = match condition {
+        Condition::LongTxn(variant) => Some(LongTransaction::open(backlog.db.url(), variant).await),
+        Condition::Plain | Condition::AutovacuumOff => None,
+    };
+    let drained = drain(&backlog, cell.kind, cell.workers, cell.batch_size, hold, cell.watches_storage()).await;
+    let autovacuum_off = backlog.autovacuum_off.as_ref().map(schema_stats::AutovacuumOff::label);
+    let stats = backlog.close().await;
+    println!(
+        "{:<16} {:>6} {:>9} {:<15} {:>3} {:>8.2} {:>10} {:>10}  {}",
+        cell.kind.label(),
+        cell.shape(),
+        format!("{}{}", thousands(cell.backlog as f64), if cell.shrunk { "*" } else { "" }),
+        condition.label(),
+        round,
+        drained.elapsed.as_secs_f64(),
+        thousands(drained.per_second(cell.backlog)),
+        format!("{} B", thousands(drained.wal_per_change(cell.backlog))),
+        stats.label()
+    );
+    if let Some(storage) = drained.storage {
+        println!("    {}", storage.label());
+    }
+    if let Some(note) = autovacuum_off.filter(|_| round == 1) {
+        println!("    {note}");
+    }
+    drained.per_second(cell.backlog)
+}
+
+/// Every run per cell and condition, max/min per cell, the conditions against plain,
+/// and whether the plain drains met issue 18's stability target.
+fn summary(all: &[Runs], repeat: usize) {
+    println!(
+        "\nper cell: changes/s of every run; max/min over the runs; vs plain: median under the condition / median plain"
+    );
+    println!("{:<16} {:>6} {:<15} {:>8} {:>9}  runs", "processor", "cell", "condition", "max/min", "vs plain");
+    for runs in all {
+        let plain = all.iter().find(|other| {
+            other.condition == Condition::Plain
+                && other.cell.kind == runs.cell.kind
+                && other.cell.shape() == runs.cell.shape()
+        });
+        let versus = match plain {
+            Some(plain) if runs.condition != Condition::Plain => {
+                format!("{:.2}x", median(&runs.per_second) / median(&plain.per_second))
+            }
+            _ => "-".to_owned(),
+        };
+        let figures: Vec<String> = runs.per_second.iter().map(|&rate| thousands(rate)).collect();
+        println!(
+            "{:<16} {:>6} {:<15} {:>7.2}x {:>9}  {}",
+            runs.cell.kind.label(),
+            runs.cell.shape(),
+            runs.condition.label(),
+            runs.spread(),
+            versus,
+            figures.join("  ")
+        );
+    }
+    let worst =
+        all.iter().filter(|runs| runs.condition == Condition::Plain).max_by(|a, b| a.spread().total_cmp(&b.spread()));
+    match worst {
+        Some(_) if repeat < 2 => println!("stable: n/a (one run per cell; DRAIN_BENCH_REPEAT=5 repeats them)"),
+        Some(worst) => println!(
+            "stable: {} (worst cell {} {}: {:.2}x max/min over {repeat} runs; target <= {STABLE_RATIO}x)",
+            if worst.spread() <= STABLE_RATIO { "yes" } else { "no" },
+            worst.cell.kind.label(),
+            worst.cell.shape(),
+            worst.spread()
+        ),
+        None => println!("stable: n/a (no plain cell ran)"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -553,12 +813,12 @@ async fn memory(cluster: &Arc<Cluster>, changes: u64) {
     const BATCH_SIZE: usize = 1000;
     const TARGET_MB: f64 = 100.0;
     println!("\nmemory: {} changes, {WORKERS} workers, batch {BATCH_SIZE}, no-op processor", thousands(changes as f64));
-    let backlog = Backlog::build(cluster, Kind::Single, WORKERS, changes).await;
+    let backlog = Backlog::build(cluster, Kind::Single, WORKERS, changes, Setup::default()).await;
     let before = proc_status("VmRSS");
     if let Err(error) = reset_peak() {
         println!("could not reset the peak through /proc/self/clear_refs ({error}): the peak below may be older");
     }
-    let drained = drain(&backlog, Kind::Single, WORKERS, BATCH_SIZE).await;
+    let drained = drain(&backlog, Kind::Single, WORKERS, BATCH_SIZE, None, true).await;
     let peak = proc_status("VmHWM");
     let after = proc_status("VmRSS");
     let _ = backlog.close().await;
@@ -581,6 +841,9 @@ async fn memory(cluster: &Arc<Cluster>, changes: u64) {
         drained.elapsed.as_secs_f64(),
         thousands(drained.wal_per_change(changes))
     );
+    if let Some(storage) = drained.storage {
+        println!("{}", storage.label());
+    }
 }
 
 /// Resets this process's peak resident size (`VmHWM`) to its current one (Linux 4.0+).
@@ -743,15 +1006,6 @@ fn pgbench_inserts(pgbench: &std::path::Path, url: &str, clients: u32, seconds: 
 
 // ---------------------------------------------------------------------------------------
 // Small helpers
-
-/// Rows in `db_listenable.<table>`.
-async fn count(pool: &PgPool, table: &str) -> u64 {
-    let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM db_listenable.{table}")))
-        .fetch_one(pool)
-        .await
-        .expect("count journal rows");
-    u64::try_from(rows).expect("a count is never negative")
-}
 
 /// A size as PostgreSQL's `bigint`.
 fn sql_int(n: u64) -> i64 {

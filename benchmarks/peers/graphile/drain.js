@@ -12,6 +12,12 @@
 //    empty ("settled": completions are batched), then stops the runner and checks
 //    that no job is left.
 //
+// LONG_TXN=rr or rr-xid (drain_peers.rs's DRAIN_BENCH_LONG_TXN): from just before the
+// runner starts until the jobs table is empty, another connection holds
+// `BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM items;` open (rr-xid: then
+// `SELECT pg_current_xact_id()`, so it holds an xid too), as the Rust bench does for
+// ours; the `items` table is created for it.
+//
 // Prints `SETTINGS ...` and `RESULT jobs=<n> processed_seconds=<s> settled_seconds=<s>`
 // on stdout for the bench to parse. Errors go to stderr with a non-zero exit status.
 
@@ -20,6 +26,7 @@
 const fs = require("fs");
 const path = require("path");
 const { run, makeWorkerUtils, Logger } = require("graphile-worker");
+const { Client } = require("pg");
 
 // The installed version, read from the file (the package's exports hide package.json).
 const workerVersion = JSON.parse(
@@ -30,6 +37,7 @@ const connectionString = process.env.DATABASE_URL;
 const jobs = Number(process.env.JOBS || "100000");
 const ADD_CHUNK = 10000;
 const SETTLE_POLL_MS = 10;
+const longTxn = process.env.LONG_TXN || "";
 
 // graphile-worker's "quick stats" configuration (performance page): 24 concurrent
 // jobs, a pool of 25, the local queue fetching 500 jobs at a time, and job
@@ -64,11 +72,13 @@ async function count(utils) {
 async function main() {
   if (!connectionString) throw new Error("DATABASE_URL is not set");
   if (!Number.isInteger(jobs) || jobs <= 0) throw new Error(`JOBS must be a positive integer, not ${process.env.JOBS}`);
+  if (!["", "rr", "rr-xid"].includes(longTxn)) throw new Error(`LONG_TXN must be rr or rr-xid, not ${longTxn}`);
   console.log(
     `SETTINGS graphile-worker=${workerVersion} node=${process.version} ` +
       Object.entries(settings)
         .map(([key, value]) => `${key}=${typeof value === "object" ? JSON.stringify(value) : value}`)
-        .join(" "),
+        .join(" ") +
+      (longTxn ? ` longTxn=${longTxn}` : ""),
   );
 
   const utils = await makeWorkerUtils({ connectionString, logger });
@@ -78,6 +88,11 @@ async function main() {
       const size = Math.min(ADD_CHUNK, jobs - added);
       const specs = Array.from({ length: size }, () => ({ identifier: "noop", payload: {} }));
       await utils.addJobs(specs);
+    }
+    if (longTxn) {
+      await utils.withPgClient((client) =>
+        client.query("CREATE TABLE IF NOT EXISTS items (id bigint PRIMARY KEY, name text, qty int NOT NULL DEFAULT 0)"),
+      );
     }
     const queued = await count(utils);
     if (queued !== jobs) throw new Error(`${queued} jobs queued, expected ${jobs}`);
@@ -98,6 +113,7 @@ async function main() {
       },
     };
 
+    const holder = longTxn ? await holdLongTransaction(longTxn) : null;
     const started = process.hrtime.bigint();
     const runner = await run({ connectionString, logger, taskList, noHandleSignals: true, preset: { worker: settings } });
     const limitMs = 120000 + jobs; // generous: a stuck drain fails instead of hanging
@@ -111,6 +127,10 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
     }
     const settled = Number(process.hrtime.bigint() - started) / 1e9;
+    if (holder) {
+      await holder.query("ROLLBACK");
+      await holder.end();
+    }
     clearTimeout(timer);
     await runner.stop();
     const left = await count(utils);
@@ -120,6 +140,22 @@ async function main() {
   } finally {
     await utils.release();
   }
+}
+
+// Opens the long transaction on a connection of its own and checks that the server
+// sees it holding the horizon (and, for rr-xid, an xid).
+async function holdLongTransaction(variant) {
+  const holder = new Client({ connectionString });
+  await holder.connect();
+  await holder.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
+  await holder.query("SELECT count(*) FROM items");
+  if (variant === "rr-xid") await holder.query("SELECT pg_current_xact_id()");
+  const { rows } = await holder.query(
+    "SELECT backend_xmin IS NOT NULL AS xmin, backend_xid IS NOT NULL AS xid FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+  );
+  if (!rows[0].xmin) throw new Error("the long transaction holds no snapshot");
+  if (rows[0].xid !== (variant === "rr-xid")) throw new Error(`the long transaction's xid is not as ${variant} wants`);
+  return holder;
 }
 
 main().catch((error) => {
