@@ -183,19 +183,13 @@ impl Knobs {
 // ---------------------------------------------------------------------------------------
 // Shared: completion and checks
 
-/// Whether the journal and the deliveries are both empty (one snapshot): "settled".
-/// Names today's tables; adapted with the delivery path, as
-/// `our_relations::assert_nothing_pending` is (a journal that keeps processed entries
-/// until its partition is truncated is "empty" once every subscriber's cursor is past
-/// its end).
+/// Whether nothing is left to deliver (one snapshot): "settled"
+/// (`our_relations::NOTHING_PENDING_SQL`).
 async fn queue_empty(conn: &mut PgConnection) -> bool {
-    sqlx::query_scalar(
-        "SELECT NOT EXISTS (SELECT 1 FROM db_listenable.changes)
-            AND NOT EXISTS (SELECT 1 FROM db_listenable.deliveries)",
-    )
-    .fetch_one(conn)
-    .await
-    .expect("look at the journal and the deliveries")
+    sqlx::query_scalar(our_relations::NOTHING_PENDING_SQL)
+        .fetch_one(conn)
+        .await
+        .expect("look at the journal and the deliveries")
 }
 
 /// Polls until the journal and the deliveries are empty; panics past `limit` (measured

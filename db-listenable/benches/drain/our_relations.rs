@@ -3,11 +3,10 @@
 //! not depend on which tables the delivery path uses. Shared by `drain.rs` and
 //! `benchmarks/benches/drain_peers.rs` (included there by path).
 //!
-//! Two functions name tables, and only they: [`assert_nothing_pending`] and
+//! Two items name tables, and only they: [`NOTHING_PENDING_SQL`] and
 //! [`journal_entries`]. They hold what "drained" and "written" mean for the delivery
-//! path of the day (journal -> `deliveries`, both emptied as changes settle); a design
-//! whose journal keeps processed entries until their partition is truncated adapts
-//! these two and nothing else.
+//! path of the day: the journal read behind per-subscriber cursors, which keeps
+//! processed entries until their partition is emptied whole.
 
 use sqlx::PgPool;
 
@@ -47,14 +46,23 @@ pub async fn journal_entries(pool: &PgPool) -> u64 {
     count(pool, "changes").await
 }
 
-/// Asserts that nothing is left to deliver after a drain: no journal entry, delivery,
-/// unrouted entry or dead letter. Names the tables of today's delivery path; the lead
-/// adapts it to the new design, whose journal keeps processed entries until their
-/// partition is truncated (see the module documentation).
+/// Whether nothing is left to deliver (one snapshot): no delivery, unrouted entry or dead
+/// letter, and no journal entry past a subscriber's cursor (the journal keeps processed
+/// entries until their partition is emptied whole).
+pub const NOTHING_PENDING_SQL: &str = "SELECT NOT EXISTS (SELECT 1 FROM db_listenable.deliveries)
+        AND NOT EXISTS (SELECT 1 FROM db_listenable.unrouted)
+        AND NOT EXISTS (SELECT 1 FROM db_listenable.dead_letters)
+        AND NOT EXISTS (
+            SELECT 1 FROM db_listenable.cursors c
+            JOIN db_listenable.subscribers s ON s.id = c.subscriber_id
+            JOIN db_listenable.changes e ON e.table_id = s.table_id
+            WHERE e.id > c.lo AND NOT pg_visible_in_snapshot(e.txid, c.snap)
+              AND NOT (c.target IS NOT NULL AND e.id <= c.pos AND pg_visible_in_snapshot(e.txid, c.target)))";
+
+/// Asserts that nothing is left to deliver after a drain ([`NOTHING_PENDING_SQL`]).
 pub async fn assert_nothing_pending(pool: &PgPool) {
-    for table in ["changes", "deliveries", "unrouted", "dead_letters"] {
-        assert_eq!(count(pool, table).await, 0, "{SCHEMA}.{table} is empty after the drain");
-    }
+    let drained: bool = sqlx::query_scalar(NOTHING_PENDING_SQL).fetch_one(pool).await.expect("look for what is pending");
+    assert!(drained, "nothing is pending in {SCHEMA} after the drain");
 }
 
 /// Rows in `db_listenable.<table>`.
