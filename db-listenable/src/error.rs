@@ -32,12 +32,11 @@ pub enum Error {
         source: DriverError,
     },
 
-    /// The journal tables (or the routing function of this version) are not in the
-    /// database: apply the migration that [`crate::migrations::write_migration`] writes
+    /// The journal tables are not in the database: apply the migration that [`crate::migrations::write_migration`] writes
     /// (it holds [`crate::ddl::journal_script`]).
     #[error(
         "the db-listenable journal is not installed, or is older than this version (db_listenable.changes / \
-         deliveries / unrouted / route(bigint) are missing): apply the migration from `triggers generate`"
+         deliveries / unrouted are missing): apply the migration from `triggers generate`"
     )]
     NotInstalled,
 
@@ -211,7 +210,7 @@ pub enum ConfigError {
     #[error("RuntimeConfig::claim_bytes is 0: every claim would take a single change; set batch_size(1) for that")]
     ZeroClaimBytes,
     /// `route_batch_size(0)`.
-    #[error("RuntimeConfig::route_batch_size is 0: no journal entry would reach a subscriber")]
+    #[error("RuntimeConfig::route_batch_size is 0: no kept entry would reach a new subscriber")]
     ZeroRouteBatchSize,
     /// `poll_interval(Duration::ZERO)`.
     #[error("RuntimeConfig::poll_interval is 0: idle workers would query the database without pause")]

@@ -61,7 +61,8 @@ pub const NOTHING_PENDING_SQL: &str = "SELECT NOT EXISTS (SELECT 1 FROM db_liste
 
 /// Asserts that nothing is left to deliver after a drain ([`NOTHING_PENDING_SQL`]).
 pub async fn assert_nothing_pending(pool: &PgPool) {
-    let drained: bool = sqlx::query_scalar(NOTHING_PENDING_SQL).fetch_one(pool).await.expect("look for what is pending");
+    let drained: bool =
+        sqlx::query_scalar(NOTHING_PENDING_SQL).fetch_one(pool).await.expect("look for what is pending");
     assert!(drained, "nothing is pending in {SCHEMA} after the drain");
 }
 

@@ -6,8 +6,9 @@
 //! [`heartbeat_interval`](crate::runtime::RuntimeConfig::heartbeat_interval)). One that
 //! was not announced for longer than the threshold (default
 //! [`STALE_AFTER`](crate::runtime::RuntimeConfig::STALE_AFTER), 5 minutes) is stale: an
-//! instance gone for good, or a processor renamed. The router still gives it a delivery
-//! for every change of its table, so its backlog only grows until it is removed.
+//! instance gone for good, or a processor renamed. Its cursor stays where it stopped, so
+//! its backlog only grows, and the journal partitions it has not passed are kept, until
+//! it is removed.
 //!
 //! ```no_run
 //! # async fn demo(pool: sqlx::PgPool) -> Result<(), db_listenable::Error> {

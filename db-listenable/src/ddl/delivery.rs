@@ -82,7 +82,7 @@ pub(crate) fn delivery_script() -> Script {
     // and about 28 % less WAL per change (BENCHMARKS.md). An ALTER rather than a CREATE
     // option, so an existing installation gets it too (it applies to pages written next).
     script.push(format!("ALTER TABLE {} SET (fillfactor = 50)", journal_object("deliveries")));
-    // No foreign key to `subscribers`: its check would cost every routed row (measured
+    // No foreign key to `subscribers`: its check would cost every written row (measured
     // 4 ms per 1000); `runtime::remove_subscriber` deletes a subscriber's deliveries.
     // The ordering rule looks for an earlier delivery of the same row: this index answers it.
     script.push(format!(
@@ -148,8 +148,8 @@ pub(crate) fn delivery_script() -> Script {
 /// rows wait for each other.
 fn row_key_function() -> String {
     // Every function is schema-qualified instead of pinning `search_path` with SET: a SET
-    // clause stops PostgreSQL from inlining the function into the router's statement,
-    // which made it a separate call per routed row.
+    // clause stops PostgreSQL from inlining the function into the statements that call
+    // it per row, which made it a separate call per row.
     let body = "
 SELECT pg_catalog.hashtextextended(
     table_id::text || ':' || CASE

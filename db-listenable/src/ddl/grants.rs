@@ -18,7 +18,7 @@ use super::script::Script;
 #[non_exhaustive]
 pub enum Access {
     /// Runs the runtime (router, workers, stats, dead letters, dashboard) and pushes
-    /// changesets through the journal outbox: reads and routes journal entries, owns the
+    /// changesets through the journal outbox: reads the journal behind cursors, owns the
     /// delivery state. Includes [`Access::Outbox`].
     Runtime,
     /// Pushes changesets through the journal outbox (`runtime::JournalOutbox`) and nothing

@@ -1,9 +1,10 @@
-//! Claiming a batch of deliveries, and the rows it hands to processors.
+//! Claiming a batch (from the journal behind the subscriber's cursor, or from its
+//! deliveries), and the rows it hands to processors.
 //!
 //! # Rows as `sqlx::FromRow` reads them
 //!
 //! The journal keeps each row as `jsonb` (`to_jsonb` of the row, written by the capture
-//! trigger), which is what routing, the dashboard and dead letters read. A processor gets
+//! trigger), which is what deliveries, the dashboard and dead letters read. A processor gets
 //! the row back as PostgreSQL's own row type: once a model's subscriber has claimed a
 //! batch, a second statement turns each of its rows into the table's row type with
 //! `jsonb_populate_record` and returns real columns, which the model reads with its
@@ -25,7 +26,7 @@
 //! (PostgreSQL opens the relation to describe its row type), so every claim, even one
 //! that finds nothing, would wait behind whoever holds the table locked (a migration's
 //! `ALTER TABLE`, a `LOCK TABLE`), and a runtime asked to stop would wait with it. The
-//! claim itself touches only the delivery tables; the conversion runs when there are
+//! claim itself touches only our tables; the conversion runs when there are
 //! rows, like a processor's own queries. It costs a round trip per non-empty batch
 //! (measured in BENCHMARKS.md).
 //!

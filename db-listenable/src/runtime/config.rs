@@ -135,7 +135,7 @@ impl RuntimeConfig {
 
     /// Prepare the runtime's statements (default on): sqlx's named statements, cached on
     /// each connection. Off: every statement of the runtime (claims, settlements,
-    /// routing, lease renewals, stats, start-up checks, registration,
+    /// the router's rounds, lease renewals, stats, start-up checks, registration,
     /// [`Context::settle_in`](super::Context::settle_in)) is sent unprepared, in a
     /// transaction of its own where it had none, as [`DbPool::unprepared`](crate::DbPool::unprepared)
     /// describes. For a connection pooler in transaction mode that does not track

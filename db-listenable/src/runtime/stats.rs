@@ -91,7 +91,8 @@ impl SubscriberStats {
     /// Whether no runtime announced this subscriber for longer than `stale_after`
     /// ([`RuntimeConfig::STALE_AFTER`](super::RuntimeConfig::STALE_AFTER) by default in
     /// the dashboard and the CLI): an instance gone for good, a processor renamed. Its
-    /// deliveries still fill up with every change of its table until it is removed
+    /// backlog grows with every change of its table (and keeps journal partitions from
+    /// being emptied) until it is removed
     /// ([`remove_stale_subscriber`](super::remove_stale_subscriber)).
     pub fn is_stale(&self, stale_after: Duration) -> bool {
         self.seen_ago > stale_after

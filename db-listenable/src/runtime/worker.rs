@@ -63,7 +63,7 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: usize, mut shutdown: watch:
 
 /// The first idle poll after a round that found work, doubled at each idle round up to
 /// `poll_interval`. The capture trigger's wake-up is gated: of transactions that overlap,
-/// only one NOTIFYs, so one that commits after the notifier's entries were routed has no
+/// only one NOTIFYs, so one that commits after the notifier's entries were claimed has no
 /// wake-up of its own and would wait for the poll. Such commits come soon after the
 /// notifier's, so polling soon after activity finds them (measured in BENCHMARKS.md,
 /// latency with 8 writers) at the price of a few empty rounds when activity stops.

@@ -30,7 +30,7 @@ pub(crate) async fn metrics(State(figures): State<Figures>) -> Response {
 /// runtime: without one they would read zero and look like a stalled process.
 pub(crate) fn render(stats: &Stats, local: bool, drift: Option<usize>) -> String {
     let mut out = String::new();
-    family(&mut out, "db_listenable_unrouted", "gauge", "Committed journal entries not yet routed to subscribers.");
+    family(&mut out, "db_listenable_unrouted", "gauge", "Committed journal entries of tables no subscriber consumes.");
     sample(&mut out, "db_listenable_unrouted", &[], stats.unrouted as f64);
     family(
         &mut out,
