@@ -157,3 +157,51 @@ async fn changes_of_one_row_are_processed_in_commit_order_by_four_workers() {
         assert_eq!(quantities, in_order, "row {row} was processed out of commit order");
     }
 }
+
+/// Fails the change of row 1 that sets its quantity to 1, on its first attempt; logs
+/// (row, quantity, attempt) in processing order.
+#[derive(Clone, Default)]
+struct FailsOnce(Arc<Mutex<Vec<(i64, i32, u32)>>>);
+
+impl Processor<Item> for FailsOnce {
+    async fn process(&self, _ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
+        let item = change.row().ok_or("a row")?;
+        self.0.lock().expect("log").push((item.id, item.qty, change.attempt));
+        if item.id == 1 && item.qty == 1 && change.attempt == 1 {
+            return Err("the first attempt fails".into());
+        }
+        Ok(())
+    }
+}
+
+/// A journal batch holds several changes of a row: when one fails, the row's later
+/// changes in the batch wait behind its retry, while other rows go on.
+#[tokio::test]
+async fn a_failed_change_holds_back_the_later_changes_of_its_row_in_the_same_batch() {
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    let log = FailsOnce::default();
+    let start = || {
+        RuntimeBuilder::new(pool.clone())
+            .config(fast().workers(1).batch_size(100))
+            .processor::<Item, _>("ordered", log.clone())
+            .start()
+    };
+    start().await.expect("register").shutdown().await;
+    // Committed while no runtime runs: the next claim takes them in one batch.
+    insert_items(&pool, [1, 2]).await;
+    for (row, qty) in [(1, 1), (1, 2), (2, 5)] {
+        sqlx::query("UPDATE items SET qty = $2 WHERE id = $1").bind(row).bind(qty).execute(&pool).await.expect("update");
+    }
+    let runtime = start().await.expect("start");
+    wait_for("every change, the failed one twice", Duration::from_secs(10), || async {
+        log.0.lock().expect("log").len() == 6
+    })
+    .await;
+    runtime.shutdown().await;
+    let seen = log.0.lock().expect("log").clone();
+    let of_row = |row: i64| -> Vec<(i32, u32)> {
+        seen.iter().filter(|(id, ..)| *id == row).map(|(_, qty, attempt)| (*qty, *attempt)).collect()
+    };
+    assert_eq!(of_row(1), [(0, 1), (1, 1), (1, 2), (2, 1)], "row 1 in commit order: {seen:?}");
+    assert_eq!(of_row(2), [(0, 1), (5, 1)], "{seen:?}");
+}
