@@ -18,7 +18,7 @@
 //!    batch 1, 100, 1000; batch 1 drains N/10. Pool: `recommended_connections`.
 //! 2. **Ours, no-op.** drain.rs's setup (an `items` table, statement capture, a
 //!    subscriber registered before N inserts), drained by a no-op `Processor` with the
-//!    runtime's defaults (2 workers, batch 100, poll 1 s, ordered) and with the fastest
+//!    runtime's defaults (2 workers, batch 1000, poll 1 s, ordered) and with the fastest
 //!    setting of the drain bench (2 workers, batch 1000, poll 10 ms), ordered and
 //!    unordered (graphile-worker's jobs outside a named queue have no order: the
 //!    unordered row is the like-for-like one).

@@ -44,7 +44,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             workers: 2,
-            batch_size: 100,
+            batch_size: 1000,
             claim_bytes: 16 * 1024 * 1024,
             route_batch_size: 1000,
             poll_interval: Duration::from_secs(1),
@@ -89,7 +89,10 @@ impl RuntimeConfig {
         self
     }
 
-    /// Deliveries claimed at once per subscriber (default 100).
+    /// Changes claimed at once per subscriber (default 1000). A claim costs two cursor
+    /// updates whatever its size, so large batches drain fastest (BENCHMARKS.md); memory
+    /// stays bounded by [`claim_bytes`](RuntimeConfig::claim_bytes). A smaller batch
+    /// makes a failure's retry, or a lost lease, redo less.
     pub fn batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size;
         self

@@ -134,3 +134,58 @@ async fn a_newer_journal_runs_this_code_only_when_it_declares_it_compatible() {
         "names both versions: {message}"
     );
 }
+
+/// The journal as version 2 of the library installed it (frozen, never regenerated).
+const JOURNAL_V2: &str = include_str!("../snapshots/journal_v2.sql");
+
+/// A version 2 journal in use (a subscriber registered, with a delivery in its
+/// `deliveries` and entries not yet routed to it) is upgraded to the journal read behind
+/// cursors: every change reaches the subscriber once, the old and the new.
+#[tokio::test]
+async fn a_version_2_journal_in_use_is_upgraded_losing_nothing_and_repeating_nothing() {
+    let db = pg_harness::TestDb::create().await.expect("test database");
+    let pool = pool(db.url(), 8).await;
+    sqlx::raw_sql(JOURNAL_V2).execute(&pool).await.expect("journal v2");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ITEMS_TABLE)).execute(&pool).await.expect("items");
+    for statement in ddl::install_script(&Item::MODEL, &CaptureConfig::default()).statements() {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone())).execute(&pool).await.expect("capture");
+    }
+    // As version 2's runtime left it: `r` registered, change 1 routed to it, 2 and 3 not yet.
+    sqlx::query("INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ('r', $1, '{id}')")
+        .bind(ddl::table_id(&Item::MODEL))
+        .execute(&pool)
+        .await
+        .expect("subscriber");
+    insert_items(&pool, 1..=3).await;
+    sqlx::query(
+        "WITH routed AS (DELETE FROM db_listenable.changes WHERE id = (SELECT min(id) FROM db_listenable.changes)
+                         RETURNING *)
+         INSERT INTO db_listenable.deliveries
+             (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key)
+         SELECT s.id, r.id, r.table_id, r.op, r.txid, r.captured_at, r.old_row, r.new_row, 0
+         FROM routed r CROSS JOIN db_listenable.subscribers s",
+    )
+    .execute(&pool)
+    .await
+    .expect("route the first change");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    migrations::write_migration(dir.path(), &[Item::MODEL], &CaptureConfig::default())
+        .expect("write")
+        .expect("a migration");
+    sqlx::migrate::Migrator::new(dir.path()).await.expect("read").run(&pool).await.expect("apply");
+    assert_eq!(recorded_version(&pool).await, SCHEMA_VERSION);
+
+    let recorder = Recorder::default();
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Item, _>("r", recorder.clone())
+        .start()
+        .await
+        .expect("starts on the upgraded journal");
+    insert_items(&pool, [4]).await;
+    wait_for("every change, old and new", Duration::from_secs(10), || async { recorder.len() >= 4 }).await;
+    runtime.shutdown().await;
+    let ids: Vec<i64> = recorder.all().iter().filter_map(|seen| seen.new.as_ref().map(|i| i.id)).collect();
+    assert_eq!(ids, [1, 2, 3, 4], "each once, in order");
+}

@@ -30,9 +30,10 @@ pub fn index_dir(data_dir: &Path) -> PathBuf {
 
 /// The runtime settings the example runs with: quick polling, so counters and the
 /// index follow within a fraction of a second even when a wake-up is missed, and
-/// batches of up to 1000 changes: the index pays a tantivy commit and reader reload per
-/// batch (about 136 ms here, BENCHMARKS.md), so at the default 100 it fell behind a
-/// sustained 2,000 messages/s. A small backlog still goes in small batches.
+/// batches of up to 1000 changes (the runtime's default, said here because it matters):
+/// the index pays a tantivy commit and reader reload per batch (about 136 ms here,
+/// BENCHMARKS.md), so at 100 it fell behind a sustained 2,000 messages/s. A small
+/// backlog still goes in small batches.
 pub fn runtime_config() -> RuntimeConfig {
     RuntimeConfig::default().poll_interval(Duration::from_millis(200)).batch_size(1000)
 }
