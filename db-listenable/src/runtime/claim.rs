@@ -134,20 +134,7 @@ async fn read_typed(
     claimed: &mut [Claimed],
 ) -> Result<()> {
     let ids: Vec<i64> = claimed.iter().map(|c| c.change_id).collect();
-    // The journal's entries never change, and the claim's lease is the cursor's: read by
-    // id. Deliveries are read under the lease, which this worker may have lost meanwhile.
-    let (from, key) = match source {
-        Source::Journal => (
-            "(SELECT j.id AS change_id, j.old_row, j.new_row FROM db_listenable.changes j
-              WHERE j.table_id = $1 AND j.id = ANY($3) AND $2::bigint IS NOT NULL) d",
-            request.table_id,
-        ),
-        Source::Deliveries => (
-            "(SELECT x.change_id, x.old_row, x.new_row FROM db_listenable.deliveries x
-              WHERE x.subscriber_id = $1 AND x.lease_token = $2 AND x.change_id = ANY($3)) d",
-            request.subscriber_id,
-        ),
-    };
+    let (from, key) = claimed_rows(source, request, "ANY($3)");
     let sql = format!(
         "SELECT d.change_id, v.side, r.*
          FROM {from}
@@ -211,6 +198,30 @@ async fn read_typed(
         }
     }
     Ok(())
+}
+
+/// The claimed changes `change_id = <ids>` (`ANY($3)` or `$3`) with their rows, as a
+/// `FROM` item `d` (`change_id, old_row, new_row`), and the key to bind as `$1`; `$2` is
+/// the lease token. The journal's entries never change, and a journal batch's lease is
+/// the cursor's: read by id. Deliveries are read under the lease, which this worker may
+/// have lost meanwhile.
+fn claimed_rows(source: Source, request: &ClaimRequest<'_>, ids: &str) -> (String, i32) {
+    match source {
+        Source::Journal => (
+            format!(
+                "(SELECT j.id AS change_id, j.old_row, j.new_row FROM db_listenable.changes j
+                  WHERE j.table_id = $1 AND j.id = {ids} AND $2::bigint IS NOT NULL) d"
+            ),
+            request.table_id,
+        ),
+        Source::Deliveries => (
+            format!(
+                "(SELECT x.change_id, x.old_row, x.new_row FROM db_listenable.deliveries x
+                  WHERE x.subscriber_id = $1 AND x.lease_token = $2 AND x.change_id = {ids}) d"
+            ),
+            request.subscriber_id,
+        ),
+    }
 }
 
 /// A hash of the key columns of a typed change's row (the new row, else the old one:
@@ -368,18 +379,7 @@ async fn convert_each(
     row_type: &str,
     claimed: &mut [Claimed],
 ) -> Result<()> {
-    let (from, key) = match source {
-        Source::Journal => (
-            "(SELECT j.old_row, j.new_row FROM db_listenable.changes j
-              WHERE j.table_id = $1 AND j.id = $3 AND $2::bigint IS NOT NULL) d",
-            request.table_id,
-        ),
-        Source::Deliveries => (
-            "(SELECT x.old_row, x.new_row FROM db_listenable.deliveries x
-              WHERE x.subscriber_id = $1 AND x.lease_token = $2 AND x.change_id = $3) d",
-            request.subscriber_id,
-        ),
-    };
+    let (from, key) = claimed_rows(source, request, "$3");
     let sql = format!(
         "SELECT r.* FROM {from}
          CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(

@@ -282,6 +282,28 @@ pub(crate) struct Settlement {
     pub skipped: u64,
 }
 
+/// A settlement's retries and dead letters as the column arrays the statements take.
+struct Columns<'a> {
+    retry_ids: Vec<i64>,
+    /// In milliseconds.
+    retry_delays: Vec<i64>,
+    retry_errors: Vec<&'a str>,
+    dead_ids: Vec<i64>,
+    dead_errors: Vec<&'a str>,
+}
+
+impl Settlement {
+    fn columns(&self) -> Columns<'_> {
+        Columns {
+            retry_ids: self.retry.iter().map(|r| r.0).collect(),
+            retry_delays: self.retry.iter().map(|r| i64::try_from(r.1.as_millis()).unwrap_or(i64::MAX)).collect(),
+            retry_errors: self.retry.iter().map(|r| r.2.as_str()).collect(),
+            dead_ids: self.dead.iter().map(|r| r.0).collect(),
+            dead_errors: self.dead.iter().map(|r| r.1.as_str()).collect(),
+        }
+    }
+}
+
 /// The error recorded for a change whose processor settled it in a transaction that did
 /// not commit, yet returned `Ok`.
 pub(crate) const UNCOMMITTED: &str =
@@ -302,12 +324,7 @@ pub(crate) async fn settle(
     if settlement.retry.is_empty() && settlement.dead.is_empty() && settlement.settled_in_tx.is_empty() {
         return settle_done(db, subscriber_id, token, &settlement.done).await.map(|done| (done, Vec::new()));
     }
-    let retry_ids: Vec<i64> = settlement.retry.iter().map(|r| r.0).collect();
-    let retry_delays: Vec<i64> =
-        settlement.retry.iter().map(|r| i64::try_from(r.1.as_millis()).unwrap_or(i64::MAX)).collect();
-    let retry_errors: Vec<&str> = settlement.retry.iter().map(|r| r.2.as_str()).collect();
-    let dead_ids: Vec<i64> = settlement.dead.iter().map(|r| r.0).collect();
-    let dead_errors: Vec<&str> = settlement.dead.iter().map(|r| r.1.as_str()).collect();
+    let Columns { retry_ids, retry_delays, retry_errors, dead_ids, dead_errors } = settlement.columns();
     let action = "record the outcome of a batch";
     let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     // The four sets are disjoint, so no row is modified twice by the statement.
@@ -382,12 +399,7 @@ pub(crate) async fn settle_journal(
     attempt: u32,
     settlement: &Settlement,
 ) -> Result<(bool, Vec<i64>)> {
-    let retry_ids: Vec<i64> = settlement.retry.iter().map(|r| r.0).collect();
-    let retry_delays: Vec<i64> =
-        settlement.retry.iter().map(|r| i64::try_from(r.1.as_millis()).unwrap_or(i64::MAX)).collect();
-    let retry_errors: Vec<&str> = settlement.retry.iter().map(|r| r.2.as_str()).collect();
-    let dead_ids: Vec<i64> = settlement.dead.iter().map(|r| r.0).collect();
-    let dead_errors: Vec<&str> = settlement.dead.iter().map(|r| r.1.as_str()).collect();
+    let Columns { retry_ids, retry_delays, retry_errors, dead_ids, dead_errors } = settlement.columns();
     let done: Vec<i64> = settlement.done.iter().chain(&settlement.settled_in_tx).copied().collect();
     let action = "record the outcome of a batch";
     let mut conn = db.one_statement().await.map_err(Error::database(action))?;

@@ -11,7 +11,7 @@ use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBu
 
 use tokio::sync::Notify;
 
-use crate::{Item, count, fast, insert_items, items_db, pool, wait_for};
+use crate::{Item, fast, insert_items, items_db, pending, pool, wait_for};
 
 /// Runs of each change in flight right now, the most seen at once, and what finished.
 #[derive(Clone, Default)]
@@ -114,7 +114,7 @@ async fn a_starved_pool_does_not_let_a_lease_run_out_under_a_running_batch() {
         .await
         .expect("start the healthy process");
     wait_for("every change processed and settled", Duration::from_secs(30), || async {
-        overlap.state.lock().expect("overlap state").finished.len() == 4 && count(&observer, "deliveries").await == 0
+        overlap.state.lock().expect("overlap state").finished.len() == 4 && pending(&observer).await == 0
     })
     .await;
     healthy.shutdown().await;
@@ -177,7 +177,7 @@ async fn a_worker_that_cannot_renew_its_lease_stops_the_processor_when_the_lease
     .await;
     blocker.rollback().await.expect("release the lock");
     wait_for("the change processed again", Duration::from_secs(20), || async {
-        count(&observer, "deliveries").await == 0
+        pending(&observer).await == 0
     })
     .await;
     runtime.shutdown().await;
