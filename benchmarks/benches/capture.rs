@@ -36,10 +36,18 @@
 //!    modes of one level run together, `replica` first. The seed's design and row
 //!    granularity are left out of this run.
 //!
+//! 4. **Floors, for comparison** (`CAPTURE_BENCH_FLOOR=1`): two more modes, statement
+//!    triggers (with transition tables, like ours) whose plain function writes one journal
+//!    row per changed row and nothing else: no pairing by key (an UPDATE's row is the new
+//!    row twice, the same bytes as ours), no caller check, no wake-up, no `SECURITY
+//!    DEFINER`; and the same journal rows without row data (`NULL` rows). What any
+//!    capture that writes one journal row per change inside the transaction pays at least.
+//!
 //! `cargo bench -p benchmarks --bench capture`. Knobs: `CAPTURE_BENCH_SECONDS` (each
 //! pgbench run, default 5), `CAPTURE_BENCH_ROUNDS` (default 3), `CAPTURE_BENCH_CLIENTS`
 //! (comma-separated, default `1,8,32`), `CAPTURE_BENCH_OPS` (comma-separated among
-//! `insert,update,delete,bulk`, default all), `CAPTURE_BENCH_LOGICAL=1` (above),
+//! `insert,update,delete,bulk`, default all), `CAPTURE_BENCH_LOGICAL=1`,
+//! `CAPTURE_BENCH_FLOOR=1` (above),
 //! `BENCH_QUICK=1` (1 s, 1 round). Prints tables; not a test.
 
 use std::path::{Path, PathBuf};
@@ -81,6 +89,27 @@ BEGIN
 END $$;
 CREATE TRIGGER seed_notify AFTER INSERT OR UPDATE OR DELETE ON items FOR EACH ROW EXECUTE FUNCTION seed_notify();";
 
+/// The floors' capture: one journal row per changed row, nothing else; `{rows}` is the
+/// row data of each (see [`Mode::Floor`]).
+const FLOOR_DESIGN: &str = "
+CREATE FUNCTION floor_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO db_listenable.changes (table_id, op, old_row) SELECT 1, 'D', {old} FROM old_rows o;
+  ELSIF TG_OP = 'INSERT' THEN
+    INSERT INTO db_listenable.changes (table_id, op, new_row) SELECT 1, 'I', {new} FROM new_rows n;
+  ELSE
+    INSERT INTO db_listenable.changes (table_id, op, old_row, new_row) SELECT 1, 'U', {new}, {new} FROM new_rows n;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER floor_insert AFTER INSERT ON items REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION floor_capture();
+CREATE TRIGGER floor_update AFTER UPDATE ON items REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION floor_capture();
+CREATE TRIGGER floor_delete AFTER DELETE ON items REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION floor_capture();";
+
 /// Rows an `UPDATE` picks from.
 const UPDATE_ROWS: i64 = 100_000;
 /// Rows a `DELETE` picks from: enough that few picks miss in a run.
@@ -98,6 +127,11 @@ enum Mode {
     NoTrigger,
     /// [`Mode::NoTrigger`] while `pg_recvlogical` consumes a `pgoutput` slot of the table.
     Decoded,
+    /// One journal row per changed row from a plain statement trigger: with the rows as
+    /// `to_jsonb` (an UPDATE's new row twice, as many bytes as ours), or without row data.
+    Floor {
+        rows: bool,
+    },
 }
 
 /// The WAL level a mode runs under.
@@ -132,6 +166,8 @@ impl Setup {
             Mode::Seed => "seed design (NOTIFY row_to_json)",
             Mode::NoTrigger => "no trigger, replica identity full",
             Mode::Decoded => "same, slot consumed (pgoutput)",
+            Mode::Floor { rows: true } => "floor: a journal row per change",
+            Mode::Floor { rows: false } => "floor: same without row data",
         };
         match self.wal {
             Wal::Replica => mode.to_owned(),
@@ -144,12 +180,14 @@ const SINGLE_ROW_MODES: [Mode; 3] = [Mode::Limit, Mode::Capture(Granularity::Sta
 const BULK_MODES: [Mode; 4] =
     [Mode::Limit, Mode::Capture(Granularity::Statement), Mode::Capture(Granularity::Row), Mode::Seed];
 
-/// What a run measures, in the order it runs them in each round: `modes` under the
-/// cluster's level, or, for the log-based comparison, the limit and our capture under
+/// What a run measures, in the order it runs them in each round: `modes` (and the floors
+/// when asked) under the cluster's level, or, for the log-based comparison, the limit and our capture under
 /// both levels and the log-based modes.
-fn setups(modes: &[Mode], logical: bool) -> Vec<Setup> {
+fn setups(modes: &[Mode], logical: bool, floor: bool) -> Vec<Setup> {
     if !logical {
-        return modes.iter().map(|&mode| Setup { mode, wal: Wal::Replica }).collect();
+        let floors = [Mode::Floor { rows: true }, Mode::Floor { rows: false }];
+        let floors = if floor { &floors[..] } else { &[] };
+        return modes.iter().chain(floors).map(|&mode| Setup { mode, wal: Wal::Replica }).collect();
     }
     let ours = [Mode::Limit, Mode::Capture(Granularity::Statement)];
     let replica = ours.iter().map(|&mode| Setup { mode, wal: Wal::Replica });
@@ -262,13 +300,17 @@ impl Bench {
         }
         let granularity = match mode {
             Mode::Capture(granularity) => granularity,
-            Mode::Limit | Mode::Seed | Mode::NoTrigger | Mode::Decoded => Granularity::default(),
+            Mode::Limit | Mode::Seed | Mode::NoTrigger | Mode::Decoded | Mode::Floor { .. } => Granularity::default(),
         };
         let install = match mode {
             Mode::Seed => SEED_DESIGN.to_owned(),
             Mode::NoTrigger => "ALTER TABLE items REPLICA IDENTITY FULL".to_owned(),
             Mode::Decoded => {
                 format!("ALTER TABLE items REPLICA IDENTITY FULL; CREATE PUBLICATION {SLOT} FOR TABLE items")
+            }
+            Mode::Floor { rows } => {
+                let (old, new) = if rows { ("to_jsonb(o.*)", "to_jsonb(n.*)") } else { ("NULL::jsonb", "NULL::jsonb") };
+                format!("{}{}", ddl::journal_script(), FLOOR_DESIGN.replace("{old}", old).replace("{new}", new))
             }
             Mode::Limit | Mode::Capture(_) => format!(
                 "{}{}",
@@ -480,8 +522,9 @@ async fn main() {
         .unwrap_or_else(|| vec![1, 8, 32]);
     let logical = std::env::var("CAPTURE_BENCH_LOGICAL").is_ok_and(|v| !v.is_empty() && v != "0");
     let (single_row_ops, bulk) = chosen_ops();
-    let single_row_setups = setups(&SINGLE_ROW_MODES, logical);
-    let bulk_setups = setups(&BULK_MODES, logical);
+    let floor = std::env::var("CAPTURE_BENCH_FLOOR").is_ok_and(|v| !v.is_empty() && v != "0");
+    let single_row_setups = setups(&SINGLE_ROW_MODES, logical, floor);
+    let bulk_setups = setups(&BULK_MODES, logical, floor);
     let mut bench = Bench {
         conn,
         options,
