@@ -92,7 +92,7 @@ CREATE TRIGGER seed_notify AFTER INSERT OR UPDATE OR DELETE ON items FOR EACH RO
 /// The floors' capture: one journal row per changed row, nothing else; `{rows}` is the
 /// row data of each (see [`Mode::Floor`]).
 const FLOOR_DESIGN: &str = "
-CREATE FUNCTION floor_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION floor_capture() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' THEN
     INSERT INTO db_listenable.changes (table_id, op, old_row) SELECT 1, 'D', {old} FROM old_rows o;
