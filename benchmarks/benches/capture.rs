@@ -24,22 +24,35 @@
 //! (`BENCH_DURABILITY=ephemeral` for the test settings, `fsync=off`, where commits are
 //! cheap and trigger cost shows most). Every run starts after a `CHECKPOINT`.
 //!
-//! 3. **Log-based capture, for comparison** (`CAPTURE_BENCH_LOGICAL=1`): the cluster is
-//!    restarted with `wal_level = logical`, and a fourth mode writes the table with no
-//!    trigger at all and `REPLICA IDENTITY FULL` (the old row logged whole, as a
-//!    log-based capture needs for full old rows). Every mode then runs under
-//!    `wal_level = logical`. This measures what writers pay for it: WAL volume, not the
-//!    decoding, which a replication slot's consumer does in another process (no slot
-//!    exists during the runs).
+//! 3. **Log-based capture, for comparison** (`CAPTURE_BENCH_LOGICAL=1`): the limit and our
+//!    capture are measured under `wal_level = replica` and again under `wal_level =
+//!    logical` (what the logical WAL level costs by itself), next to two log-based modes
+//!    under `wal_level = logical`: the table with no trigger at all and `REPLICA IDENTITY
+//!    FULL` (the old row logged whole, as a log-based capture needs for full old rows),
+//!    and the same while a replication slot (`pgoutput`, a publication of the table) is
+//!    consumed by `pg_recvlogical` writing to `/dev/null`, so the decoder's CPU shares the
+//!    machine with the writers (the lag the decoder was left with is printed). The cluster
+//!    restarts whenever the next mode needs the other WAL level; within each round the
+//!    modes of one level run together, `replica` first. The seed's design and row
+//!    granularity are left out of this run.
+//!
+//! 4. **Floors, for comparison** (`CAPTURE_BENCH_FLOOR=1`): two more modes, statement
+//!    triggers (with transition tables, like ours) whose plain function writes one journal
+//!    row per changed row and nothing else: no pairing by key (an UPDATE's row is the new
+//!    row twice, the same bytes as ours), no caller check, no wake-up, no `SECURITY
+//!    DEFINER`; and the same journal rows without row data (`NULL` rows). What any
+//!    capture that writes one journal row per change inside the transaction pays at least.
 //!
 //! `cargo bench -p benchmarks --bench capture`. Knobs: `CAPTURE_BENCH_SECONDS` (each
 //! pgbench run, default 5), `CAPTURE_BENCH_ROUNDS` (default 3), `CAPTURE_BENCH_CLIENTS`
-//! (comma-separated, default `1,8,32`), `CAPTURE_BENCH_LOGICAL=1` (above), `BENCH_QUICK=1`
-//! (1 s, 1 round). Prints tables; not a test.
+//! (comma-separated, default `1,8,32`), `CAPTURE_BENCH_OPS` (comma-separated among
+//! `insert,update,delete,bulk`, default all), `CAPTURE_BENCH_LOGICAL=1`,
+//! `CAPTURE_BENCH_FLOOR=1` (above),
+//! `BENCH_QUICK=1` (1 s, 1 round). Prints tables; not a test.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use benchmarks::knobs;
 use benchmarks::stats::{median, thousands};
@@ -76,6 +89,27 @@ BEGIN
 END $$;
 CREATE TRIGGER seed_notify AFTER INSERT OR UPDATE OR DELETE ON items FOR EACH ROW EXECUTE FUNCTION seed_notify();";
 
+/// The floors' capture: one journal row per changed row, nothing else; `{rows}` is the
+/// row data of each (see [`Mode::Floor`]).
+const FLOOR_DESIGN: &str = "
+CREATE OR REPLACE FUNCTION floor_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO db_listenable.changes (table_id, op, old_row) SELECT 1, 'D', {old} FROM old_rows o;
+  ELSIF TG_OP = 'INSERT' THEN
+    INSERT INTO db_listenable.changes (table_id, op, new_row) SELECT 1, 'I', {new} FROM new_rows n;
+  ELSE
+    INSERT INTO db_listenable.changes (table_id, op, old_row, new_row) SELECT 1, 'U', {new}, {new} FROM new_rows n;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER floor_insert AFTER INSERT ON items REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION floor_capture();
+CREATE TRIGGER floor_update AFTER UPDATE ON items REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION floor_capture();
+CREATE TRIGGER floor_delete AFTER DELETE ON items REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION floor_capture();";
+
 /// Rows an `UPDATE` picks from.
 const UPDATE_ROWS: i64 = 100_000;
 /// Rows a `DELETE` picks from: enough that few picks miss in a run.
@@ -89,18 +123,55 @@ enum Mode {
     Limit,
     Capture(Granularity),
     Seed,
-    /// No trigger, `REPLICA IDENTITY FULL`, under `wal_level = logical`.
+    /// No trigger, `REPLICA IDENTITY FULL`.
+    NoTrigger,
+    /// [`Mode::NoTrigger`] while `pg_recvlogical` consumes a `pgoutput` slot of the table.
+    Decoded,
+    /// One journal row per changed row from a plain statement trigger: with the rows as
+    /// `to_jsonb` (an UPDATE's new row twice, as many bytes as ours), or without row data.
+    Floor {
+        rows: bool,
+    },
+}
+
+/// The WAL level a mode runs under.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Wal {
+    Replica,
     Logical,
 }
 
-impl Mode {
-    fn label(self) -> &'static str {
+impl Wal {
+    fn setting(self) -> &'static str {
         match self {
+            Wal::Replica => "replica",
+            Wal::Logical => "logical",
+        }
+    }
+}
+
+/// One measured configuration: a mode under a WAL level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Setup {
+    mode: Mode,
+    wal: Wal,
+}
+
+impl Setup {
+    fn label(self) -> String {
+        let mode = match self.mode {
             Mode::Limit => "limit (user triggers disabled)",
             Mode::Capture(Granularity::Statement) => "capture (default)",
             Mode::Capture(Granularity::Row) => "capture, row granularity",
             Mode::Seed => "seed design (NOTIFY row_to_json)",
-            Mode::Logical => "no trigger, replica identity full",
+            Mode::NoTrigger => "no trigger, replica identity full",
+            Mode::Decoded => "same, slot consumed (pgoutput)",
+            Mode::Floor { rows: true } => "floor: a journal row per change",
+            Mode::Floor { rows: false } => "floor: same without row data",
+        };
+        match self.wal {
+            Wal::Replica => mode.to_owned(),
+            Wal::Logical => format!("{mode} [logical]"),
         }
     }
 }
@@ -109,13 +180,19 @@ const SINGLE_ROW_MODES: [Mode; 3] = [Mode::Limit, Mode::Capture(Granularity::Sta
 const BULK_MODES: [Mode; 4] =
     [Mode::Limit, Mode::Capture(Granularity::Statement), Mode::Capture(Granularity::Row), Mode::Seed];
 
-/// `modes`, with [`Mode::Logical`] when it is measured.
-fn with_logical(modes: &[Mode], logical: bool) -> Vec<Mode> {
-    let mut modes = modes.to_vec();
-    if logical {
-        modes.push(Mode::Logical);
+/// What a run measures, in the order it runs them in each round: `modes` (and the floors
+/// when asked) under the cluster's level, or, for the log-based comparison, the limit and our capture under
+/// both levels and the log-based modes.
+fn setups(modes: &[Mode], logical: bool, floor: bool) -> Vec<Setup> {
+    if !logical {
+        let floors = [Mode::Floor { rows: true }, Mode::Floor { rows: false }];
+        let floors = if floor { &floors[..] } else { &[] };
+        return modes.iter().chain(floors).map(|&mode| Setup { mode, wal: Wal::Replica }).collect();
     }
-    modes
+    let ours = [Mode::Limit, Mode::Capture(Granularity::Statement)];
+    let replica = ours.iter().map(|&mode| Setup { mode, wal: Wal::Replica });
+    let logical = ours.iter().chain(&[Mode::NoTrigger, Mode::Decoded]).map(|&mode| Setup { mode, wal: Wal::Logical });
+    replica.chain(logical).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -166,16 +243,53 @@ impl Bulk {
 
 struct Bench {
     conn: PgConnection,
+    options: PgConnectOptions,
+    cluster: pg_harness::Cluster,
+    /// The WAL level the cluster runs with.
+    wal: Wal,
     url: String,
     pgbench: PathBuf,
+    recvlogical: PathBuf,
+    /// `pg_recvlogical` consuming the slot, while a [`Mode::Decoded`] run lasts.
+    decoder: Option<Child>,
     seconds: u64,
 }
 
+/// The replication slot and publication of [`Mode::Decoded`].
+const SLOT: &str = "capture_bench";
+
+/// How far the decoder was behind when a run ended, and how long it took to catch up.
+#[derive(Debug, Clone, Copy)]
+struct DecoderLag {
+    bytes: f64,
+    seconds: f64,
+}
+
 impl Bench {
+    /// Restarts the cluster with `wal` unless it runs with it already.
+    async fn wal_level(&mut self, wal: Wal) {
+        if self.wal == wal {
+            return;
+        }
+        self.batch(&format!("ALTER SYSTEM SET wal_level = '{}'", wal.setting())).await;
+        self.cluster.stop().expect("stop the cluster");
+        self.cluster.start().expect("restart the cluster with the other wal_level");
+        self.conn = self.options.connect().await.expect("reconnect");
+        let level: String = sqlx::query_scalar("SHOW wal_level").fetch_one(&mut self.conn).await.expect("wal_level");
+        assert_eq!(level, wal.setting(), "the restart did not apply wal_level");
+        self.wal = wal;
+    }
+
     /// A fresh `items` with `rows` rows, written before capture so only the measured
-    /// statements are captured, and `mode` installed.
-    async fn setup(&mut self, mode: Mode, rows: i64) {
-        let reset = format!("DROP TABLE IF EXISTS items; DROP SCHEMA IF EXISTS db_listenable CASCADE; {ITEMS_TABLE}");
+    /// statements are captured, and `setup` installed (for [`Mode::Decoded`], with the
+    /// slot created after the rows, so only the measured statements are decoded).
+    async fn setup(&mut self, setup: Setup, rows: i64) {
+        self.wal_level(setup.wal).await;
+        let mode = setup.mode;
+        let reset = format!(
+            "DROP PUBLICATION IF EXISTS {SLOT}; DROP TABLE IF EXISTS items; \
+             DROP SCHEMA IF EXISTS db_listenable CASCADE; {ITEMS_TABLE}"
+        );
         self.batch(&reset).await;
         if rows > 0 {
             sqlx::query("INSERT INTO items (name) SELECT 'row ' || g FROM generate_series(1, $1::bigint) g")
@@ -186,11 +300,18 @@ impl Bench {
         }
         let granularity = match mode {
             Mode::Capture(granularity) => granularity,
-            Mode::Limit | Mode::Seed | Mode::Logical => Granularity::default(),
+            Mode::Limit | Mode::Seed | Mode::NoTrigger | Mode::Decoded | Mode::Floor { .. } => Granularity::default(),
         };
         let install = match mode {
             Mode::Seed => SEED_DESIGN.to_owned(),
-            Mode::Logical => "ALTER TABLE items REPLICA IDENTITY FULL".to_owned(),
+            Mode::NoTrigger => "ALTER TABLE items REPLICA IDENTITY FULL".to_owned(),
+            Mode::Decoded => {
+                format!("ALTER TABLE items REPLICA IDENTITY FULL; CREATE PUBLICATION {SLOT} FOR TABLE items")
+            }
+            Mode::Floor { rows } => {
+                let (old, new) = if rows { ("to_jsonb(o.*)", "to_jsonb(n.*)") } else { ("NULL::jsonb", "NULL::jsonb") };
+                format!("{}{}", ddl::journal_script(), FLOOR_DESIGN.replace("{old}", old).replace("{new}", new))
+            }
             Mode::Limit | Mode::Capture(_) => format!(
                 "{}{}",
                 ddl::journal_script(),
@@ -206,6 +327,79 @@ impl Bench {
         }
         self.batch("VACUUM ANALYZE items").await;
         self.batch("CHECKPOINT").await;
+        if mode == Mode::Decoded {
+            // Alone: a slot cannot be created in a transaction that wrote.
+            self.batch(&format!("SELECT pg_create_logical_replication_slot('{SLOT}', 'pgoutput')")).await;
+            self.start_decoder().await;
+        }
+    }
+
+    /// Starts `pg_recvlogical` on the slot and waits until it streams.
+    async fn start_decoder(&mut self) {
+        let child = Command::new(&self.recvlogical)
+            .args(["--start", "--no-loop", "--slot", SLOT, "-f", "/dev/null", "-F", "0", "-s", "1"])
+            .args(["-o", "proto_version=1", "-o", &format!("publication_names={SLOT}"), "-d", &self.url])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start pg_recvlogical");
+        self.decoder = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let active: bool = sqlx::query_scalar(
+                "SELECT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE slot_name = $1",
+            )
+            .bind(SLOT)
+            .fetch_one(&mut self.conn)
+            .await
+            .expect("slot state");
+            if active {
+                return;
+            }
+            assert!(Instant::now() < deadline, "pg_recvlogical did not start streaming within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Ends a [`Mode::Decoded`] run: measures how far the decoder was behind and how long
+    /// until pg_recvlogical confirmed everything written, then stops it and drops the
+    /// slot. `None` for the other modes.
+    async fn finish(&mut self) -> Option<DecoderLag> {
+        let mut decoder = self.decoder.take()?;
+        let end: String =
+            sqlx::query_scalar("SELECT pg_current_wal_lsn()::text").fetch_one(&mut self.conn).await.expect("lsn");
+        let ended = Instant::now();
+        let behind = "SELECT pg_wal_lsn_diff($1::pg_lsn, confirmed_flush_lsn)::float8 FROM pg_replication_slots \
+                      WHERE slot_name = $2";
+        // What the walsender had decoded and sent: current, where the slot's confirmed
+        // position is as old as pg_recvlogical's last status report (every second).
+        let sent = "SELECT coalesce(pg_wal_lsn_diff($1::pg_lsn, r.sent_lsn), 0)::float8 FROM pg_stat_replication r \
+                    JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = $2";
+        let bytes: f64 =
+            sqlx::query_scalar(sent).bind(&end).bind(SLOT).fetch_one(&mut self.conn).await.expect("decoder lag");
+        let deadline = ended + Duration::from_secs(300);
+        loop {
+            let left: f64 =
+                sqlx::query_scalar(behind).bind(&end).bind(SLOT).fetch_one(&mut self.conn).await.expect("decoder lag");
+            if left <= 0.0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the decoder did not catch up within 300 s ({left} bytes behind)");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let seconds = ended.elapsed().as_secs_f64();
+        decoder.kill().expect("stop pg_recvlogical");
+        decoder.wait().expect("reap pg_recvlogical");
+        // The walsender leaves the slot shortly after its client is gone.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let dropped = sqlx::query("SELECT pg_drop_replication_slot($1)").bind(SLOT).execute(&mut self.conn).await;
+            if dropped.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "could not drop the slot: {dropped:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Some(DecoderLag { bytes, seconds })
     }
 
     async fn batch(&mut self, sql: &str) {
@@ -282,6 +476,33 @@ fn pgbench(pgbench: &Path, url: &str, script: &Path, clients: u32, seconds: u64)
     PgbenchRun { tps, transactions }
 }
 
+/// The parts `CAPTURE_BENCH_OPS` asks for: single-row statements, and whether to run
+/// the bulk statements.
+fn chosen_ops() -> (Vec<SingleRow>, bool) {
+    let all = [SingleRow::Insert, SingleRow::Update, SingleRow::Delete];
+    let Ok(list) = std::env::var("CAPTURE_BENCH_OPS") else {
+        return (all.to_vec(), true);
+    };
+    let names: Vec<String> = list.split(',').map(|name| name.trim().to_ascii_lowercase()).collect();
+    let chosen = all.into_iter().filter(|op| names.contains(&format!("{op:?}").to_ascii_lowercase())).collect();
+    (chosen, names.iter().any(|name| name == "bulk"))
+}
+
+/// The decoder's lags of a cell, as one line.
+fn decoder_line(lags: &[DecoderLag]) -> Option<String> {
+    if lags.is_empty() {
+        return None;
+    }
+    let megabytes: Vec<f64> = lags.iter().map(|lag| lag.bytes / 1e6).collect();
+    let seconds: Vec<f64> = lags.iter().map(|lag| lag.seconds).collect();
+    Some(format!(
+        "(decoder: {:.1} MB of WAL not yet decoded when the writes ended, all confirmed {:.1} s later \
+         (pg_recvlogical reports every second); medians)",
+        median(&megabytes),
+        median(&seconds)
+    ))
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let settings = pg_harness::Settings::from_env();
@@ -300,32 +521,38 @@ async fn main() {
         .filter(|list: &Vec<u32>| !list.is_empty())
         .unwrap_or_else(|| vec![1, 8, 32]);
     let logical = std::env::var("CAPTURE_BENCH_LOGICAL").is_ok_and(|v| !v.is_empty() && v != "0");
-    let mut conn = conn;
-    if logical {
-        conn.execute("ALTER SYSTEM SET wal_level = 'logical'").await.expect("set wal_level");
-        drop(conn);
-        cluster.stop().expect("stop the cluster");
-        cluster.start().expect("restart the cluster with wal_level = logical");
-        conn = options.connect().await.expect("reconnect");
-        let level: String = sqlx::query_scalar("SHOW wal_level").fetch_one(&mut conn).await.expect("wal_level");
-        assert_eq!(level, "logical", "the restart did not apply wal_level");
-    }
-    let single_row_modes = with_logical(&SINGLE_ROW_MODES, logical);
-    let bulk_modes = with_logical(&BULK_MODES, logical);
-    let mut bench = Bench { conn, url, pgbench: bins.program("pgbench"), seconds };
+    let (single_row_ops, bulk) = chosen_ops();
+    let floor = std::env::var("CAPTURE_BENCH_FLOOR").is_ok_and(|v| !v.is_empty() && v != "0");
+    let single_row_setups = setups(&SINGLE_ROW_MODES, logical, floor);
+    let bulk_setups = setups(&BULK_MODES, logical, floor);
+    let mut bench = Bench {
+        conn,
+        options,
+        cluster,
+        wal: Wal::Replica,
+        url,
+        pgbench: bins.program("pgbench"),
+        recvlogical: bins.program("pg_recvlogical"),
+        decoder: None,
+        seconds,
+    };
+    let level: String = sqlx::query_scalar("SHOW wal_level").fetch_one(&mut bench.conn).await.expect("wal_level");
+    assert_eq!(level, "replica", "the private cluster is expected to start with wal_level = replica");
 
-    let wal_level = if logical { "logical" } else { "replica" };
+    let wal_levels = if logical { "replica and logical" } else { "replica" };
     println!(
-        "capture overhead: {durability:?} cluster, wal_level = {wal_level}, {seconds} s pgbench runs, {rounds} alternating rounds, median"
+        "capture overhead: {durability:?} cluster, wal_level = {wal_levels}, {seconds} s pgbench runs, {rounds} alternating rounds, median"
     );
-    for op in [SingleRow::Insert, SingleRow::Update, SingleRow::Delete] {
+    for op in single_row_ops {
         for &clients in &clients {
-            let mut rates: Vec<Vec<f64>> = vec![Vec::new(); single_row_modes.len()];
-            let mut deleted_share: Vec<Vec<f64>> = vec![Vec::new(); single_row_modes.len()];
+            let mut rates: Vec<Vec<f64>> = vec![Vec::new(); single_row_setups.len()];
+            let mut deleted_share: Vec<Vec<f64>> = vec![Vec::new(); single_row_setups.len()];
+            let mut lags = Vec::new();
             for _ in 0..rounds {
-                for (i, mode) in single_row_modes.iter().enumerate() {
-                    bench.setup(*mode, op.prefill()).await;
+                for (i, setup) in single_row_setups.iter().enumerate() {
+                    bench.setup(*setup, op.prefill()).await;
                     let run = bench.single_row(op, clients);
+                    lags.extend(bench.finish().await);
                     let mut rate = run.tps;
                     if op == SingleRow::Delete {
                         let left: i64 = sqlx::query_scalar("SELECT count(*) FROM items")
@@ -341,41 +568,45 @@ async fn main() {
                 }
             }
             let limit = median(&rates[0]);
-            let seed = median(&rates[2]);
+            let seed = single_row_setups.iter().position(|setup| setup.mode == Mode::Seed).map(|i| median(&rates[i]));
             println!("\nsingle-row {op:?}, {clients} client(s): rows changed per second");
-            println!("{:<34} {:>10} {:>9} {:>9}", "mode", "rows/s", "vs limit", "vs seed");
-            for (mode, samples) in single_row_modes.iter().zip(&rates) {
+            println!("{:<48} {:>10} {:>9} {:>9}", "mode", "rows/s", "vs limit", "vs seed");
+            for (setup, samples) in single_row_setups.iter().zip(&rates) {
                 let value = median(samples);
-                println!(
-                    "{:<34} {:>10} {:>8.2}x {:>8.2}x",
-                    mode.label(),
-                    thousands(value),
-                    value / limit,
-                    value / seed
-                );
+                let vs_seed = seed.map(|seed| format!("{:>8.2}x", value / seed)).unwrap_or_default();
+                println!("{:<48} {:>10} {:>8.2}x {vs_seed}", setup.label(), thousands(value), value / limit);
             }
             if op == SingleRow::Delete {
                 let all: Vec<f64> = deleted_share.concat();
                 println!("(share of DELETEs that found their row: median {:.3})", median(&all));
             }
+            if let Some(line) = decoder_line(&lags) {
+                println!("{line}");
+            }
         }
     }
 
-    for statement in [Bulk::InsertSelect, Bulk::Copy, Bulk::Update, Bulk::Delete] {
+    let statements = if bulk { vec![Bulk::InsertSelect, Bulk::Copy, Bulk::Update, Bulk::Delete] } else { Vec::new() };
+    for statement in statements {
         let prefill = if matches!(statement, Bulk::Update | Bulk::Delete) { BULK_ROWS } else { 0 };
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); bulk_modes.len()];
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); bulk_setups.len()];
+        let mut lags = Vec::new();
         for _ in 0..rounds {
-            for (i, mode) in bulk_modes.iter().enumerate() {
-                bench.setup(*mode, prefill).await;
+            for (i, setup) in bulk_setups.iter().enumerate() {
+                bench.setup(*setup, prefill).await;
                 times[i].push(bench.bulk(statement).await);
+                lags.extend(bench.finish().await);
             }
         }
         let limit = median(&times[0]);
         println!("\nbulk {} of {} rows", statement.label(), thousands(BULK_ROWS as f64));
-        println!("{:<34} {:>10} {:>9}", "mode", "seconds", "vs limit");
-        for (mode, samples) in bulk_modes.iter().zip(&times) {
+        println!("{:<48} {:>10} {:>9}", "mode", "seconds", "vs limit");
+        for (setup, samples) in bulk_setups.iter().zip(&times) {
             let value = median(samples);
-            println!("{:<34} {:>10.3} {:>8.2}x", mode.label(), value, value / limit);
+            println!("{:<48} {:>10.3} {:>8.2}x", setup.label(), value, value / limit);
+        }
+        if let Some(line) = decoder_line(&lags) {
+            println!("{line}");
         }
     }
 }

@@ -417,18 +417,25 @@ END
 /// each key: replaying the entries in any order reproduces the table, and every entry
 /// concerns exactly one key (what per-row ordering needs).
 ///
-/// Rows are referenced as `o.*` / `n.*` and the function declares no variable, so no
-/// column name can be confused with anything of ours. A side missing from the full join
-/// is told by its first key column (NOT NULL, see [`key_check`]), not by its `jsonb`:
-/// every mention of a row's `jsonb` converts the row again, and testing the converted
-/// rows for NULL made a bulk UPDATE a quarter slower (BENCHMARKS.md).
+/// Rows and columns are referenced through `o` and `n` only, and the function's two
+/// variables are named like no column reference of its statements, so no column name
+/// can be confused with anything of ours. A side missing from the full join is told by
+/// its first key column (NOT NULL, see [`key_check`]), not by its `jsonb`: every mention
+/// of a row's `jsonb` converts the row again, and testing the converted rows for NULL
+/// made a bulk UPDATE a quarter slower (BENCHMARKS.md).
+///
+/// JIT compilation is switched off around the statements ([`without_jit`]).
 fn statement_body(model: &Model, wakeup: Wakeup) -> String {
     let changes = journal_object("changes");
     let table_id = table_id(model);
+    let (jit_off, jit_back) = without_jit();
     format!(
         "
+DECLARE
+    {JIT_BEFORE} text := pg_catalog.current_setting('jit');
+    {JIT_SET} text;
 BEGIN
-{guard}    IF TG_OP = 'INSERT' THEN
+{guard}{jit_off}    IF TG_OP = 'INSERT' THEN
         INSERT INTO {changes} (table_id, op, new_row)
         SELECT {table_id}, 'I', {new} FROM new_rows n;
     ELSIF TG_OP = 'DELETE' THEN
@@ -442,7 +449,7 @@ BEGIN
         FROM old_rows o FULL JOIN new_rows n ON {join}
         WHERE o.{first_key} IS NULL OR n.{first_key} IS NULL OR ({changed});
     END IF;
-{wake}    RETURN NULL;
+{jit_back}{wake}    RETURN NULL;
 END
 ",
         guard = caller_check(model),
@@ -450,9 +457,55 @@ END
         join = key_join(model),
         old = journalled(model, "o.*"),
         new = journalled(model, "n.*"),
-        changed = changed(model, &journalled(model, "o.*"), &journalled(model, "n.*")),
+        changed = pair_changed(model),
         wake = wake(wakeup),
     )
+}
+
+/// The variable holding the session's `jit` setting while the capture runs without.
+const JIT_BEFORE: &str = "db_listenable_jit_before";
+/// The variable taking what `set_config` returns, which nothing reads.
+const JIT_SET: &str = "db_listenable_jit_set";
+
+/// The lines switching JIT compilation off for the capture's statements, and the lines
+/// giving the session its setting back. PostgreSQL plans those statements once per
+/// session, with the transition tables' sizes of the first call, and estimates the
+/// pairing of an UPDATE's old and new rows quadratically (transition tables have no
+/// statistics: 100,000 rows are estimated as 50 million pairs). Such a plan is costly
+/// enough to be JIT-compiled, and is compiled again at every execution: 100-150 ms added
+/// to a bulk UPDATE of 100,000 rows, and 70-160 ms to every later single-row UPDATE of
+/// that session (measured, BENCHMARKS.md). The capture gains nothing from JIT: its work
+/// is converting rows and inserting them, not evaluating expressions.
+///
+/// `set_config(..., true)` and not a `SET jit = off` clause on the function, whose
+/// configuration stays the two settings the drift check and the tests know. A `SET LOCAL`
+/// made in a function with `SET` clauses of other settings outlives the call, hence the
+/// restore; an error between the two leaves it to the rollback of the statement's
+/// (sub)transaction, which restores the setting too.
+fn without_jit() -> (String, String) {
+    (
+        format!("    {JIT_SET} := pg_catalog.set_config('jit', 'off', true);\n"),
+        format!("    {JIT_SET} := pg_catalog.set_config('jit', {JIT_BEFORE}, true);\n"),
+    )
+}
+
+/// Whether a paired old and new row differ in a captured column that is not quiet.
+/// First the rows' binary images (`*<>`, no conversion): identical images have identical
+/// text, so such a pair is never a change. With nothing quiet or excluded a differing
+/// image is the change; otherwise the journalled `jsonb` (without quiet and excluded
+/// columns) decides, as [`changed`] does. Comparing `jsonb` converted each row twice more
+/// than the journal needs: dropping that made a bulk UPDATE of 100,000 rows 15-20 %
+/// faster (BENCHMARKS.md). An image comparison is exact where `jsonb`'s `=` compares
+/// numbers by value: with nothing quiet or excluded, an UPDATE that changes a `numeric`
+/// from `1.0` to `1.00` is a change (the journal keeps digits); row granularity, which
+/// compares `jsonb`, does not report it.
+fn pair_changed(model: &Model) -> String {
+    let images = "o.* OPERATOR(pg_catalog.*<>) n.*";
+    let capture = model.capture();
+    if capture.quiet.is_empty() && capture.exclude.is_empty() {
+        return images.to_owned();
+    }
+    format!("{images} AND ({})", changed(model, &journalled(model, "o.*"), &journalled(model, "n.*")))
 }
 
 /// `o."a" OPERATOR(pg_catalog.=) n."a" AND ...`: pairs old and new rows by their typed key columns,

@@ -96,6 +96,9 @@ END
 $db_listenable$;
 
 CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS $db_listenable$
+DECLARE
+    db_listenable_jit_before text := pg_catalog.current_setting('jit');
+    db_listenable_jit_set text;
 BEGIN
     IF TG_RELID <> '"public"."invoice_items"'::regclass THEN
         IF '"public"."invoice_items"'::regclass NOT IN (WITH RECURSIVE ancestors(relid) AS (
@@ -108,6 +111,7 @@ BEGIN
                 USING ERRCODE = 'insufficient_privilege';
         END IF;
     END IF;
+    db_listenable_jit_set := pg_catalog.set_config('jit', 'off', true);
     IF TG_OP = 'INSERT' THEN
         INSERT INTO "db_listenable"."changes" (table_id, op, new_row)
         SELECT 1132144556, 'I', to_jsonb(n.*) FROM new_rows n;
@@ -120,8 +124,9 @@ BEGIN
                CASE WHEN o."id" IS NULL THEN 'I' WHEN n."id" IS NULL THEN 'D' ELSE 'U' END::"char",
                to_jsonb(o.*), to_jsonb(n.*)
         FROM old_rows o FULL JOIN new_rows n ON o."id" OPERATOR(pg_catalog.=) n."id"
-        WHERE o."id" IS NULL OR n."id" IS NULL OR (to_jsonb(o.*) - ARRAY['updated_at']::text[] <> to_jsonb(n.*) - ARRAY['updated_at']::text[]);
+        WHERE o."id" IS NULL OR n."id" IS NULL OR (o.* OPERATOR(pg_catalog.*<>) n.* AND (to_jsonb(o.*) - ARRAY['updated_at']::text[] <> to_jsonb(n.*) - ARRAY['updated_at']::text[]));
     END IF;
+    db_listenable_jit_set := pg_catalog.set_config('jit', db_listenable_jit_before, true);
     IF pg_try_advisory_xact_lock(1684171881, 2002873189) THEN
         PERFORM pg_notify('db_listenable', '');
     END IF;
@@ -139,6 +144,6 @@ CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoi
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 6851038eb9af30b0';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 07bef212e91b8a67';
 
-UPDATE "db_listenable"."tables" SET capture = '{"events":["insert","update","delete"],"exclude":[],"fingerprint":"6851038eb9af30b0","granularity":"statement","key":["id"],"quiet":["updated_at"]}'::jsonb WHERE id = 1132144556;
+UPDATE "db_listenable"."tables" SET capture = '{"events":["insert","update","delete"],"exclude":[],"fingerprint":"07bef212e91b8a67","granularity":"statement","key":["id"],"quiet":["updated_at"]}'::jsonb WHERE id = 1132144556;
