@@ -248,8 +248,12 @@ DECLARE
     taken bigint := 0;
 BEGIN
     PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
-    SELECT * INTO c FROM "db_listenable"."cursors" x WHERE x.subscriber_id = sub FOR UPDATE SKIP LOCKED;
-    IF NOT FOUND OR c.leased_until >= pg_catalog.now() THEN
+    -- A cursor under a live lease is not locked at all: workers that find another one's
+    -- batch in flight leave at once, without making its settlement wait for them.
+    SELECT * INTO c FROM "db_listenable"."cursors" x
+    WHERE x.subscriber_id = sub AND (x.leased_until IS NULL OR x.leased_until < pg_catalog.now())
+    FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
         RETURN;
     END IF;
     SELECT x.table_id, x.key_columns INTO tid, keys FROM "db_listenable"."subscribers" x WHERE x.id = sub;
