@@ -11,13 +11,15 @@
 //! Reading that range by id needs a lower bound: `lo`, an id below every entry `A` does not
 //! see. The bound comes from one rule: a transaction gets its id (`txid`) before it writes
 //! its first journal entry (capture fires after the row was written; `enqueue_events`
-//! asks for the id first), so a transaction whose id is at least a snapshot's `xmax`
-//! started after that snapshot and wrote only ids above any value the sequence had
-//! before it. Each claim that takes a snapshot `S` records the pair `(xmax(S), hi)`,
-//! `hi` being the sequence's value read by an earlier claim; a later snapshot `B`
-//! whose `xmin` is at least a pair's `xmax` sees every transaction older than that pair,
-//! so every entry `B` does not see is above the pair's `hi`. The newest such pair is
-//! `B`'s `lo`. Only a transaction that holds an id for long (one that wrote and stays
+//! asks for the id first), so a transaction whose id is greater than some transaction
+//! `X`'s got it after `X` did, and wrote only entry ids above any value the sequence had
+//! before `X` got its id. Each claim that takes a new snapshot records the pair
+//! `(X + 1, before)`: `X` its own transaction id, `before` the sequence's value read
+//! before it had one. A later snapshot `B` whose `xmin` is at least a pair's first half
+//! has no transaction older than it running, so every entry `B` does not see is above the
+//! pair's `before`. The newest such pair is `B`'s `lo`. (A snapshot's `xmax` cannot serve:
+//! it is one past the newest *completed* transaction, and a transaction with a greater id
+//! may already be running and have written entries.) Only a transaction that holds an id for long (one that wrote and stays
 //! open) holds `lo` back, and then a claim reads past entries it already processed until
 //! that transaction ends; read-only transactions, however long, do not (they have no id).
 //!
@@ -114,9 +116,16 @@ DECLARE
     marked boolean;
     s pg_snapshot;
     h bigint;
+    before bigint;
     bound bigint;
     taken bigint := 0;
 BEGIN
+    -- The sequence's value before this transaction has an id: with the id this
+    -- transaction gets below (locking the cursor), it makes a pair for later snapshots.
+    IF pg_catalog.pg_current_xact_id_if_assigned() IS NULL THEN
+        SELECT q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END INTO before
+        FROM db_listenable.changes_id_seq q;
+    END IF;
     PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
     -- A cursor under a live lease is not locked at all: workers that find another one's
     -- batch in flight leave at once, without making its settlement wait for them.
@@ -136,8 +145,11 @@ BEGIN
         IF c.target IS NULL THEN
             SELECT pg_catalog.pg_current_snapshot(), q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END INTO s, h
             FROM db_listenable.changes_id_seq q;
-            c.hist_xmax := c.hist_xmax || pg_catalog.pg_snapshot_xmax(s);
-            c.hist_hi := c.hist_hi || c.hi;
+            IF before IS NOT NULL THEN
+                c.hist_xmax := c.hist_xmax || (pg_catalog.pg_current_xact_id()::text::numeric + 1)::text::xid8;
+                c.hist_hi := c.hist_hi || before;
+                before := NULL;
+            END IF;
             SELECT pg_catalog.max(p.hi) INTO bound
             FROM ROWS FROM (pg_catalog.unnest(c.hist_xmax), pg_catalog.unnest(c.hist_hi)) AS p(xmax, hi)
             WHERE p.xmax <= pg_catalog.pg_snapshot_xmin(s);

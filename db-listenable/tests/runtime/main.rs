@@ -4,6 +4,7 @@ mod attributes;
 #[cfg(feature = "cli")]
 mod cli;
 mod config;
+mod cursors;
 mod delivery;
 mod failures;
 mod lease;

@@ -244,9 +244,16 @@ DECLARE
     marked boolean;
     s pg_snapshot;
     h bigint;
+    before bigint;
     bound bigint;
     taken bigint := 0;
 BEGIN
+    -- The sequence's value before this transaction has an id: with the id this
+    -- transaction gets below (locking the cursor), it makes a pair for later snapshots.
+    IF pg_catalog.pg_current_xact_id_if_assigned() IS NULL THEN
+        SELECT q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END INTO before
+        FROM db_listenable.changes_id_seq q;
+    END IF;
     PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
     -- A cursor under a live lease is not locked at all: workers that find another one's
     -- batch in flight leave at once, without making its settlement wait for them.
@@ -266,8 +273,11 @@ BEGIN
         IF c.target IS NULL THEN
             SELECT pg_catalog.pg_current_snapshot(), q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END INTO s, h
             FROM db_listenable.changes_id_seq q;
-            c.hist_xmax := c.hist_xmax || pg_catalog.pg_snapshot_xmax(s);
-            c.hist_hi := c.hist_hi || c.hi;
+            IF before IS NOT NULL THEN
+                c.hist_xmax := c.hist_xmax || (pg_catalog.pg_current_xact_id()::text::numeric + 1)::text::xid8;
+                c.hist_hi := c.hist_hi || before;
+                before := NULL;
+            END IF;
             SELECT pg_catalog.max(p.hi) INTO bound
             FROM ROWS FROM (pg_catalog.unnest(c.hist_xmax), pg_catalog.unnest(c.hist_hi)) AS p(xmax, hi)
             WHERE p.xmax <= pg_catalog.pg_snapshot_xmin(s);
