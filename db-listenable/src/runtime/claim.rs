@@ -110,13 +110,11 @@ pub(crate) async fn claim(db: DbPool<'_>, request: &ClaimRequest<'_>, source: So
         Source::Deliveries => claim_as(db, request, if typed { RETURNING_KEYS } else { RETURNING }).await?,
         Source::Journal => claim_journal(db, request).await?,
     };
-    let Some(row_type) = request.row_type else {
-        return Ok(claimed);
-    };
-    if claimed.is_empty() {
-        return Ok(claimed);
+    if let Some(row_type) = request.row_type
+        && !claimed.is_empty()
+    {
+        read_typed(db, request, source, row_type, &mut claimed).await?;
     }
-    read_typed(db, request, source, row_type, &mut claimed).await?;
     if !request.key_columns.is_empty() {
         for delivery in &mut claimed {
             delivery.row = row_identity(&delivery.rows, request.key_columns);
@@ -224,24 +222,32 @@ fn claimed_rows(source: Source, request: &ClaimRequest<'_>, ids: &str) -> (Strin
     }
 }
 
-/// A hash of the key columns of a typed change's row (the new row, else the old one:
-/// capture journals the change of each key, so both share it), as their values' bytes;
-/// `None` when the rows are not typed or a key column is missing. Within one batch,
-/// equal hashes mean the same row (the bytes come from one statement in one format), so
-/// the worker can hold back the later changes of a row whose change failed.
+/// A hash of the key columns of a change's row (the new row, else the old one: capture
+/// journals the change of each key, so both share it): the values' bytes of a typed row,
+/// the values' JSON of a `jsonb` one; `None` when a key column is missing or the rows
+/// could not be read. Within one batch, equal hashes mean the same row (the values come
+/// from one statement in one format), so the worker can keep a row's changes apart.
 fn row_identity(rows: &Rows, key_columns: &[String]) -> Option<u64> {
     use std::hash::{Hash, Hasher};
-    let Rows::Typed { old, new } = rows else {
-        return None;
-    };
-    let row = new.as_ref().or(old.as_ref())?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for column in key_columns {
-        let value = row.try_get_raw(column.as_str()).ok()?;
-        match sqlx::ValueRef::is_null(&value) {
-            true => 0_u8.hash(&mut hasher),
-            false => value.as_bytes().ok()?.hash(&mut hasher),
+    match rows {
+        Rows::Typed { old, new } => {
+            let row = new.as_ref().or(old.as_ref())?;
+            for column in key_columns {
+                let value = row.try_get_raw(column.as_str()).ok()?;
+                match sqlx::ValueRef::is_null(&value) {
+                    true => 0_u8.hash(&mut hasher),
+                    false => value.as_bytes().ok()?.hash(&mut hasher),
+                }
+            }
         }
+        Rows::Json { old, new } => {
+            let row = new.as_ref().or(old.as_ref())?;
+            for column in key_columns {
+                row.get(column.as_str())?.to_string().hash(&mut hasher);
+            }
+        }
+        Rows::Unfit(_) | Rows::Unavailable(_) => return None,
     }
     Some(hasher.finish())
 }

@@ -150,7 +150,10 @@ async fn batch_from(shared: &Shared, served: &Served, source: Source) -> Result<
         table_id: spec.table_id,
         key_columns: &spec.key_columns,
     };
-    let claimed = claim::claim(shared.db(), &request, source).await?;
+    let mut claimed = claim::claim(shared.db(), &request, source).await?;
+    if source == Source::Journal && ordered {
+        one_change_per_row(&mut claimed);
+    }
     if source == Source::Deliveries {
         served.pick.claimed(config.batch_size.max(1), claimed.len(), claimed.iter().map(|c| c.change_id).min());
     }
@@ -241,6 +244,21 @@ async fn batch_from(shared: &Shared, served: &Served, source: Source) -> Result<
     }
     .instrument(span)
     .await
+}
+
+/// Cuts an ordered subscriber's journal batch before the first change of a row that
+/// already has a change in it: the rest is claimed again after this part is settled.
+/// So no change of a row runs while an earlier one of the row is done but not yet
+/// settled, and a batch run again (a lease lost, a worker killed) never takes a row back
+/// to an older change after a newer one ran: the promise the deliveries' claim keeps by
+/// holding one change per row. Batches of distinct rows stay whole; a row changed many
+/// times is drained a change per batch.
+fn one_change_per_row(claimed: &mut Vec<Claimed>) {
+    let mut rows = std::collections::HashSet::new();
+    let cut = claimed.iter().position(|change| change.row.is_some_and(|row| !rows.insert(row)));
+    if let Some(cut) = cut {
+        claimed.truncate(cut);
+    }
 }
 
 /// A claimed batch's lease, as this worker knows it.

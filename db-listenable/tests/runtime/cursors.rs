@@ -69,7 +69,8 @@ async fn an_entry_written_before_the_cursor_existed_by_a_transaction_still_runni
     assert_eq!(claim(&mut claims, sub).await, Vec::<i64>::new(), "nothing committed yet");
     assert_eq!(claim(&mut claims, sub).await, Vec::<i64>::new(), "nothing committed yet");
     sqlx::query("COMMIT").execute(&mut writer).await.expect("commit the writer");
-    let entry: i64 = sqlx::query_scalar("SELECT max(id) FROM db_listenable.changes").fetch_one(&pool).await.expect("id");
+    let entry: i64 =
+        sqlx::query_scalar("SELECT max(id) FROM db_listenable.changes").fetch_one(&pool).await.expect("id");
     let mut seen = claim(&mut claims, sub).await;
     seen.extend(claim(&mut claims, sub).await);
     assert_eq!(seen, [entry], "the late transaction's entry is claimed once");

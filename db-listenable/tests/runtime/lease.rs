@@ -176,10 +176,7 @@ async fn a_worker_that_cannot_renew_its_lease_stops_the_processor_when_the_lease
     })
     .await;
     blocker.rollback().await.expect("release the lock");
-    wait_for("the change processed again", Duration::from_secs(20), || async {
-        pending(&observer).await == 0
-    })
-    .await;
+    wait_for("the change processed again", Duration::from_secs(20), || async { pending(&observer).await == 0 }).await;
     runtime.shutdown().await;
     assert_eq!(*hangs.attempts.lock().expect("attempts"), [1, 2], "stopped once, then run again");
 }

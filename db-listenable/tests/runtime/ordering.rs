@@ -190,7 +190,12 @@ async fn a_failed_change_holds_back_the_later_changes_of_its_row_in_the_same_bat
     // Committed while no runtime runs: the next claim takes them in one batch.
     insert_items(&pool, [1, 2]).await;
     for (row, qty) in [(1, 1), (1, 2), (2, 5)] {
-        sqlx::query("UPDATE items SET qty = $2 WHERE id = $1").bind(row).bind(qty).execute(&pool).await.expect("update");
+        sqlx::query("UPDATE items SET qty = $2 WHERE id = $1")
+            .bind(row)
+            .bind(qty)
+            .execute(&pool)
+            .await
+            .expect("update");
     }
     let runtime = start().await.expect("start");
     wait_for("every change, the failed one twice", Duration::from_secs(10), || async {
