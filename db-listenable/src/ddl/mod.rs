@@ -14,7 +14,7 @@
 mod capture;
 mod columns;
 mod config;
-mod cursor;
+pub mod cursor;
 pub mod delivery;
 mod fingerprint;
 mod grants;
@@ -22,7 +22,7 @@ mod journal;
 pub mod lock;
 mod manifest;
 mod name;
-mod partitions;
+pub mod partitions;
 mod quote;
 mod script;
 mod tree;

@@ -7,7 +7,7 @@
 //! no dead tuples, and nothing here depends on VACUUM or on the xmin horizon.
 //!
 //! A partition is emptied with `TRUNCATE` (one catalog operation, whatever it holds) once
-//! every subscriber's cursor is past its newest block ([`maintain_function`]). So that
+//! every subscriber's cursor is past its newest block (`db_listenable.maintain`). So that
 //! storage comes back after a drain without waiting for 2^20 more changes, the router
 //! also starts the next block early (`setval`) when every subscriber is past every
 //! allocated id, the current block holds at least [`JUMP_AFTER`] ids and the last jump is
@@ -17,7 +17,7 @@
 //!
 //! Entries of tables that no subscriber consumes are copied to `db_listenable.unrouted`
 //! before their partition is emptied (the next subscriber of the table adopts them), except
-//! those a removed subscriber had already processed ([`RESUME_POINTS`]).
+//! those a removed subscriber had already processed (`db_listenable.resume_points`).
 
 use super::delivery::ROUTER_LOCK;
 use super::journal::journal_object;
