@@ -10,7 +10,7 @@ use db_listenable::runtime::{RuntimeBuilder, load_stats};
 use sqlx::PgPool;
 
 use crate::cli::Refuse;
-use crate::{Item, Recorder, count, fast, insert_items, items_db, pending, wait_for};
+use crate::{Item, Recorder, count, fast, insert_items, items_db, pending, pending_of, wait_for};
 
 /// As if the last runtime serving `name` had stopped an hour ago.
 async fn last_seen_an_hour_ago(pool: &PgPool, name: &str) {
@@ -21,15 +21,9 @@ async fn last_seen_an_hour_ago(pool: &PgPool, name: &str) {
         .expect("age seen_at");
 }
 
+/// How many changes `name` still has to process (deliveries and journal backlog).
 async fn deliveries_of(pool: &PgPool, name: &str) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM db_listenable.deliveries d JOIN db_listenable.subscribers s ON s.id = d.subscriber_id
-         WHERE s.name = $1",
-    )
-    .bind(name)
-    .fetch_one(pool)
-    .await
-    .expect("count deliveries")
+    i64::try_from(pending_of(pool, name).await.len()).expect("a count")
 }
 
 fn list() -> SubscribersCommand {
@@ -104,7 +98,7 @@ async fn a_stale_subscriber_is_listed_kept_while_recent_removed_once_stale_and_n
         live.len() == 6 && pending(&pool).await == 0
     })
     .await;
-    assert_eq!((count(&pool, "changes").await, count(&pool, "unrouted").await), (0, 0));
+    assert_eq!((pending(&pool).await, count(&pool, "unrouted").await), (0, 0));
     let unknown = subscribers(&pool, &remove("gone", true)).await.expect_err("removed already");
     assert!(matches!(unknown, Error::UnknownSubscriber { .. }), "{unknown:?}");
 
