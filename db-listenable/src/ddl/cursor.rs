@@ -104,8 +104,13 @@ pub(crate) fn claim_function() -> String {
         journal_object("deliveries"),
         journal_object("settled"),
     );
+    // The OUT parameters share names with columns (`change_id`...): columns win, so a
+    // statement's `change_id` is never read as the parameter (an `ON CONFLICT
+    // (subscriber_id, change_id)` was refused as ambiguous, failing every claim while a
+    // delivery waited).
     let body = format!(
         "
+#variable_conflict use_column
 DECLARE
     c {cursors};
     tid integer;

@@ -234,6 +234,7 @@ CREATE TABLE IF NOT EXISTS "db_listenable"."resume_points" (
 DROP FUNCTION IF EXISTS "db_listenable"."route"(bigint);
 
 CREATE OR REPLACE FUNCTION "db_listenable"."claim_journal"(sub integer, claim_limit integer, budget bigint, lease_ms bigint, token bigint, with_rows boolean, OUT change_id bigint, OUT op "char", OUT txid xid8, OUT captured_at timestamptz, OUT attempt integer, OUT old_row jsonb, OUT new_row jsonb) RETURNS SETOF record LANGUAGE plpgsql VOLATILE AS $db_listenable$
+#variable_conflict use_column
 DECLARE
     c "db_listenable"."cursors";
     tid integer;
