@@ -131,8 +131,9 @@ async fn read_typed(
     row_type: &str,
     claimed: &mut [Claimed],
 ) -> Result<()> {
-    let ids: Vec<i64> = claimed.iter().map(|c| c.change_id).collect();
-    let (from, key) = claimed_rows(source, request, "ANY($3)");
+    let mut ids: Vec<i64> = claimed.iter().map(|c| c.change_id).collect();
+    ids.sort_unstable();
+    let (from, key) = claimed_rows(source, request, Ids::Sorted);
     let sql = format!(
         "SELECT d.change_id, v.side, r.*
          FROM {from}
@@ -198,24 +199,49 @@ async fn read_typed(
     Ok(())
 }
 
-/// The claimed changes `change_id = <ids>` (`ANY($3)` or `$3`) with their rows, as a
-/// `FROM` item `d` (`change_id, old_row, new_row`), and the key to bind as `$1`; `$2` is
-/// the lease token. The journal's entries never change, and a journal batch's lease is
-/// the cursor's: read by id. Deliveries are read under the lease, which this worker may
-/// have lost meanwhile.
-fn claimed_rows(source: Source, request: &ClaimRequest<'_>, ids: &str) -> (String, i32) {
-    match source {
-        Source::Journal => (
-            format!(
-                "(SELECT j.id AS change_id, j.old_row, j.new_row FROM db_listenable.changes j
-                  WHERE j.table_id = $1 AND j.id = {ids} AND $2::bigint IS NOT NULL) d"
-            ),
+/// Which claimed changes [`claimed_rows`] reads: `$3`.
+#[derive(Debug, Clone, Copy)]
+enum Ids {
+    /// The batch: `$3` is their ids, in ascending order.
+    Sorted,
+    /// One change: `$3` is its id.
+    One,
+}
+
+/// The claimed changes `$3` ([`Ids`]) with their rows, as a `FROM` item `d`
+/// (`change_id, old_row, new_row`), and the key to bind as `$1`; `$2` is the lease token.
+/// The journal's entries never change, and a journal batch's lease is the cursor's: read
+/// by id. Deliveries are read under the lease, which this worker may have lost meanwhile.
+///
+/// A batch's journal entries are also bounded by its first and last id. Without
+/// statistics on the journal's partitions (autovacuum off, or not run yet) the planner
+/// took `table_id = $1` alone as the index condition and filtered the ids out of every
+/// entry of the table: the whole history in each read (`runtime::statistics`). With the
+/// range, any plan reads the batch's span; and the span is one index range where the ids
+/// were one index descent each into every partition.
+fn claimed_rows(source: Source, request: &ClaimRequest<'_>, ids: Ids) -> (String, i32) {
+    match (source, ids) {
+        (Source::Journal, Ids::Sorted) => (
+            "(SELECT j.id AS change_id, j.old_row, j.new_row FROM db_listenable.changes j
+              WHERE j.table_id = $1 AND j.id >= $3[1] AND j.id <= $3[pg_catalog.cardinality($3)]
+                AND j.id = ANY($3) AND $2::bigint IS NOT NULL) d"
+                .to_owned(),
             request.table_id,
         ),
-        Source::Deliveries => (
+        (Source::Journal, Ids::One) => (
+            "(SELECT j.id AS change_id, j.old_row, j.new_row FROM db_listenable.changes j
+              WHERE j.table_id = $1 AND j.id = $3 AND $2::bigint IS NOT NULL) d"
+                .to_owned(),
+            request.table_id,
+        ),
+        (Source::Deliveries, ids) => (
             format!(
                 "(SELECT x.change_id, x.old_row, x.new_row FROM db_listenable.deliveries x
-                  WHERE x.subscriber_id = $1 AND x.lease_token = $2 AND x.change_id = {ids}) d"
+                  WHERE x.subscriber_id = $1 AND x.lease_token = $2 AND x.change_id = {}) d",
+                match ids {
+                    Ids::Sorted => "ANY($3)",
+                    Ids::One => "$3",
+                }
             ),
             request.subscriber_id,
         ),
@@ -385,7 +411,7 @@ async fn convert_each(
     row_type: &str,
     claimed: &mut [Claimed],
 ) -> Result<()> {
-    let (from, key) = claimed_rows(source, request, "$3");
+    let (from, key) = claimed_rows(source, request, Ids::One);
     let sql = format!(
         "SELECT r.* FROM {from}
          CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(

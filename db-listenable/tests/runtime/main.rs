@@ -23,6 +23,7 @@ mod routing;
 mod settle_in;
 mod startup;
 mod state;
+mod statistics;
 #[cfg(feature = "cli")]
 mod subscribers;
 mod types;

@@ -233,7 +233,7 @@ CREATE TABLE IF NOT EXISTS "db_listenable"."resume_points" (
 
 DROP FUNCTION IF EXISTS "db_listenable"."route"(bigint);
 
-CREATE OR REPLACE FUNCTION "db_listenable"."claim_journal"(sub integer, claim_limit integer, budget bigint, lease_ms bigint, token bigint, with_rows boolean, OUT change_id bigint, OUT op "char", OUT txid xid8, OUT captured_at timestamptz, OUT attempt integer, OUT old_row jsonb, OUT new_row jsonb) RETURNS SETOF record LANGUAGE plpgsql VOLATILE AS $db_listenable$
+CREATE OR REPLACE FUNCTION "db_listenable"."claim_journal"(sub integer, claim_limit integer, budget bigint, lease_ms bigint, token bigint, with_rows boolean, OUT change_id bigint, OUT op "char", OUT txid xid8, OUT captured_at timestamptz, OUT attempt integer, OUT old_row jsonb, OUT new_row jsonb) RETURNS SETOF record LANGUAGE plpgsql VOLATILE SET enable_bitmapscan = off SET enable_sort = off AS $db_listenable$
 #variable_conflict use_column
 DECLARE
     c "db_listenable"."cursors";
@@ -357,6 +357,7 @@ CREATE OR REPLACE FUNCTION "db_listenable"."settle_journal"(sub integer, token b
 DECLARE
     tid integer;
     keys text[];
+    batch_first bigint;
 BEGIN
     PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
     UPDATE "db_listenable"."cursors" x
@@ -368,6 +369,10 @@ BEGIN
         RETURN;
     END IF;
     SELECT x.table_id, x.key_columns INTO tid, keys FROM "db_listenable"."subscribers" x WHERE x.id = sub;
+    -- The batch's span bounds every read of the journal below, so that no plan reads more
+    -- than the batch (see `claim_journal` on plans without statistics).
+    SELECT pg_catalog.min(i.id) INTO batch_first
+    FROM pg_catalog.unnest(done_ids || retry_ids || dead_ids || deferred_ids || settled_ids) AS i(id);
     IF pg_catalog.cardinality(settled_ids) > 0 THEN
         SELECT coalesce(pg_catalog.array_agg(i.id), '{}') INTO uncommitted
         FROM pg_catalog.unnest(settled_ids) AS i(id)
@@ -390,7 +395,7 @@ BEGIN
               SELECT d.id, 0, NULL, 0 FROM pg_catalog.unnest(deferred_ids) AS d(id)
               UNION ALL
               SELECT u.id, 0, uncommitted_error, attempt FROM pg_catalog.unnest(uncommitted) AS u(id)) f
-        JOIN "db_listenable"."changes" j ON j.table_id = tid AND j.id = f.id
+        JOIN "db_listenable"."changes" j ON j.table_id = tid AND j.id = f.id AND j.id >= batch_first AND j.id <= upto
         ON CONFLICT (subscriber_id, change_id) DO NOTHING;
     END IF;
     IF pg_catalog.cardinality(dead_ids) > 0 THEN
@@ -399,7 +404,7 @@ BEGIN
         SELECT sub, j.id, j.table_id, j.op, j.txid, j.captured_at, j.old_row, j.new_row,
                "db_listenable"."row_key"(j.table_id, j.op, j.id, j.old_row, j.new_row, keys), attempt, f.error
         FROM ROWS FROM (pg_catalog.unnest(dead_ids), pg_catalog.unnest(dead_errors)) AS f(id, error)
-        JOIN "db_listenable"."changes" j ON j.table_id = tid AND j.id = f.id
+        JOIN "db_listenable"."changes" j ON j.table_id = tid AND j.id = f.id AND j.id >= batch_first AND j.id <= upto
         ON CONFLICT (subscriber_id, change_id) DO UPDATE
             SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, dead_at = pg_catalog.now();
     END IF;
@@ -410,7 +415,8 @@ BEGIN
         UPDATE "db_listenable"."dead_letters" x SET newer_processed = x.newer_processed + n.newer
         FROM (SELECT l.change_id, pg_catalog.count(*)::integer AS newer
               FROM (SELECT j.id, "db_listenable"."row_key"(j.table_id, j.op, j.id, j.old_row, j.new_row, keys) AS row_key
-                    FROM "db_listenable"."changes" j WHERE j.table_id = tid AND j.id = ANY(done_ids)) d
+                    FROM "db_listenable"."changes" j
+                    WHERE j.table_id = tid AND j.id >= batch_first AND j.id <= upto AND j.id = ANY(done_ids)) d
               JOIN "db_listenable"."dead_letters" l ON l.subscriber_id = sub AND l.row_key = d.row_key AND l.change_id < d.id
               GROUP BY l.change_id) n
         WHERE x.subscriber_id = sub AND x.change_id = n.change_id;

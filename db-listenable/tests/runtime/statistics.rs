@@ -1,0 +1,131 @@
+//! The journal read without planner statistics. With autovacuum off (or not yet run) on
+//! the journal's partitions, PostgreSQL plans the claim's reads from default selectivities
+//! and estimated a whole backlog as a handful of rows: it read every entry of the range
+//! behind a bitmap (and, for typed rows, every entry of the table) in each claim instead of
+//! the batch. The drain bench measured 0.14x of the rate after a history with autovacuum
+//! off. Here a backlog drains on partitions that were never analysed, and the index
+//! entries read must stay proportional to the changes delivered.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use db_listenable::ddl::CaptureConfig;
+use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBuilder};
+use sqlx::{Connection, PgConnection};
+
+use crate::{Item, fast, items_db, pending, wait_for};
+
+/// Changes in the backlog.
+const BACKLOG: i64 = 30_000;
+
+/// Index entries of the journal's partitions a drain may read per change delivered: a
+/// claim reads its batch (and the entry that ends it), the typed read and the settlement
+/// of retries read their changes by id. Reading the range or the table per claim is
+/// hundreds per change at this backlog.
+const ENTRIES_PER_CHANGE: i64 = 10;
+
+/// Fails every 50th change once, so settlements write retries (a read of the journal by
+/// id), and records which changes succeeded.
+#[derive(Clone, Default)]
+struct FailsSome {
+    failed: Arc<Mutex<HashSet<i64>>>,
+    done: Arc<Mutex<HashSet<i64>>>,
+}
+
+impl Processor<Item> for FailsSome {
+    async fn process(&self, _ctx: &Context<'_>, change: &Change<Item>) -> Result<(), ProcessError> {
+        let id = change.row().map_or(0, |item| item.id);
+        if id % 50 == 0 && self.failed.lock().expect("failed").insert(id) {
+            return Err("fails once".into());
+        }
+        self.done.lock().expect("done").insert(id);
+        Ok(())
+    }
+}
+
+/// Index entries read so far from the indexes of the journal's partitions, once every
+/// other session of the database has ended (a backend publishes its counters as it exits,
+/// before it leaves `pg_stat_activity`).
+async fn journal_index_entries_read(conn: &mut PgConnection) -> i64 {
+    let others = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let started = std::time::Instant::now();
+    loop {
+        let left: i64 = sqlx::query_scalar(others).fetch_one(&mut *conn).await.expect("sessions");
+        if left == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{left} session(s) still open after 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(s.idx_tup_read), 0)::bigint FROM pg_stat_user_indexes s
+         JOIN pg_inherits i ON i.inhrelid = s.relid
+         WHERE i.inhparent = 'db_listenable.changes'::regclass",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .expect("index counters of the journal's partitions")
+}
+
+#[tokio::test]
+async fn a_backlog_on_a_journal_never_analysed_is_read_batch_by_batch() {
+    let (db, pool) = items_db(&CaptureConfig::default()).await;
+    sqlx::raw_sql(
+        "DO $$ DECLARE p regclass; BEGIN
+           FOR p IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'db_listenable.changes'::regclass LOOP
+             EXECUTE format('ALTER TABLE %s SET (autovacuum_enabled = false)', p);
+           END LOOP;
+         END $$",
+    )
+    .execute(&pool)
+    .await
+    .expect("autovacuum off on the journal's partitions");
+    let processor = FailsSome::default();
+    let config = fast().batch_size(500).workers(2);
+    RuntimeBuilder::new(pool.clone())
+        .config(config.clone())
+        .processor::<Item, _>("fails_some", processor.clone())
+        .start()
+        .await
+        .expect("register")
+        .shutdown()
+        .await;
+    sqlx::query("INSERT INTO items (id, name) SELECT g, 'item ' || g FROM generate_series(1, $1) g")
+        .bind(BACKLOG)
+        .execute(&pool)
+        .await
+        .expect("the backlog");
+    let analysed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_statistic s JOIN pg_inherits i ON i.inhrelid = s.starelid
+         WHERE i.inhparent = 'db_listenable.changes'::regclass",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("statistics");
+    assert_eq!(analysed, 0, "the partitions have no statistics");
+
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(config)
+        .processor::<Item, _>("fails_some", processor.clone())
+        .start()
+        .await
+        .expect("start");
+    wait_for("the backlog delivered", Duration::from_secs(120), || async {
+        processor.done.lock().expect("done").len() as i64 >= BACKLOG
+    })
+    .await;
+    runtime.shutdown().await;
+    assert_eq!(processor.failed.lock().expect("failed").len() as i64, BACKLOG / 50, "the failures were retried");
+    pool.close().await;
+
+    let mut conn = PgConnection::connect(db.url()).await.expect("connect");
+    let read = journal_index_entries_read(&mut conn).await;
+    assert!(
+        read <= ENTRIES_PER_CHANGE * BACKLOG,
+        "the drain read {read} index entries of the journal for {BACKLOG} changes ({} per change)",
+        read / BACKLOG
+    );
+    let pool = crate::pool(db.url(), 1).await;
+    assert_eq!(pending(&pool).await, 0, "nothing is left");
+}
