@@ -36,12 +36,15 @@
 //!    modes of one level run together, `replica` first. The seed's design and row
 //!    granularity are left out of this run.
 //!
-//! 4. **Floors, for comparison** (`CAPTURE_BENCH_FLOOR=1`): two more modes, statement
+//! 4. **Floors, for comparison** (`CAPTURE_BENCH_FLOOR=1`): three more modes, statement
 //!    triggers (with transition tables, like ours) whose plain function writes one journal
 //!    row per changed row and nothing else: no pairing by key (an UPDATE's row is the new
 //!    row twice, the same bytes as ours), no caller check, no wake-up, no `SECURITY
-//!    DEFINER`; and the same journal rows without row data (`NULL` rows). What any
-//!    capture that writes one journal row per change inside the transaction pays at least.
+//!    DEFINER`; the same journal rows without row data (`NULL` rows), what any capture
+//!    that writes one journal row per change inside the transaction pays at least; and
+//!    the rows converted to `jsonb` as ours are (old and new) with nothing written, what
+//!    any capture that hands processors full rows as `jsonb` pays at least, however few
+//!    entries it writes (one per chunk of rows included).
 //!
 //! `cargo bench -p benchmarks --bench capture`. Knobs: `CAPTURE_BENCH_SECONDS` (each
 //! pgbench run, default 5), `CAPTURE_BENCH_ROUNDS` (default 3), `CAPTURE_BENCH_CLIENTS`
@@ -110,6 +113,28 @@ CREATE TRIGGER floor_update AFTER UPDATE ON items REFERENCING NEW TABLE AS new_r
 CREATE TRIGGER floor_delete AFTER DELETE ON items REFERENCING OLD TABLE AS old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION floor_capture();";
 
+/// The conversion floor's capture ([`Mode::Convert`]): every row of the transition tables
+/// converted with `to_jsonb`, nothing written.
+const CONVERT_DESIGN: &str = "
+CREATE OR REPLACE FUNCTION convert_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    PERFORM count(to_jsonb(o.*)) FROM old_rows o;
+  ELSIF TG_OP = 'INSERT' THEN
+    PERFORM count(to_jsonb(n.*)) FROM new_rows n;
+  ELSE
+    PERFORM count(to_jsonb(o.*)) FROM old_rows o;
+    PERFORM count(to_jsonb(n.*)) FROM new_rows n;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER convert_insert AFTER INSERT ON items REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION convert_capture();
+CREATE TRIGGER convert_update AFTER UPDATE ON items REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION convert_capture();
+CREATE TRIGGER convert_delete AFTER DELETE ON items REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION convert_capture();";
+
 /// Rows an `UPDATE` picks from.
 const UPDATE_ROWS: i64 = 100_000;
 /// Rows a `DELETE` picks from: enough that few picks miss in a run.
@@ -132,6 +157,10 @@ enum Mode {
     Floor {
         rows: bool,
     },
+    /// The rows converted as ours are (`to_jsonb` of every old and new row, both
+    /// transition tables read) and nothing written: what any capture that hands
+    /// processors full rows as `jsonb`, one entry per row or per chunk of rows, pays at least.
+    Convert,
 }
 
 /// The WAL level a mode runs under.
@@ -168,6 +197,7 @@ impl Setup {
             Mode::Decoded => "same, slot consumed (pgoutput)",
             Mode::Floor { rows: true } => "floor: a journal row per change",
             Mode::Floor { rows: false } => "floor: same without row data",
+            Mode::Convert => "floor: rows converted, nothing written",
         };
         match self.wal {
             Wal::Replica => mode.to_owned(),
@@ -185,7 +215,7 @@ const BULK_MODES: [Mode; 4] =
 /// both levels and the log-based modes.
 fn setups(modes: &[Mode], logical: bool, floor: bool) -> Vec<Setup> {
     if !logical {
-        let floors = [Mode::Floor { rows: true }, Mode::Floor { rows: false }];
+        let floors = [Mode::Floor { rows: true }, Mode::Floor { rows: false }, Mode::Convert];
         let floors = if floor { &floors[..] } else { &[] };
         return modes.iter().chain(floors).map(|&mode| Setup { mode, wal: Wal::Replica }).collect();
     }
@@ -300,7 +330,9 @@ impl Bench {
         }
         let granularity = match mode {
             Mode::Capture(granularity) => granularity,
-            Mode::Limit | Mode::Seed | Mode::NoTrigger | Mode::Decoded | Mode::Floor { .. } => Granularity::default(),
+            Mode::Limit | Mode::Seed | Mode::NoTrigger | Mode::Decoded | Mode::Floor { .. } | Mode::Convert => {
+                Granularity::default()
+            }
         };
         let install = match mode {
             Mode::Seed => SEED_DESIGN.to_owned(),
@@ -308,6 +340,7 @@ impl Bench {
             Mode::Decoded => {
                 format!("ALTER TABLE items REPLICA IDENTITY FULL; CREATE PUBLICATION {SLOT} FOR TABLE items")
             }
+            Mode::Convert => format!("{}{CONVERT_DESIGN}", ddl::journal_script()),
             Mode::Floor { rows } => {
                 let (old, new) = if rows { ("to_jsonb(o.*)", "to_jsonb(n.*)") } else { ("NULL::jsonb", "NULL::jsonb") };
                 format!("{}{}", ddl::journal_script(), FLOOR_DESIGN.replace("{old}", old).replace("{new}", new))

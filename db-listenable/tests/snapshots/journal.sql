@@ -30,7 +30,7 @@ $db_listenable$;
 CREATE TABLE IF NOT EXISTS "db_listenable"."changes" (
     id bigint GENERATED ALWAYS AS IDENTITY,
     table_id integer NOT NULL,
-    op "char" NOT NULL CHECK (op IN ('I', 'U', 'D', 'T', 'E')),
+    op "char" NOT NULL,
     txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     captured_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     old_row jsonb,
@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS "db_listenable"."changes_2" PARTITION OF "db_listenab
 CREATE TABLE IF NOT EXISTS "db_listenable"."changes_3" PARTITION OF "db_listenable"."changes" FOR VALUES IN (3);
 
 CREATE INDEX IF NOT EXISTS changes_table_id ON "db_listenable"."changes" (table_id, id);
+
+ALTER TABLE "db_listenable"."changes" DROP CONSTRAINT IF EXISTS changes_op_check;
 
 DO $db_listenable$
 BEGIN
