@@ -24,7 +24,8 @@
 //! that transaction ends; read-only transactions, however long, do not (they have no id).
 //!
 //! So the happy path writes one cursor row per claim and one per settlement, whatever the
-//! batch size. What a batch does not finish goes to `db_listenable.deliveries` (see
+//! batch size, and an idle subscriber none: a claim that finds nothing new, with nothing
+//! allocated since the row was written, keeps its older snapshot and leaves the row alone. What a batch does not finish goes to `db_listenable.deliveries` (see
 //! [`super::delivery`]): retries, changes of a row waiting behind one of its failed
 //! changes, changes whose processor's own transaction did not commit. Dead letters go to
 //! `dead_letters`. Changes a processor settled in its own transaction leave a marker in
@@ -39,8 +40,9 @@ pub(crate) fn cursor_tables() -> Script {
     let mut script = Script::new();
     // `snap`/`lo`: the processed snapshot and the bound below what it does not see.
     // `target`/`target_lo`/`target_hi`: the range being read (entries up to `target_hi`
-    // that `target` sees), `pos` the last id done in it. `hi`: the sequence's value at the
-    // last claim, and `hist_*` the pairs that bound later snapshots (module docs). The
+    // that `target` sees), `pos` the last id done in it. `hi`: the sequence's value when
+    // the row was last written (an idle claim that finds it unchanged leaves the row as it
+    // is), and `hist_*` the pairs that bound later snapshots (module docs). The
     // lease covers the batch from `pos`: `attempts` counts its claims, `in_flight` its size.
     script.push(format!(
         "CREATE TABLE IF NOT EXISTS {} (
@@ -81,6 +83,37 @@ pub(crate) fn cursor_tables() -> Script {
     script
 }
 
+/// `pending_entries(subscriber)`: the journal entries a subscriber still has to process
+/// behind its cursor, the batch it holds under a lease included: above `lo`, not seen by
+/// the processed snapshot `snap`, and not among those of the range in progress already done
+/// (up to `pos`). Entries of transactions still running are in it as soon as they commit.
+/// The one definition of a subscriber's journal backlog: stats, the removal of a
+/// subscriber, an idle claim's check and the tests read it. A plain `STABLE` SQL function
+/// without `SET`, so PostgreSQL inlines it into the calling statement, where it stays a
+/// scan of the journal's `(table_id, id)` index from `lo`.
+pub(crate) fn pending_function() -> String {
+    let body = format!(
+        "
+SELECT j.*
+FROM {cursors} c
+JOIN {subscribers} s ON s.id = c.subscriber_id
+JOIN {changes} j ON j.table_id = s.table_id AND j.id > c.lo
+WHERE c.subscriber_id = pending_entries.subscriber
+  AND NOT pg_catalog.pg_visible_in_snapshot(j.txid, c.snap)
+  AND NOT (c.target IS NOT NULL AND j.id <= c.pos AND pg_catalog.pg_visible_in_snapshot(j.txid, c.target))
+",
+        cursors = journal_object("cursors"),
+        subscribers = journal_object("subscribers"),
+        changes = journal_object("changes"),
+    );
+    format!(
+        "CREATE OR REPLACE FUNCTION {}(subscriber integer) RETURNS SETOF {} LANGUAGE sql STABLE AS {}",
+        journal_object("pending_entries"),
+        journal_object("changes"),
+        dollar_quote(&body)
+    )
+}
+
 /// The journal range of a claim, as a `WHERE` clause over `j` (`db_listenable.changes`)
 /// and the plpgsql variables of [`claim_function`].
 const RANGE: &str = "j.table_id = tid AND j.id > c.pos AND j.id <= c.target_hi
@@ -113,6 +146,7 @@ pub(crate) fn claim_function() -> String {
 #variable_conflict use_column
 DECLARE
     c {cursors};
+    stored {cursors};
     tid integer;
     keys text[];
     fresh boolean := false;
@@ -140,6 +174,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    stored := c;
     SELECT x.table_id, x.key_columns INTO tid, keys FROM {subscribers} x WHERE x.id = sub;
     -- A lease that ran out: its batch runs again, one attempt further (and if it is
     -- empty now, the lease is cleared).
@@ -212,7 +247,16 @@ BEGIN
         -- A newer snapshot, once: a transaction whose snapshot is fixed would read the same.
         EXIT WHEN fresh OR pg_catalog.current_setting('transaction_isolation') <> 'read committed';
     END LOOP;
-    IF taken > 0 OR changed THEN
+    -- An idle claim leaves the row as it is: nothing taken, no lease or range in progress,
+    -- nothing allocated since the row was written (`hi`), `lo` where it was, and the newer
+    -- snapshot shows no entry up to `hi` that the stored one did not (one still running
+    -- then is not in it either). Keeping the stored snapshot is then the same cursor, and
+    -- truncation waits for nothing new; it saves a row version per poll.
+    IF taken > 0 OR (changed AND NOT (
+        stored.lease_token IS NULL AND stored.target IS NULL AND c.hi = stored.hi AND c.lo = stored.lo
+        AND NOT EXISTS (SELECT FROM {pending}(sub) p
+                        WHERE p.id <= c.hi AND pg_catalog.pg_visible_in_snapshot(p.txid, c.snap))))
+    THEN
         UPDATE {cursors} x
         SET snap = c.snap, lo = c.lo, target = c.target, target_lo = c.target_lo, target_hi = c.target_hi,
             pos = c.pos, hi = c.hi, hist_xmax = c.hist_xmax, hist_hi = c.hist_hi,
@@ -225,6 +269,7 @@ BEGIN
 END
 ",
         row_key = journal_object("row_key"),
+        pending = journal_object("pending_entries"),
     );
     format!(
         "CREATE OR REPLACE FUNCTION {}(sub integer, claim_limit integer, budget bigint, lease_ms bigint, \

@@ -133,6 +133,7 @@ pub(crate) fn delivery_script() -> Script {
     script.extend(super::partitions::rotation_tables());
     // Version 3 reads the journal behind cursors: nothing routes any more.
     script.push(format!("DROP FUNCTION IF EXISTS {}(bigint)", journal_object("route")));
+    script.push(super::cursor::pending_function());
     script.push(super::cursor::claim_function());
     script.push(super::cursor::settle_function());
     script.push(super::partitions::maintain_function());

@@ -580,9 +580,7 @@ pub async fn remove_stale_subscriber<'a>(
               ),
               backlog AS (
                   SELECT j.id, j.table_id, j.op, j.txid, j.captured_at, j.old_row, j.new_row
-                  FROM db_listenable.changes j JOIN gone g ON j.table_id = g.table_id CROSS JOIN cur c
-                  WHERE j.id > c.lo AND NOT pg_visible_in_snapshot(j.txid, c.snap)
-                    AND NOT (c.target IS NOT NULL AND j.id <= c.pos AND pg_visible_in_snapshot(j.txid, c.target))
+                  FROM gone g CROSS JOIN LATERAL db_listenable.pending_entries(g.id) j
               ),
               pending AS (
                   DELETE FROM db_listenable.deliveries WHERE subscriber_id IN (SELECT id FROM gone)

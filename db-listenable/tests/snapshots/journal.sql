@@ -233,10 +233,21 @@ CREATE TABLE IF NOT EXISTS "db_listenable"."resume_points" (
 
 DROP FUNCTION IF EXISTS "db_listenable"."route"(bigint);
 
+CREATE OR REPLACE FUNCTION "db_listenable"."pending_entries"(subscriber integer) RETURNS SETOF "db_listenable"."changes" LANGUAGE sql STABLE AS $db_listenable$
+SELECT j.*
+FROM "db_listenable"."cursors" c
+JOIN "db_listenable"."subscribers" s ON s.id = c.subscriber_id
+JOIN "db_listenable"."changes" j ON j.table_id = s.table_id AND j.id > c.lo
+WHERE c.subscriber_id = pending_entries.subscriber
+  AND NOT pg_catalog.pg_visible_in_snapshot(j.txid, c.snap)
+  AND NOT (c.target IS NOT NULL AND j.id <= c.pos AND pg_catalog.pg_visible_in_snapshot(j.txid, c.target))
+$db_listenable$;
+
 CREATE OR REPLACE FUNCTION "db_listenable"."claim_journal"(sub integer, claim_limit integer, budget bigint, lease_ms bigint, token bigint, with_rows boolean, OUT change_id bigint, OUT op "char", OUT txid xid8, OUT captured_at timestamptz, OUT attempt integer, OUT old_row jsonb, OUT new_row jsonb) RETURNS SETOF record LANGUAGE plpgsql VOLATILE AS $db_listenable$
 #variable_conflict use_column
 DECLARE
     c "db_listenable"."cursors";
+    stored "db_listenable"."cursors";
     tid integer;
     keys text[];
     fresh boolean := false;
@@ -264,6 +275,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    stored := c;
     SELECT x.table_id, x.key_columns INTO tid, keys FROM "db_listenable"."subscribers" x WHERE x.id = sub;
     -- A lease that ran out: its batch runs again, one attempt further (and if it is
     -- empty now, the lease is cleared).
@@ -340,7 +352,16 @@ BEGIN
         -- A newer snapshot, once: a transaction whose snapshot is fixed would read the same.
         EXIT WHEN fresh OR pg_catalog.current_setting('transaction_isolation') <> 'read committed';
     END LOOP;
-    IF taken > 0 OR changed THEN
+    -- An idle claim leaves the row as it is: nothing taken, no lease or range in progress,
+    -- nothing allocated since the row was written (`hi`), `lo` where it was, and the newer
+    -- snapshot shows no entry up to `hi` that the stored one did not (one still running
+    -- then is not in it either). Keeping the stored snapshot is then the same cursor, and
+    -- truncation waits for nothing new; it saves a row version per poll.
+    IF taken > 0 OR (changed AND NOT (
+        stored.lease_token IS NULL AND stored.target IS NULL AND c.hi = stored.hi AND c.lo = stored.lo
+        AND NOT EXISTS (SELECT FROM "db_listenable"."pending_entries"(sub) p
+                        WHERE p.id <= c.hi AND pg_catalog.pg_visible_in_snapshot(p.txid, c.snap))))
+    THEN
         UPDATE "db_listenable"."cursors" x
         SET snap = c.snap, lo = c.lo, target = c.target, target_lo = c.target_lo, target_hi = c.target_hi,
             pos = c.pos, hi = c.hi, hist_xmax = c.hist_xmax, hist_hi = c.hist_hi,
