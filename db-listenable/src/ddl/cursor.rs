@@ -282,9 +282,9 @@ END
 }
 
 /// `settle_journal(...)`: the end of a journal batch held under `token`, in one call:
-/// the cursor moves past `upto` and the lease is released; retries, the changes waiting
-/// behind them (`deferred`) and the changes settled in a processor's transaction that did
-/// not commit go to `deliveries`, the dead ones to `dead_letters`; the subscriber's older
+/// the cursor moves past `upto` and the lease is released; retries and the changes settled
+/// in a processor's transaction that did not commit go to `deliveries`, the dead ones to
+/// `dead_letters`; the subscriber's older
 /// dead letters of the rows done count them (`newer_processed`). Returns whether the lease
 /// was still held (nothing is written otherwise: another worker has the batch now) and
 /// which of `settled_ids` had not committed.
@@ -321,7 +321,7 @@ BEGIN
     IF EXISTS (SELECT FROM {settled} m WHERE m.subscriber_id = sub) THEN
         DELETE FROM {settled} m WHERE m.subscriber_id = sub AND m.change_id <= upto;
     END IF;
-    IF pg_catalog.cardinality(retry_ids) + pg_catalog.cardinality(deferred_ids) + pg_catalog.cardinality(uncommitted) > 0 THEN
+    IF pg_catalog.cardinality(retry_ids) + pg_catalog.cardinality(uncommitted) > 0 THEN
         INSERT INTO {deliveries}
             (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key,
              attempts, available_at, last_error)
@@ -331,8 +331,6 @@ BEGIN
         FROM (SELECT r.id, r.delay, r.error, attempt AS attempts
               FROM ROWS FROM (pg_catalog.unnest(retry_ids), pg_catalog.unnest(retry_delays),
                               pg_catalog.unnest(retry_errors)) AS r(id, delay, error)
-              UNION ALL
-              SELECT d.id, 0, NULL, 0 FROM pg_catalog.unnest(deferred_ids) AS d(id)
               UNION ALL
               SELECT u.id, 0, uncommitted_error, attempt FROM pg_catalog.unnest(uncommitted) AS u(id)) f
         JOIN {changes} j ON j.table_id = tid AND j.id = f.id
@@ -367,7 +365,7 @@ END
     format!(
         "CREATE OR REPLACE FUNCTION {}(sub integer, token bigint, upto bigint, attempt integer, done_ids bigint[], \
          retry_ids bigint[], retry_delays bigint[], retry_errors text[], dead_ids bigint[], dead_errors text[], \
-         deferred_ids bigint[], settled_ids bigint[], uncommitted_error text, OUT held boolean, \
+         settled_ids bigint[], uncommitted_error text, OUT held boolean, \
          OUT uncommitted bigint[]) LANGUAGE plpgsql VOLATILE AS {}",
         journal_object("settle_journal"),
         dollar_quote(&body)

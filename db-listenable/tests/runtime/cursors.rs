@@ -27,7 +27,7 @@ async fn claim(conn: &mut PgConnection, sub: i32) -> Vec<i64> {
     .expect("claim");
     if let Some(upto) = ids.last() {
         sqlx::query(
-            "SELECT held FROM db_listenable.settle_journal($1, 7, $2, 1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '')",
+            "SELECT held FROM db_listenable.settle_journal($1, 7, $2, 1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '')",
         )
         .bind(sub)
         .bind(upto)

@@ -374,7 +374,9 @@ BEGIN
 END
 $db_listenable$;
 
-CREATE OR REPLACE FUNCTION "db_listenable"."settle_journal"(sub integer, token bigint, upto bigint, attempt integer, done_ids bigint[], retry_ids bigint[], retry_delays bigint[], retry_errors text[], dead_ids bigint[], dead_errors text[], deferred_ids bigint[], settled_ids bigint[], uncommitted_error text, OUT held boolean, OUT uncommitted bigint[]) LANGUAGE plpgsql VOLATILE AS $db_listenable$
+DROP FUNCTION IF EXISTS "db_listenable"."settle_journal"(integer, bigint, bigint, integer, bigint[], bigint[], bigint[], text[], bigint[], text[], bigint[], bigint[], text);
+
+CREATE OR REPLACE FUNCTION "db_listenable"."settle_journal"(sub integer, token bigint, upto bigint, attempt integer, done_ids bigint[], retry_ids bigint[], retry_delays bigint[], retry_errors text[], dead_ids bigint[], dead_errors text[], settled_ids bigint[], uncommitted_error text, OUT held boolean, OUT uncommitted bigint[]) LANGUAGE plpgsql VOLATILE AS $db_listenable$
 DECLARE
     tid integer;
     keys text[];
@@ -397,7 +399,7 @@ BEGIN
     IF EXISTS (SELECT FROM "db_listenable"."settled" m WHERE m.subscriber_id = sub) THEN
         DELETE FROM "db_listenable"."settled" m WHERE m.subscriber_id = sub AND m.change_id <= upto;
     END IF;
-    IF pg_catalog.cardinality(retry_ids) + pg_catalog.cardinality(deferred_ids) + pg_catalog.cardinality(uncommitted) > 0 THEN
+    IF pg_catalog.cardinality(retry_ids) + pg_catalog.cardinality(uncommitted) > 0 THEN
         INSERT INTO "db_listenable"."deliveries"
             (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key,
              attempts, available_at, last_error)
@@ -407,8 +409,6 @@ BEGIN
         FROM (SELECT r.id, r.delay, r.error, attempt AS attempts
               FROM ROWS FROM (pg_catalog.unnest(retry_ids), pg_catalog.unnest(retry_delays),
                               pg_catalog.unnest(retry_errors)) AS r(id, delay, error)
-              UNION ALL
-              SELECT d.id, 0, NULL, 0 FROM pg_catalog.unnest(deferred_ids) AS d(id)
               UNION ALL
               SELECT u.id, 0, uncommitted_error, attempt FROM pg_catalog.unnest(uncommitted) AS u(id)) f
         JOIN "db_listenable"."changes" j ON j.table_id = tid AND j.id = f.id
