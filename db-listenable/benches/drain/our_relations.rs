@@ -53,11 +53,7 @@ pub const NOTHING_PENDING_SQL: &str = "SELECT NOT EXISTS (SELECT 1 FROM db_liste
         AND NOT EXISTS (SELECT 1 FROM db_listenable.unrouted)
         AND NOT EXISTS (SELECT 1 FROM db_listenable.dead_letters)
         AND NOT EXISTS (
-            SELECT 1 FROM db_listenable.cursors c
-            JOIN db_listenable.subscribers s ON s.id = c.subscriber_id
-            JOIN db_listenable.changes e ON e.table_id = s.table_id
-            WHERE e.id > c.lo AND NOT pg_visible_in_snapshot(e.txid, c.snap)
-              AND NOT (c.target IS NOT NULL AND e.id <= c.pos AND pg_visible_in_snapshot(e.txid, c.target)))";
+            SELECT 1 FROM db_listenable.subscribers s CROSS JOIN LATERAL db_listenable.pending_entries(s.id))";
 
 /// Asserts that nothing is left to deliver after a drain ([`NOTHING_PENDING_SQL`]).
 pub async fn assert_nothing_pending(pool: &PgPool) {

@@ -133,7 +133,15 @@ pub(crate) fn delivery_script() -> Script {
     script.extend(super::partitions::rotation_tables());
     // Version 3 reads the journal behind cursors: nothing routes any more.
     script.push(format!("DROP FUNCTION IF EXISTS {}(bigint)", journal_object("route")));
+    script.push(super::cursor::pending_function());
     script.push(super::cursor::claim_function());
+    // Its earlier parameter list also took the changes of a batch deferred behind a failed
+    // change of their row, which batches of one change per row never have.
+    script.push(format!(
+        "DROP FUNCTION IF EXISTS {}(integer, bigint, bigint, integer, bigint[], bigint[], bigint[], text[], bigint[], \
+         text[], bigint[], bigint[], text)",
+        journal_object("settle_journal")
+    ));
     script.push(super::cursor::settle_function());
     script.push(super::partitions::maintain_function());
     script.push(super::journal::revoke_from_public("maintain(bigint)"));

@@ -231,9 +231,7 @@ pub async fn load<'a>(db: impl Into<DbPool<'a>>) -> Result<Stats> {
          CROSS JOIN LATERAL (
              SELECT count(*) AS backlog, min(e.captured_at) AS oldest,
                     CASE WHEN c.leased_until >= now() THEN c.in_flight ELSE 0 END AS in_flight
-             FROM db_listenable.changes e
-             WHERE e.table_id = s.table_id AND e.id > c.lo AND NOT pg_visible_in_snapshot(e.txid, c.snap)
-               AND NOT (c.target IS NOT NULL AND e.id <= c.pos AND pg_visible_in_snapshot(e.txid, c.target))
+             FROM db_listenable.pending_entries(s.id) e
          ) j
          ORDER BY s.name",
     )

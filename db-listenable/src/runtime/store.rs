@@ -274,8 +274,6 @@ pub(crate) struct Settlement {
     /// Every change the processor settled in its own transaction, whatever it returned:
     /// one of these found gone was not lost to another worker.
     pub settled_elsewhere: std::collections::BTreeSet<i64>,
-    /// Not run: waiting behind a failed change of their row in the same batch.
-    pub deferred: Vec<i64>,
     /// Processor failures (errors and panics) among them, retried or dead: for the counters.
     pub failed_attempts: u64,
     /// Skipped changes among `done`: for the counters.
@@ -404,7 +402,7 @@ pub(crate) async fn settle_journal(
     let action = "record the outcome of a batch";
     let mut conn = db.one_statement().await.map_err(Error::database(action))?;
     let row = sqlx::query(
-        "SELECT held, uncommitted FROM db_listenable.settle_journal($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "SELECT held, uncommitted FROM db_listenable.settle_journal($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(subscriber_id)
     .bind(token)
@@ -416,7 +414,6 @@ pub(crate) async fn settle_journal(
     .bind(&retry_errors)
     .bind(&dead_ids)
     .bind(&dead_errors)
-    .bind(&settlement.deferred)
     .bind(&settlement.settled_in_tx)
     .bind(UNCOMMITTED)
     .persistent(db.prepared())
@@ -580,9 +577,7 @@ pub async fn remove_stale_subscriber<'a>(
               ),
               backlog AS (
                   SELECT j.id, j.table_id, j.op, j.txid, j.captured_at, j.old_row, j.new_row
-                  FROM db_listenable.changes j JOIN gone g ON j.table_id = g.table_id CROSS JOIN cur c
-                  WHERE j.id > c.lo AND NOT pg_visible_in_snapshot(j.txid, c.snap)
-                    AND NOT (c.target IS NOT NULL AND j.id <= c.pos AND pg_visible_in_snapshot(j.txid, c.target))
+                  FROM gone g CROSS JOIN LATERAL db_listenable.pending_entries(g.id) j
               ),
               pending AS (
                   DELETE FROM db_listenable.deliveries WHERE subscriber_id IN (SELECT id FROM gone)

@@ -65,18 +65,9 @@ pub(crate) enum Outcome {
     Permanent(String),
     /// The rows do not decode into the model: dead-letter at once (retrying cannot help).
     Undecodable(String),
-    /// Not run: an earlier change of its row in the same batch failed and will be
-    /// retried, so this one waits behind it (per-row order).
-    Deferred,
 }
 
 impl Outcome {
-    /// Whether the change is to run again later, so the later changes of its row in the
-    /// batch must wait behind it.
-    fn holds_its_row(&self) -> bool {
-        matches!(self, Outcome::Failed(_) | Outcome::RetryAfter(..) | Outcome::Deferred)
-    }
-
     /// The outcome a processor's error asks for: one of the errors of
     /// [`outcome`](super::outcome) returned as is, or else a failure with the error's text.
     fn of_error(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Outcome {
@@ -112,7 +103,9 @@ pub(crate) struct Spec {
 pub(crate) trait Subscriber: Send + Sync + 'static {
     fn spec(&self) -> &Spec;
 
-    /// Handles a batch (sorted by change id); one outcome per delivery, in order.
+    /// Handles a batch (sorted by change id; an ordered subscriber's holds at most one
+    /// change per row, so no change of it waits behind another); one outcome per delivery,
+    /// in order.
     fn handle<'a>(&'a self, ctx: &'a Context<'a>, batch: &'a [Claimed]) -> BoxFuture<'a, Vec<Outcome>>;
 }
 
@@ -233,26 +226,6 @@ fn decode<T: ChangeRow>(label: &str, claimed: &Claimed) -> Result<Change<T>, Dec
     })
 }
 
-/// The rows of a batch whose earlier change is to run again: their later changes in the
-/// batch are not run ([`Outcome::Deferred`]), so a row's changes keep their order.
-/// Only ordered subscribers' changes carry a row ([`Claimed::row`]).
-#[derive(Default)]
-struct HeldRows(std::collections::HashSet<u64>);
-
-impl HeldRows {
-    fn holds(&self, claimed: &Claimed) -> bool {
-        claimed.row.is_some_and(|row| self.0.contains(&row))
-    }
-
-    fn record(&mut self, claimed: &Claimed, outcome: &Outcome) {
-        if let Some(row) = claimed.row
-            && outcome.holds_its_row()
-        {
-            self.0.insert(row);
-        }
-    }
-}
-
 /// A [`Processor`] behind [`Subscriber`].
 pub(crate) struct Single<T, P, S> {
     spec: Spec,
@@ -287,20 +260,14 @@ where
         Box::pin(async move {
             let ctx = ctx.with_state(&*self.state);
             let mut outcomes = Vec::with_capacity(batch.len());
-            let mut held = HeldRows::default();
             for claimed in batch {
-                let outcome = if held.holds(claimed) {
-                    Outcome::Deferred
-                } else {
-                    match decode::<T>(&self.spec.label, claimed) {
-                        Err(error) => error.outcome(),
-                        Ok(change) => {
-                            let ctx = ctx.for_changes(std::slice::from_ref(&claimed.change_id));
-                            traced(change_span(&change), guarded(self.processor.process(&ctx, &change))).await
-                        }
+                let outcome = match decode::<T>(&self.spec.label, claimed) {
+                    Err(error) => error.outcome(),
+                    Ok(change) => {
+                        let ctx = ctx.for_changes(std::slice::from_ref(&claimed.change_id));
+                        traced(change_span(&change), guarded(self.processor.process(&ctx, &change))).await
                     }
                 };
-                held.record(claimed, &outcome);
                 outcomes.push(outcome);
             }
             outcomes
@@ -363,20 +330,12 @@ where
             } else {
                 vec![(&changes[..], &positions[..])]
             };
-            let mut held = HeldRows::default();
             for (group, group_positions) in groups {
-                if let [position] = group_positions
-                    && held.holds(&batch[*position])
-                {
-                    outcomes[*position] = Outcome::Deferred;
-                    continue;
-                }
                 let group_ids: Vec<i64> = group.iter().map(|change| change.id).collect();
                 let ctx = ctx.for_changes(&group_ids);
                 let outcome = guarded(self.processor.process_batch(&ctx, group)).await;
                 if outcome != Outcome::Done {
                     for &position in group_positions {
-                        held.record(&batch[position], &outcome);
                         outcomes[position] = outcome.clone();
                     }
                 }

@@ -154,6 +154,11 @@ async fn batch_from(shared: &Shared, served: &Served, source: Source) -> Result<
     if source == Source::Journal && ordered {
         one_change_per_row(&mut claimed);
     }
+    // The deliveries' claim takes a row's earliest delivery only.
+    debug_assert!(
+        !ordered || repeated_row(&claimed).is_none(),
+        "an ordered subscriber's batch holds two changes of one row"
+    );
     if source == Source::Deliveries {
         served.pick.claimed(config.batch_size.max(1), claimed.len(), claimed.iter().map(|c| c.change_id).min());
     }
@@ -211,14 +216,7 @@ async fn batch_from(shared: &Shared, served: &Served, source: Source) -> Result<
             settlement.settled_elsewhere = settled_in_tx;
         }
         let elapsed = started.elapsed();
-        if source == Source::Deliveries {
-            // A batch of deliveries holds one change per row of an ordered subscriber, so
-            // nothing waits behind another in it; released like a retry, just in case.
-            for change in std::mem::take(&mut settlement.deferred) {
-                settlement.retry.push((change, Duration::ZERO, "waiting behind an earlier change of its row".to_owned()));
-            }
-        }
-        if !settlement.retry.is_empty() || !settlement.deferred.is_empty() || !settlement.settled_in_tx.is_empty() {
+        if !settlement.retry.is_empty() || !settlement.settled_in_tx.is_empty() {
             served.deliveries.expect();
         }
         let uncommitted = settle(shared, served, token, &settlement, Claim { source, upto, attempt }).await?;
@@ -235,7 +233,6 @@ async fn batch_from(shared: &Shared, served: &Served, source: Source) -> Result<
             done = settlement.done.len() + settlement.settled_in_tx.len() - uncommitted,
             skipped = settlement.skipped,
             retried = settlement.retry.len(),
-            deferred = settlement.deferred.len(),
             dead = settlement.dead.len(),
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "batch processed"
@@ -254,11 +251,15 @@ async fn batch_from(shared: &Shared, served: &Served, source: Source) -> Result<
 /// holding one change per row. Batches of distinct rows stay whole; a row changed many
 /// times is drained a change per batch.
 fn one_change_per_row(claimed: &mut Vec<Claimed>) {
-    let mut rows = std::collections::HashSet::new();
-    let cut = claimed.iter().position(|change| change.row.is_some_and(|row| !rows.insert(row)));
-    if let Some(cut) = cut {
+    if let Some(cut) = repeated_row(claimed) {
         claimed.truncate(cut);
     }
+}
+
+/// The position of the first change of a row that has an earlier change in `claimed`.
+fn repeated_row(claimed: &[Claimed]) -> Option<usize> {
+    let mut rows = std::collections::HashSet::new();
+    claimed.iter().position(|change| change.row.is_some_and(|row| !rows.insert(row)))
 }
 
 /// A claimed batch's lease, as this worker knows it.
@@ -380,7 +381,6 @@ fn classify(
     let change = claimed.change_id;
     let last_attempt = claimed.attempt >= shared.config.max_attempts;
     match outcome {
-        Outcome::Deferred => settlement.deferred.push(change),
         Outcome::Done if settled_in_tx => settlement.settled_in_tx.push(change),
         Outcome::Done => settlement.done.push(change),
         Outcome::Skipped(reason) => {
@@ -461,7 +461,6 @@ async fn settle(shared: &Shared, served: &Served, token: i64, settlement: &Settl
                     .iter()
                     .chain(settlement.retry.iter().map(|r| &r.0))
                     .chain(settlement.dead.iter().map(|r| &r.0))
-                    .chain(&settlement.deferred)
                     .filter(|change| !touched.contains(change) && !settlement.settled_elsewhere.contains(change))
                     .count();
                 if lost > 0 {
@@ -492,7 +491,6 @@ fn every_change(settlement: &Settlement) -> Vec<i64> {
         .iter()
         .chain(settlement.retry.iter().map(|r| &r.0))
         .chain(settlement.dead.iter().map(|r| &r.0))
-        .chain(&settlement.deferred)
         .chain(&settlement.settled_in_tx)
         .copied()
         .collect()

@@ -2,11 +2,15 @@
 //! function driven statement by statement, with the interleavings that could pass an
 //! entry reproduced deterministically on connections of their own.
 
+use std::collections::BTreeSet;
+use std::time::Duration;
+
 use db_listenable::DbListenable;
 use db_listenable::ddl::{self, CaptureConfig};
-use sqlx::{Connection, PgConnection};
+use db_listenable::runtime::RuntimeBuilder;
+use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::{Item, items_db};
+use crate::{Item, Recorder, fast, insert_items, items_db, pending, wait_for};
 
 async fn connect(url: &str) -> PgConnection {
     PgConnection::connect(url).await.expect("test connection")
@@ -23,7 +27,7 @@ async fn claim(conn: &mut PgConnection, sub: i32) -> Vec<i64> {
     .expect("claim");
     if let Some(upto) = ids.last() {
         sqlx::query(
-            "SELECT held FROM db_listenable.settle_journal($1, 7, $2, 1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '')",
+            "SELECT held FROM db_listenable.settle_journal($1, 7, $2, 1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '')",
         )
         .bind(sub)
         .bind(upto)
@@ -74,4 +78,86 @@ async fn an_entry_written_before_the_cursor_existed_by_a_transaction_still_runni
     let mut seen = claim(&mut claims, sub).await;
     seen.extend(claim(&mut claims, sub).await);
     assert_eq!(seen, [entry], "the late transaction's entry is claimed once");
+}
+
+/// The cursor row's version (`xmin`: the transaction that last wrote it) and its last
+/// locker (`xmax`: every claim locks the row `FOR UPDATE`, so each claim leaves its
+/// transaction id there unless it rewrites the row), with the cursor's bound `lo`.
+async fn cursor_row(pool: &PgPool) -> (String, String, i64) {
+    sqlx::query_as("SELECT xmin::text, xmax::text, lo FROM db_listenable.cursors")
+        .fetch_one(pool)
+        .await
+        .expect("the cursor row")
+}
+
+/// An idle subscriber's claims find nothing new: they lock the cursor row but do not
+/// rewrite it (one row version for many polls), and the first change written after that
+/// is delivered and moves the cursor past it.
+#[tokio::test]
+async fn an_idle_subscriber_claims_without_rewriting_its_cursor_and_moves_it_when_a_change_comes() {
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    let recorder = Recorder::default();
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Item, _>("idle", recorder.clone())
+        .start()
+        .await
+        .expect("start the runtime");
+    insert_items(&pool, [1]).await;
+    wait_for("the first change to be delivered", Duration::from_secs(10), || async {
+        recorder.len() == 1 && pending(&pool).await == 0
+    })
+    .await;
+
+    // Claims seen since the row was last written: distinct lockers of one row version.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut version = String::new();
+    let mut claims = BTreeSet::new();
+    while claims.len() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no five claims in a row left the idle cursor row as it was (it was rewritten by claims finding nothing)"
+        );
+        let (xmin, xmax, _) = cursor_row(&pool).await;
+        if xmin != version {
+            version = xmin;
+            claims.clear();
+        }
+        if xmax != "0" {
+            claims.insert(xmax);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (idle_version, _, idle_lo) = cursor_row(&pool).await;
+    assert_eq!(idle_version, version, "the cursor row was rewritten meanwhile");
+
+    insert_items(&pool, [2]).await;
+    let entry: i64 =
+        sqlx::query_scalar("SELECT max(id) FROM db_listenable.changes").fetch_one(&pool).await.expect("entry id");
+    assert!(entry > idle_lo, "the new entry {entry} is past the idle cursor ({idle_lo})");
+    wait_for("the new change to be delivered and the cursor to move past it", Duration::from_secs(10), || async {
+        recorder.len() == 2 && cursor_row(&pool).await.2 >= entry
+    })
+    .await;
+    assert_ne!(cursor_row(&pool).await.0, idle_version, "the cursor row was written when the change came");
+    assert_eq!(recorder.all().iter().map(|seen| seen.change).collect::<Vec<_>>().last(), Some(&entry));
+    runtime.shutdown().await;
+}
+
+/// `pending_entries` is inlined into the statement that reads it (no function call per
+/// subscriber), where the journal is read by its `(table_id, id)` index.
+#[tokio::test]
+async fn a_subscribers_pending_entries_are_read_through_the_journals_index() {
+    let (_db, pool) = items_db(&CaptureConfig::default()).await;
+    let mut conn = pool.acquire().await.expect("connection");
+    sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.expect("no sequential scans");
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT count(*) FROM db_listenable.subscribers s CROSS JOIN LATERAL db_listenable.pending_entries(s.id) e",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("plan");
+    let plan = plan.join("\n");
+    assert!(!plan.contains("Function Scan"), "inlined:\n{plan}");
+    assert!(plan.contains("Index Scan using changes_"), "by the journal's index:\n{plan}");
 }

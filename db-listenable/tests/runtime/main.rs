@@ -179,13 +179,8 @@ pub async fn insert_items(pool: &PgPool, ids: impl IntoIterator<Item = i64>) {
 pub async fn pending(pool: &PgPool) -> i64 {
     sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM db_listenable.deliveries)
-              + (SELECT coalesce(sum(b.n), 0) FROM db_listenable.cursors c
-                 JOIN db_listenable.subscribers s ON s.id = c.subscriber_id
-                 CROSS JOIN LATERAL (
-                     SELECT count(*) AS n FROM db_listenable.changes e
-                     WHERE e.table_id = s.table_id AND e.id > c.lo AND NOT pg_visible_in_snapshot(e.txid, c.snap)
-                       AND NOT (c.target IS NOT NULL AND e.id <= c.pos AND pg_visible_in_snapshot(e.txid, c.target))
-                 ) b)::bigint",
+              + (SELECT count(*) FROM db_listenable.subscribers s
+                 CROSS JOIN LATERAL db_listenable.pending_entries(s.id) e)",
     )
     .fetch_one(pool)
     .await
@@ -199,10 +194,8 @@ pub async fn pending_of(pool: &PgPool, subscriber: &str) -> Vec<i64> {
         "SELECT d.change_id FROM db_listenable.deliveries d JOIN db_listenable.subscribers s ON s.id = d.subscriber_id
          WHERE s.name = $1
          UNION
-         SELECT e.id FROM db_listenable.subscribers s JOIN db_listenable.cursors c ON c.subscriber_id = s.id
-         JOIN db_listenable.changes e ON e.table_id = s.table_id
-         WHERE s.name = $1 AND e.id > c.lo AND NOT pg_visible_in_snapshot(e.txid, c.snap)
-           AND NOT (c.target IS NOT NULL AND e.id <= c.pos AND pg_visible_in_snapshot(e.txid, c.target))
+         SELECT e.id FROM db_listenable.subscribers s CROSS JOIN LATERAL db_listenable.pending_entries(s.id) e
+         WHERE s.name = $1
          ORDER BY 1",
     )
     .bind(subscriber)

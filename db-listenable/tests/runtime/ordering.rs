@@ -174,8 +174,9 @@ impl Processor<Item> for FailsOnce {
     }
 }
 
-/// A journal batch holds several changes of a row: when one fails, the row's later
-/// changes in the batch wait behind its retry, while other rows go on.
+/// The journal holds several changes of a row within one batch's reach (the claim hands
+/// them out one per batch): when one fails, the row's later changes wait behind its
+/// retry, while other rows go on.
 #[tokio::test]
 async fn a_failed_change_holds_back_the_later_changes_of_its_row_in_the_same_batch() {
     let (_db, pool) = items_db(&CaptureConfig::default()).await;

@@ -135,6 +135,36 @@ async fn a_newer_journal_runs_this_code_only_when_it_declares_it_compatible() {
     );
 }
 
+/// A database with the journal as `journal` installs it, the `items` table, and today's
+/// capture of it.
+async fn items_db_with_journal(journal: &'static str) -> (pg_harness::TestDb, PgPool) {
+    let db = pg_harness::TestDb::create().await.expect("test database");
+    let pool = pool(db.url(), 8).await;
+    sqlx::raw_sql(journal).execute(&pool).await.expect("the earlier journal");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ITEMS_TABLE)).execute(&pool).await.expect("items");
+    for statement in ddl::install_script(&Item::MODEL, &CaptureConfig::default()).statements() {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone())).execute(&pool).await.expect("capture");
+    }
+    (db, pool)
+}
+
+/// Starts a runtime with subscriber `r` on the upgraded journal, writes item 4, and checks
+/// that items 1 to 3 (written before the upgrade) and 4 each reached it once, in order.
+async fn delivers_items_1_to_3_and_a_new_one_once_in_order(pool: &PgPool) {
+    let recorder = Recorder::default();
+    let runtime = RuntimeBuilder::new(pool.clone())
+        .config(fast())
+        .processor::<Item, _>("r", recorder.clone())
+        .start()
+        .await
+        .expect("starts on the upgraded journal");
+    insert_items(pool, [4]).await;
+    wait_for("every change, old and new", Duration::from_secs(10), || async { recorder.len() >= 4 }).await;
+    runtime.shutdown().await;
+    let ids: Vec<i64> = recorder.all().iter().filter_map(|seen| seen.new.as_ref().map(|i| i.id)).collect();
+    assert_eq!(ids, [1, 2, 3, 4], "each once, in order");
+}
+
 /// The journal as version 2 of the library installed it (frozen, never regenerated).
 const JOURNAL_V2: &str = include_str!("../snapshots/journal_v2.sql");
 
@@ -143,13 +173,7 @@ const JOURNAL_V2: &str = include_str!("../snapshots/journal_v2.sql");
 /// cursors: every change reaches the subscriber once, the old and the new.
 #[tokio::test]
 async fn a_version_2_journal_in_use_is_upgraded_losing_nothing_and_repeating_nothing() {
-    let db = pg_harness::TestDb::create().await.expect("test database");
-    let pool = pool(db.url(), 8).await;
-    sqlx::raw_sql(JOURNAL_V2).execute(&pool).await.expect("journal v2");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(ITEMS_TABLE)).execute(&pool).await.expect("items");
-    for statement in ddl::install_script(&Item::MODEL, &CaptureConfig::default()).statements() {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone())).execute(&pool).await.expect("capture");
-    }
+    let (_db, pool) = items_db_with_journal(JOURNAL_V2).await;
     // As version 2's runtime left it: `r` registered, change 1 routed to it, 2 and 3 not yet.
     sqlx::query("INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ('r', $1, '{id}')")
         .bind(ddl::table_id(&Item::MODEL))
@@ -176,16 +200,46 @@ async fn a_version_2_journal_in_use_is_upgraded_losing_nothing_and_repeating_not
     sqlx::migrate::Migrator::new(dir.path()).await.expect("read").run(&pool).await.expect("apply");
     assert_eq!(recorded_version(&pool).await, SCHEMA_VERSION);
 
-    let recorder = Recorder::default();
-    let runtime = RuntimeBuilder::new(pool.clone())
-        .config(fast())
-        .processor::<Item, _>("r", recorder.clone())
-        .start()
+    delivers_items_1_to_3_and_a_new_one_once_in_order(&pool).await;
+}
+
+/// The journal as the first release of version 3 installed it (frozen, never regenerated).
+const JOURNAL_V3_INITIAL: &str = include_str!("../snapshots/journal_v3_initial.sql");
+
+/// A journal of the first release of version 3, in use (a subscriber whose cursor holds a
+/// batch under a lease that ran out), takes this release's journal script in place: the
+/// same layout as a fresh install (functions whose parameters changed are replaced, not
+/// kept beside), and every change reaches the subscriber once, in order.
+#[tokio::test]
+async fn a_version_3_journal_of_the_first_release_takes_this_releases_script_losing_nothing() {
+    let (_db, pool) = items_db_with_journal(JOURNAL_V3_INITIAL).await;
+    let sub: i32 = sqlx::query_scalar(
+        "INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ('r', $1, '{id}') RETURNING id",
+    )
+    .bind(ddl::table_id(&Item::MODEL))
+    .fetch_one(&pool)
+    .await
+    .expect("subscriber");
+    sqlx::query("INSERT INTO db_listenable.cursors (subscriber_id, snap, lo, pos, hi) VALUES ($1, '1:1:', 0, 0, 0)")
+        .bind(sub)
+        .execute(&pool)
         .await
-        .expect("starts on the upgraded journal");
-    insert_items(&pool, [4]).await;
-    wait_for("every change, old and new", Duration::from_secs(10), || async { recorder.len() >= 4 }).await;
-    runtime.shutdown().await;
-    let ids: Vec<i64> = recorder.all().iter().filter_map(|seen| seen.new.as_ref().map(|i| i.id)).collect();
-    assert_eq!(ids, [1, 2, 3, 4], "each once, in order");
+        .expect("cursor");
+    insert_items(&pool, 1..=3).await;
+    // A worker of the first release claimed two changes, then stopped: its lease runs out.
+    let claimed: Vec<i64> =
+        sqlx::query_scalar("SELECT change_id FROM db_listenable.claim_journal($1, 2, 16777216, 1, 7, false)")
+            .bind(sub)
+            .fetch_all(&pool)
+            .await
+            .expect("claim with the first release's function");
+    assert_eq!(claimed.len(), 2);
+
+    for statement in ddl::journal_script().statements() {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone())).execute(&pool).await.expect("this release's journal");
+    }
+    let (_fresh_db, fresh) = items_db(&CaptureConfig::default()).await;
+    assert_eq!(catalog(&pool).await, catalog(&fresh).await, "the upgraded layout is a fresh install's");
+
+    delivers_items_1_to_3_and_a_new_one_once_in_order(&pool).await;
 }

@@ -235,10 +235,21 @@ CREATE TABLE IF NOT EXISTS "db_listenable"."resume_points" (
 
 DROP FUNCTION IF EXISTS "db_listenable"."route"(bigint);
 
+CREATE OR REPLACE FUNCTION "db_listenable"."pending_entries"(subscriber integer) RETURNS SETOF "db_listenable"."changes" LANGUAGE sql STABLE AS $db_listenable$
+SELECT j.*
+FROM "db_listenable"."cursors" c
+JOIN "db_listenable"."subscribers" s ON s.id = c.subscriber_id
+JOIN "db_listenable"."changes" j ON j.table_id = s.table_id AND j.id > c.lo
+WHERE c.subscriber_id = pending_entries.subscriber
+  AND NOT pg_catalog.pg_visible_in_snapshot(j.txid, c.snap)
+  AND NOT (c.target IS NOT NULL AND j.id <= c.pos AND pg_catalog.pg_visible_in_snapshot(j.txid, c.target))
+$db_listenable$;
+
 CREATE OR REPLACE FUNCTION "db_listenable"."claim_journal"(sub integer, claim_limit integer, budget bigint, lease_ms bigint, token bigint, with_rows boolean, OUT change_id bigint, OUT op "char", OUT txid xid8, OUT captured_at timestamptz, OUT attempt integer, OUT old_row jsonb, OUT new_row jsonb) RETURNS SETOF record LANGUAGE plpgsql VOLATILE SET enable_bitmapscan = off SET enable_sort = off AS $db_listenable$
 #variable_conflict use_column
 DECLARE
     c "db_listenable"."cursors";
+    stored "db_listenable"."cursors";
     tid integer;
     keys text[];
     fresh boolean := false;
@@ -266,6 +277,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    stored := c;
     SELECT x.table_id, x.key_columns INTO tid, keys FROM "db_listenable"."subscribers" x WHERE x.id = sub;
     -- A lease that ran out: its batch runs again, one attempt further (and if it is
     -- empty now, the lease is cleared).
@@ -342,7 +354,16 @@ BEGIN
         -- A newer snapshot, once: a transaction whose snapshot is fixed would read the same.
         EXIT WHEN fresh OR pg_catalog.current_setting('transaction_isolation') <> 'read committed';
     END LOOP;
-    IF taken > 0 OR changed THEN
+    -- An idle claim leaves the row as it is: nothing taken, no lease or range in progress,
+    -- nothing allocated since the row was written (`hi`), `lo` where it was, and the newer
+    -- snapshot shows no entry up to `hi` that the stored one did not (one still running
+    -- then is not in it either). Keeping the stored snapshot is then the same cursor, and
+    -- truncation waits for nothing new; it saves a row version per poll.
+    IF taken > 0 OR (changed AND NOT (
+        stored.lease_token IS NULL AND stored.target IS NULL AND c.hi = stored.hi AND c.lo = stored.lo
+        AND NOT EXISTS (SELECT FROM "db_listenable"."pending_entries"(sub) p
+                        WHERE p.id <= c.hi AND pg_catalog.pg_visible_in_snapshot(p.txid, c.snap))))
+    THEN
         UPDATE "db_listenable"."cursors" x
         SET snap = c.snap, lo = c.lo, target = c.target, target_lo = c.target_lo, target_hi = c.target_hi,
             pos = c.pos, hi = c.hi, hist_xmax = c.hist_xmax, hist_hi = c.hist_hi,
@@ -355,7 +376,9 @@ BEGIN
 END
 $db_listenable$;
 
-CREATE OR REPLACE FUNCTION "db_listenable"."settle_journal"(sub integer, token bigint, upto bigint, attempt integer, done_ids bigint[], retry_ids bigint[], retry_delays bigint[], retry_errors text[], dead_ids bigint[], dead_errors text[], deferred_ids bigint[], settled_ids bigint[], uncommitted_error text, OUT held boolean, OUT uncommitted bigint[]) LANGUAGE plpgsql VOLATILE AS $db_listenable$
+DROP FUNCTION IF EXISTS "db_listenable"."settle_journal"(integer, bigint, bigint, integer, bigint[], bigint[], bigint[], text[], bigint[], text[], bigint[], bigint[], text);
+
+CREATE OR REPLACE FUNCTION "db_listenable"."settle_journal"(sub integer, token bigint, upto bigint, attempt integer, done_ids bigint[], retry_ids bigint[], retry_delays bigint[], retry_errors text[], dead_ids bigint[], dead_errors text[], settled_ids bigint[], uncommitted_error text, OUT held boolean, OUT uncommitted bigint[]) LANGUAGE plpgsql VOLATILE AS $db_listenable$
 DECLARE
     tid integer;
     keys text[];
@@ -374,7 +397,7 @@ BEGIN
     -- The batch's span bounds every read of the journal below, so that no plan reads more
     -- than the batch (see `claim_journal` on plans without statistics).
     SELECT pg_catalog.min(i.id) INTO batch_first
-    FROM pg_catalog.unnest(done_ids || retry_ids || dead_ids || deferred_ids || settled_ids) AS i(id);
+    FROM pg_catalog.unnest(done_ids || retry_ids || dead_ids || settled_ids) AS i(id);
     IF pg_catalog.cardinality(settled_ids) > 0 THEN
         SELECT coalesce(pg_catalog.array_agg(i.id), '{}') INTO uncommitted
         FROM pg_catalog.unnest(settled_ids) AS i(id)
@@ -383,7 +406,7 @@ BEGIN
     IF EXISTS (SELECT FROM "db_listenable"."settled" m WHERE m.subscriber_id = sub) THEN
         DELETE FROM "db_listenable"."settled" m WHERE m.subscriber_id = sub AND m.change_id <= upto;
     END IF;
-    IF pg_catalog.cardinality(retry_ids) + pg_catalog.cardinality(deferred_ids) + pg_catalog.cardinality(uncommitted) > 0 THEN
+    IF pg_catalog.cardinality(retry_ids) + pg_catalog.cardinality(uncommitted) > 0 THEN
         INSERT INTO "db_listenable"."deliveries"
             (subscriber_id, change_id, table_id, op, txid, captured_at, old_row, new_row, row_key,
              attempts, available_at, last_error)
@@ -393,8 +416,6 @@ BEGIN
         FROM (SELECT r.id, r.delay, r.error, attempt AS attempts
               FROM ROWS FROM (pg_catalog.unnest(retry_ids), pg_catalog.unnest(retry_delays),
                               pg_catalog.unnest(retry_errors)) AS r(id, delay, error)
-              UNION ALL
-              SELECT d.id, 0, NULL, 0 FROM pg_catalog.unnest(deferred_ids) AS d(id)
               UNION ALL
               SELECT u.id, 0, uncommitted_error, attempt FROM pg_catalog.unnest(uncommitted) AS u(id)) f
         JOIN "db_listenable"."changes" j ON j.table_id = tid AND j.id = f.id AND j.id >= batch_first AND j.id <= upto

@@ -149,13 +149,8 @@ async fn start(url: &str, mirror: &Mirror, child: bool, capture: &CaptureConfig)
 /// Waits until nothing is left to process: no journal entry past a subscriber's cursor,
 /// no delivery, nothing in `unrouted`; panics with what is left after `deadline`.
 async fn drained(client: &tokio_postgres::Client, deadline: Duration, seed: u64) {
-    let left = "SELECT (SELECT coalesce(sum(b.n), 0)::bigint FROM db_listenable.cursors c
-                        JOIN db_listenable.subscribers s ON s.id = c.subscriber_id
-                        CROSS JOIN LATERAL (
-                            SELECT count(*) AS n FROM db_listenable.changes e
-                            WHERE e.table_id = s.table_id AND e.id > c.lo AND NOT pg_visible_in_snapshot(e.txid, c.snap)
-                              AND NOT (c.target IS NOT NULL AND e.id <= c.pos
-                                       AND pg_visible_in_snapshot(e.txid, c.target))) b),
+    let left = "SELECT (SELECT count(*) FROM db_listenable.subscribers s
+                        CROSS JOIN LATERAL db_listenable.pending_entries(s.id) e),
                        (SELECT count(*) FROM db_listenable.deliveries), \
                 (SELECT count(*) FROM db_listenable.unrouted), (SELECT count(*) FROM db_listenable.dead_letters)";
     let started = std::time::Instant::now();
