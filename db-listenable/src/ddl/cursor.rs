@@ -169,8 +169,7 @@ BEGIN
     -- The sequence's value before this transaction has an id: with the id this
     -- transaction gets below (locking the cursor), it makes a pair for later snapshots.
     IF pg_catalog.pg_current_xact_id_if_assigned() IS NULL THEN
-        SELECT q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END INTO before
-        FROM db_listenable.changes_id_seq q;
+        before := db_listenable.allocated_id();
     END IF;
     PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
     -- A cursor under a live lease is not locked at all: workers that find another one's
@@ -190,8 +189,7 @@ BEGIN
     marked := EXISTS (SELECT FROM {settled} m WHERE m.subscriber_id = sub);
     LOOP
         IF c.target IS NULL THEN
-            SELECT pg_catalog.pg_current_snapshot(), q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END INTO s, h
-            FROM db_listenable.changes_id_seq q;
+            SELECT pg_catalog.pg_current_snapshot(), db_listenable.allocated_id() INTO s, h;
             IF before IS NOT NULL THEN
                 c.hist_xmax := c.hist_xmax || (pg_catalog.pg_current_xact_id()::text::numeric + 1)::text::xid8;
                 c.hist_hi := c.hist_hi || before;

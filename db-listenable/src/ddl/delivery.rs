@@ -135,14 +135,25 @@ pub(crate) fn delivery_script() -> Script {
     script.push(format!("DROP FUNCTION IF EXISTS {}(bigint)", journal_object("route")));
     script.push(super::cursor::pending_function());
     script.push(super::cursor::claim_function());
-    // Its earlier parameter list also took the changes of a batch deferred behind a failed
-    // change of their row, which batches of one change per row never have.
-    script.push(format!(
-        "DROP FUNCTION IF EXISTS {}(integer, bigint, bigint, integer, bigint[], bigint[], bigint[], text[], bigint[], \
-         text[], bigint[], bigint[], text)",
-        journal_object("settle_journal")
-    ));
     script.push(super::cursor::settle_function());
+    // The parameter list of the first release of version 3, kept for its instances still
+    // running during a rolling deploy: it also took the changes of a batch deferred behind
+    // a failed change of their row (which batches of one change per row never have), and
+    // they go back to `deliveries` as retries due at once.
+    let settle = journal_object("settle_journal");
+    script.push(format!(
+        "CREATE OR REPLACE FUNCTION {settle}(sub integer, token bigint, upto bigint, attempt integer, \
+         done_ids bigint[], retry_ids bigint[], retry_delays bigint[], retry_errors text[], dead_ids bigint[], \
+         dead_errors text[], deferred_ids bigint[], settled_ids bigint[], uncommitted_error text, \
+         OUT held boolean, OUT uncommitted bigint[]) LANGUAGE sql VOLATILE AS {}",
+        dollar_quote(&format!(
+            "SELECT s.held, s.uncommitted FROM {settle}(sub, token, upto, attempt, done_ids, \
+             retry_ids || deferred_ids, \
+             retry_delays || pg_catalog.array_fill(0::bigint, ARRAY[pg_catalog.cardinality(deferred_ids)]), \
+             retry_errors || pg_catalog.array_fill(NULL::text, ARRAY[pg_catalog.cardinality(deferred_ids)]), \
+             dead_ids, dead_errors, settled_ids, uncommitted_error) s"
+        ))
+    ));
     script.push(super::partitions::maintain_function());
     script.push(super::journal::revoke_from_public("maintain(bigint)"));
     script

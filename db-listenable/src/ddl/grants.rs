@@ -55,6 +55,7 @@ pub fn grants_script(role: &str, access: Access) -> Script {
         script.push(format!("GRANT SELECT ON {} TO {role}", journal_object("changes")));
         script.push(format!("GRANT SELECT ON SEQUENCE {} TO {role}", journal_object("changes_id_seq")));
         script.push(format!("GRANT EXECUTE ON FUNCTION {}(bigint) TO {role}", journal_object("maintain")));
+        script.push(format!("GRANT EXECUTE ON FUNCTION {}() TO {role}", journal_object("allocated_id")));
         // A subscriber's journal backlog, which stats read (and operators may query).
         script.push(format!("GRANT EXECUTE ON FUNCTION {}(integer) TO {role}", journal_object("pending_entries")));
         let state: Vec<String> =

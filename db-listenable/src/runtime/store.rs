@@ -93,7 +93,7 @@ pub(crate) async fn register(db: DbPool<'_>, spec: &Spec) -> Result<i32> {
          )
          INSERT INTO db_listenable.cursors (subscriber_id, snap, lo, pos, hi)
          SELECT $1, start.snap, start.lo, start.lo,
-                (SELECT q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END FROM db_listenable.changes_id_seq q)
+                db_listenable.allocated_id()
          FROM (SELECT r.snap, r.lo FROM resumed r
                UNION ALL
                SELECT p.snap, p.lo FROM peer p WHERE NOT EXISTS (SELECT FROM resumed)

@@ -61,8 +61,7 @@ async fn an_entry_written_before_the_cursor_existed_by_a_transaction_still_runni
     // As `store::register` does: the cursor's `hi` is the sequence's value now.
     sqlx::query(
         "INSERT INTO db_listenable.cursors (subscriber_id, snap, lo, pos, hi)
-         SELECT $1, '1:1:', 0, 0, q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END
-         FROM db_listenable.changes_id_seq q",
+         SELECT $1, '1:1:', 0, 0, db_listenable.allocated_id()",
     )
     .bind(sub)
     .execute(&mut register)
@@ -160,4 +159,59 @@ async fn a_subscribers_pending_entries_are_read_through_the_journals_index() {
     let plan = plan.join("\n");
     assert!(!plan.contains("Function Scan"), "inlined:\n{plan}");
     assert!(plan.contains("Index Scan using changes_"), "by the journal's index:\n{plan}");
+}
+
+/// The id the claims and the router take as "allocated so far" never runs ahead of the
+/// sequence. `nextval` writes the value 32 ids ahead into the sequence's row for its WAL
+/// record and puts the real one back, in place, under the buffer's lock; a plain `SELECT`
+/// from the sequence reads the row without that lock and could see the value ahead. A
+/// claim taking it as its bound (`lo`) would pass over the ids in between once they were
+/// handed out: their entries never delivered. Two sessions allocate ids as fast as they
+/// can while a third compares `allocated_id()` with the value read under the lock right
+/// after it (the sequence only grows, so the first can never be greater).
+#[tokio::test]
+async fn the_allocated_id_never_runs_ahead_of_the_sequence() {
+    let (db, _pool) = items_db(&CaptureConfig::default()).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for _ in 0..2 {
+        let mut conn = connect(db.url()).await;
+        let stop = std::sync::Arc::clone(&stop);
+        writers.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sqlx::query("SELECT count(nextval('db_listenable.changes_id_seq')) FROM generate_series(1, 20000)")
+                    .execute(&mut conn)
+                    .await
+                    .expect("allocate ids");
+            }
+        }));
+    }
+    let mut reader = connect(db.url()).await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION ahead_reads(n integer) RETURNS integer LANGUAGE plpgsql AS $$
+         DECLARE v bigint; w bigint; ahead integer := 0;
+         BEGIN
+             FOR i IN 1..n LOOP
+                 v := db_listenable.allocated_id();
+                 w := pg_sequence_last_value('db_listenable.changes_id_seq');
+                 IF v > w THEN ahead := ahead + 1; END IF;
+             END LOOP;
+             RETURN ahead;
+         END $$",
+    )
+    .execute(&mut reader)
+    .await
+    .expect("the reading function");
+    let mut ahead = 0;
+    for _ in 0..10 {
+        ahead += sqlx::query_scalar::<_, i32>("SELECT ahead_reads(50000)")
+            .fetch_one(&mut reader)
+            .await
+            .expect("read the allocated id");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    assert_eq!(ahead, 0, "reads of the allocated id that ran ahead of the sequence, in 500,000");
 }

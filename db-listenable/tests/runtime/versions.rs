@@ -208,8 +208,8 @@ const JOURNAL_V3_INITIAL: &str = include_str!("../snapshots/journal_v3_initial.s
 
 /// A journal of the first release of version 3, in use (a subscriber whose cursor holds a
 /// batch under a lease that ran out), takes this release's journal script in place: the
-/// same layout as a fresh install (functions whose parameters changed are replaced, not
-/// kept beside), and every change reaches the subscriber once, in order.
+/// same layout as a fresh install, the first release's settlement still callable by its
+/// instances during a rolling deploy, and every change reaches the subscriber once, in order.
 #[tokio::test]
 async fn a_version_3_journal_of_the_first_release_takes_this_releases_script_losing_nothing() {
     let (_db, pool) = items_db_with_journal(JOURNAL_V3_INITIAL).await;
@@ -240,6 +240,56 @@ async fn a_version_3_journal_of_the_first_release_takes_this_releases_script_los
     }
     let (_fresh_db, fresh) = items_db(&CaptureConfig::default()).await;
     assert_eq!(catalog(&pool).await, catalog(&fresh).await, "the upgraded layout is a fresh install's");
+    // An instance of the first release settling with its parameter list, under a lease it
+    // no longer holds: the call is understood, and changes nothing.
+    let held: bool = sqlx::query_scalar(
+        "SELECT held FROM db_listenable.settle_journal($1, 8, 2, 1, '{}', '{}', '{}', '{}', '{}', '{}', '{1}', '{}', '')",
+    )
+    .bind(sub)
+    .fetch_one(&pool)
+    .await
+    .expect("the first release's settlement");
+    assert!(!held, "another token's lease");
 
     delivers_items_1_to_3_and_a_new_one_once_in_order(&pool).await;
+}
+
+/// The first release of version 3 started a new block of ids with `setval(start, false)`,
+/// a state in which the sequence's value cannot be read under its lock. A journal left so
+/// (no entry written since the jump) takes this release's script: the allocated id is
+/// known again, and changes before and after the jump each reach the subscriber once.
+#[tokio::test]
+async fn a_block_jump_of_the_first_release_is_taken_over_by_this_releases_script() {
+    let (_db, pool) = items_db_with_journal(JOURNAL_V3_INITIAL).await;
+    sqlx::query("INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ('r', $1, '{id}')")
+        .bind(ddl::table_id(&Item::MODEL))
+        .execute(&pool)
+        .await
+        .expect("subscriber");
+    sqlx::query(
+        "INSERT INTO db_listenable.cursors (subscriber_id, snap, lo, pos, hi) SELECT id, '1:1:', 0, 0, 0
+         FROM db_listenable.subscribers",
+    )
+    .execute(&pool)
+    .await
+    .expect("cursor");
+    insert_items(&pool, 1..=3).await;
+    let start = 1_i64 << ddl::BLOCK_BITS;
+    sqlx::query("SELECT setval('db_listenable.changes_id_seq', $1, false)")
+        .bind(start)
+        .execute(&pool)
+        .await
+        .expect("the first release's jump");
+
+    for statement in ddl::journal_script().statements() {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone())).execute(&pool).await.expect("this release's journal");
+    }
+    let allocated: i64 =
+        sqlx::query_scalar("SELECT db_listenable.allocated_id()").fetch_one(&pool).await.expect("allocated id");
+    assert_eq!(allocated, start, "the block's first id is taken, and the value is known");
+
+    delivers_items_1_to_3_and_a_new_one_once_in_order(&pool).await;
+    let newest: i64 =
+        sqlx::query_scalar("SELECT max(id) FROM db_listenable.changes").fetch_one(&pool).await.expect("newest id");
+    assert_eq!(newest, start + 1, "the new change is in the new block");
 }

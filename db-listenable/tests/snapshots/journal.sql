@@ -49,6 +49,17 @@ CREATE INDEX IF NOT EXISTS changes_table_id ON "db_listenable"."changes" (table_
 
 ALTER TABLE "db_listenable"."changes" DROP CONSTRAINT IF EXISTS changes_op_check;
 
+CREATE OR REPLACE FUNCTION "db_listenable"."allocated_id"() RETURNS bigint LANGUAGE sql VOLATILE AS $db_listenable$SELECT coalesce(pg_catalog.pg_sequence_last_value('db_listenable.changes_id_seq'::pg_catalog.regclass), 0)$db_listenable$;
+
+DO $db_listenable$
+BEGIN
+    IF pg_catalog.pg_sequence_last_value('db_listenable.changes_id_seq'::pg_catalog.regclass) IS NULL
+       AND (SELECT q.last_value FROM db_listenable.changes_id_seq q) > 1 THEN
+        PERFORM pg_catalog.nextval('db_listenable.changes_id_seq'::pg_catalog.regclass);
+    END IF;
+END
+$db_listenable$;
+
 DO $db_listenable$
 BEGIN
     IF pg_catalog.to_regclass('db_listenable.changes_before_v3') IS NOT NULL THEN
@@ -265,8 +276,7 @@ BEGIN
     -- The sequence's value before this transaction has an id: with the id this
     -- transaction gets below (locking the cursor), it makes a pair for later snapshots.
     IF pg_catalog.pg_current_xact_id_if_assigned() IS NULL THEN
-        SELECT q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END INTO before
-        FROM db_listenable.changes_id_seq q;
+        before := db_listenable.allocated_id();
     END IF;
     PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
     -- A cursor under a live lease is not locked at all: workers that find another one's
@@ -286,8 +296,7 @@ BEGIN
     marked := EXISTS (SELECT FROM "db_listenable"."settled" m WHERE m.subscriber_id = sub);
     LOOP
         IF c.target IS NULL THEN
-            SELECT pg_catalog.pg_current_snapshot(), q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END INTO s, h
-            FROM db_listenable.changes_id_seq q;
+            SELECT pg_catalog.pg_current_snapshot(), db_listenable.allocated_id() INTO s, h;
             IF before IS NOT NULL THEN
                 c.hist_xmax := c.hist_xmax || (pg_catalog.pg_current_xact_id()::text::numeric + 1)::text::xid8;
                 c.hist_hi := c.hist_hi || before;
@@ -376,8 +385,6 @@ BEGIN
 END
 $db_listenable$;
 
-DROP FUNCTION IF EXISTS "db_listenable"."settle_journal"(integer, bigint, bigint, integer, bigint[], bigint[], bigint[], text[], bigint[], text[], bigint[], bigint[], text);
-
 CREATE OR REPLACE FUNCTION "db_listenable"."settle_journal"(sub integer, token bigint, upto bigint, attempt integer, done_ids bigint[], retry_ids bigint[], retry_delays bigint[], retry_errors text[], dead_ids bigint[], dead_errors text[], settled_ids bigint[], uncommitted_error text, OUT held boolean, OUT uncommitted bigint[]) LANGUAGE plpgsql VOLATILE AS $db_listenable$
 DECLARE
     tid integer;
@@ -447,6 +454,8 @@ BEGIN
 END
 $db_listenable$;
 
+CREATE OR REPLACE FUNCTION "db_listenable"."settle_journal"(sub integer, token bigint, upto bigint, attempt integer, done_ids bigint[], retry_ids bigint[], retry_delays bigint[], retry_errors text[], dead_ids bigint[], dead_errors text[], deferred_ids bigint[], settled_ids bigint[], uncommitted_error text, OUT held boolean, OUT uncommitted bigint[]) LANGUAGE sql VOLATILE AS $db_listenable$SELECT s.held, s.uncommitted FROM "db_listenable"."settle_journal"(sub, token, upto, attempt, done_ids, retry_ids || deferred_ids, retry_delays || pg_catalog.array_fill(0::bigint, ARRAY[pg_catalog.cardinality(deferred_ids)]), retry_errors || pg_catalog.array_fill(NULL::text, ARRAY[pg_catalog.cardinality(deferred_ids)]), dead_ids, dead_errors, settled_ids, uncommitted_error) s$db_listenable$;
+
 CREATE OR REPLACE FUNCTION "db_listenable"."maintain"(adopt_limit bigint, OUT held boolean, OUT adopted_count bigint, OUT kept_count bigint, OUT truncated_count integer) LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $db_listenable$
 DECLARE
     allocated bigint;
@@ -490,7 +499,7 @@ BEGIN
         END IF;
     END IF;
 
-    SELECT q.last_value - CASE WHEN q.is_called THEN 0 ELSE 1 END INTO allocated FROM db_listenable.changes_id_seq q;
+    allocated := db_listenable.allocated_id();
     -- The block the next id comes from (after an early jump, no id of it exists yet).
     current_block := (allocated + 1) >> 20;
     -- Every subscriber has processed every entry up to `consumed`.
@@ -525,7 +534,7 @@ BEGIN
 
     IF consumed >= allocated AND allocated + 1 - (current_block << 20) >= 10000
        AND (SELECT r.jumped_at FROM "db_listenable"."rotation" r) < pg_catalog.now() - interval '1 second' THEN
-        PERFORM pg_catalog.setval('db_listenable.changes_id_seq', (current_block + 1) << 20, false);
+        PERFORM pg_catalog.setval('db_listenable.changes_id_seq', ((current_block + 1) << 20) - 1, true);
         UPDATE "db_listenable"."rotation" SET jumped_at = pg_catalog.now();
     END IF;
 END
