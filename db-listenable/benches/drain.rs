@@ -38,7 +38,8 @@
 //!   quick 1) and alternating rounds (default 3; quick 1) of the fan-out comparison.
 //! - `DRAIN_BENCH_PARTS`: which parts run, comma-separated (`drain,memory,fanout`, the default).
 //! - `DRAIN_BENCH_CELLS`: only these cells of the drain matrix, as `workersxbatch`
-//!   (`1x100,2x1000`); every processor kind with that shape runs.
+//!   (`1x100,2x1000`); every processor kind with that shape runs, unless
+//!   `DRAIN_BENCH_KINDS` names some (`ordered`, `unordered`, `batch`, comma-separated).
 //! - `DRAIN_BENCH_REPEAT=N`: every cell (under every condition below) is drained N times
 //!   (default 1), in rounds over the conditions; every run's figure is printed, then
 //!   max/min per cell and `stable: yes/no (worst cell ...)` against issue 18's 1.3x.
@@ -345,6 +346,15 @@ enum Kind {
 }
 
 impl Kind {
+    /// How `DRAIN_BENCH_KINDS` names it.
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Single => "ordered",
+            Kind::Unordered => "unordered",
+            Kind::Batch => "batch",
+        }
+    }
+
     /// The trait's name, for the table.
     fn label(self) -> &'static str {
         match self {
@@ -703,7 +713,12 @@ async fn drain_matrix(cluster: &Arc<Cluster>, knobs: &Knobs) {
     );
     // `DRAIN_BENCH_CELLS=1x100,2x1000`: only those workers x batch cells (any processor kind).
     let only = std::env::var("DRAIN_BENCH_CELLS").unwrap_or_default();
-    let wanted = |cell: &Cell| only.trim().is_empty() || only.split(',').any(|c| c.trim() == cell.shape());
+    // `DRAIN_BENCH_KINDS=ordered,batch`: only those processor kinds.
+    let kinds = std::env::var("DRAIN_BENCH_KINDS").unwrap_or_default();
+    let wanted = |cell: &Cell| {
+        (only.trim().is_empty() || only.split(',').any(|c| c.trim() == cell.shape()))
+            && (kinds.trim().is_empty() || kinds.split(',').any(|k| k.trim() == cell.kind.key()))
+    };
     let mut all: Vec<Runs> = Vec::new();
     for cell in cells(knobs.backlog).into_iter().filter(wanted) {
         for &condition in &knobs.conditions {

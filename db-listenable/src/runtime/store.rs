@@ -79,7 +79,9 @@ pub(crate) async fn register(db: DbPool<'_>, spec: &Spec) -> Result<i32> {
     // Where it starts reading the journal: a table's first subscriber where its last one
     // was removed, or at the journal's beginning (nothing is passed over that no one
     // processed); another one where the least advanced subscriber of its table stands, so
-    // it gets at least what they still have to do.
+    // it gets at least what they still have to do: its whole position, the range it is
+    // working through included (the entries of that range it has processed, up to `pos`,
+    // are not in its snapshot yet).
     sqlx::query(
         "WITH resumed AS (
              DELETE FROM db_listenable.resume_points r
@@ -87,18 +89,23 @@ pub(crate) async fn register(db: DbPool<'_>, spec: &Spec) -> Result<i32> {
                AND NOT EXISTS (SELECT FROM db_listenable.subscribers s WHERE s.table_id = $2 AND s.id <> $1)
              RETURNING r.snap, r.lo
          ), peer AS (
-             SELECT c.snap, c.lo FROM db_listenable.cursors c JOIN db_listenable.subscribers s ON s.id = c.subscriber_id
+             SELECT c.snap, c.lo, c.target, c.target_lo, c.target_hi, c.pos
+             FROM db_listenable.cursors c JOIN db_listenable.subscribers s ON s.id = c.subscriber_id
              WHERE s.table_id = $2 AND s.id <> $1
              ORDER BY c.lo, c.snap::text LIMIT 1
          )
-         INSERT INTO db_listenable.cursors (subscriber_id, snap, lo, pos, hi)
-         SELECT $1, start.snap, start.lo, start.lo,
+         INSERT INTO db_listenable.cursors (subscriber_id, snap, lo, target, target_lo, target_hi, pos, hi)
+         SELECT $1, start.snap, start.lo, start.target, start.target_lo, start.target_hi, start.pos,
                 db_listenable.allocated_id()
-         FROM (SELECT r.snap, r.lo FROM resumed r
+         FROM (SELECT r.snap, r.lo, NULL::pg_snapshot AS target, NULL::bigint AS target_lo,
+                      NULL::bigint AS target_hi, r.lo AS pos
+               FROM resumed r
                UNION ALL
-               SELECT p.snap, p.lo FROM peer p WHERE NOT EXISTS (SELECT FROM resumed)
+               SELECT p.snap, p.lo, p.target, p.target_lo, p.target_hi, p.pos FROM peer p
+               WHERE NOT EXISTS (SELECT FROM resumed)
                UNION ALL
-               SELECT '1:1:'::pg_snapshot, 0 WHERE NOT EXISTS (SELECT FROM resumed) AND NOT EXISTS (SELECT FROM peer)) start
+               SELECT '1:1:'::pg_snapshot, 0, NULL, NULL, NULL, 0
+               WHERE NOT EXISTS (SELECT FROM resumed) AND NOT EXISTS (SELECT FROM peer)) start
          ON CONFLICT (subscriber_id) DO NOTHING",
     )
     .bind(id)

@@ -51,8 +51,12 @@ async fn indexed_chat(api: &Server, count: i64) -> (String, i64, Vec<i64>) {
 async fn assert_nothing_lost(db: &Db, api: &Server, token: &str, chat: i64, mut numbers: Vec<i64>) {
     numbers.push(api.message(token, chat, "kept after").await);
     wait_search(api, token, chat, "kept", &numbers).await;
-    let report = chats::check::run(&db.pool, Ok(api_index(api))).await.expect("check");
-    assert!(report.is_clean(), "{report:?}");
+    // The counters follow the new message through a subscriber of their own, which may
+    // still be on its way when the index has it.
+    eventually("chats check to pass", || async {
+        chats::check::run(&db.pool, Ok(api_index(api))).await.expect("check").is_clean().then_some(())
+    })
+    .await;
 }
 
 fn reindex_path(token: &str, chat: i64) -> String {
