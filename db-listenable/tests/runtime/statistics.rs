@@ -15,6 +15,7 @@ use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBu
 use sqlx::{Connection, PgConnection};
 
 use crate::{Item, fast, items_db, pending, wait_for};
+use db_listenable::DbListenable;
 
 /// Changes in the backlog.
 const BACKLOG: i64 = 30_000;
@@ -68,9 +69,8 @@ async fn journal_index_entries_read(conn: &mut PgConnection) -> i64 {
     .expect("index counters of the journal's partitions")
 }
 
-#[tokio::test]
-async fn a_backlog_on_a_journal_never_analysed_is_read_batch_by_batch() {
-    let (db, pool) = items_db(&CaptureConfig::default()).await;
+/// Autovacuum (and so its `ANALYZE`) off on the journal's partitions.
+async fn autovacuum_off_on_the_journal(pool: &sqlx::PgPool) {
     sqlx::raw_sql(
         "DO $$ DECLARE p regclass; BEGIN
            FOR p IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'db_listenable.changes'::regclass LOOP
@@ -78,9 +78,15 @@ async fn a_backlog_on_a_journal_never_analysed_is_read_batch_by_batch() {
            END LOOP;
          END $$",
     )
-    .execute(&pool)
+    .execute(pool)
     .await
     .expect("autovacuum off on the journal's partitions");
+}
+
+#[tokio::test]
+async fn a_backlog_on_a_journal_never_analysed_is_read_batch_by_batch() {
+    let (db, pool) = items_db(&CaptureConfig::default()).await;
+    autovacuum_off_on_the_journal(&pool).await;
     let processor = FailsSome::default();
     let config = fast().batch_size(500).workers(2);
     RuntimeBuilder::new(pool.clone())
@@ -128,4 +134,62 @@ async fn a_backlog_on_a_journal_never_analysed_is_read_batch_by_batch() {
     );
     let pool = crate::pool(db.url(), 1).await;
     assert_eq!(pending(&pool).await, 0, "nothing is left");
+}
+
+/// The claim's own read, on a journal of a million entries that were never analysed (the
+/// size at which the planner, from default selectivities, turned to a bitmap of the whole
+/// range): three claims of 1,000 read about their batches, not the million.
+#[tokio::test]
+async fn a_claim_on_a_million_entries_never_analysed_reads_its_batch() {
+    let (db, pool) = items_db(&CaptureConfig::default()).await;
+    autovacuum_off_on_the_journal(&pool).await;
+    let table_id = db_listenable::ddl::table_id(&Item::MODEL);
+    let sub: i32 = sqlx::query_scalar(
+        "INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ('s', $1, '{id}') RETURNING id",
+    )
+    .bind(table_id)
+    .fetch_one(&pool)
+    .await
+    .expect("subscriber");
+    sqlx::query("INSERT INTO db_listenable.cursors (subscriber_id, snap, lo, pos, hi) VALUES ($1, '1:1:', 0, 0, 0)")
+        .bind(sub)
+        .execute(&pool)
+        .await
+        .expect("cursor");
+    sqlx::query(
+        "INSERT INTO db_listenable.changes (table_id, op, new_row)
+         SELECT $1, 'I', jsonb_build_object('id', g, 'name', 'item ' || g, 'qty', 0) FROM generate_series(1, 1000000) g",
+    )
+    .bind(table_id)
+    .execute(&pool)
+    .await
+    .expect("a million entries");
+    pool.close().await;
+
+    let mut claims = PgConnection::connect(db.url()).await.expect("connect");
+    let mut claimed = 0;
+    for _ in 0..3 {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT change_id FROM db_listenable.claim_journal($1, 1000, 16777216, 60000, 7, false) ORDER BY 1",
+        )
+        .bind(sub)
+        .fetch_all(&mut claims)
+        .await
+        .expect("claim");
+        assert_eq!(ids.len(), 1000, "a full batch");
+        claimed += ids.len() as i64;
+        sqlx::query(
+            "SELECT held FROM db_listenable.settle_journal($1, 7, $2, 1, $3, '{}', '{}', '{}', '{}', '{}', '{}', '')",
+        )
+        .bind(sub)
+        .bind(ids.last().copied())
+        .bind(&ids)
+        .execute(&mut claims)
+        .await
+        .expect("settle");
+    }
+    claims.close().await.expect("close");
+    let mut conn = PgConnection::connect(db.url()).await.expect("connect");
+    let read = journal_index_entries_read(&mut conn).await;
+    assert!(read <= ENTRIES_PER_CHANGE * claimed, "three claims of 1,000 read {read} index entries of the journal");
 }

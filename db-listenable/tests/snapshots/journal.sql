@@ -256,7 +256,7 @@ WHERE c.subscriber_id = pending_entries.subscriber
   AND NOT (c.target IS NOT NULL AND j.id <= c.pos AND pg_catalog.pg_visible_in_snapshot(j.txid, c.target))
 $db_listenable$;
 
-CREATE OR REPLACE FUNCTION "db_listenable"."claim_journal"(sub integer, claim_limit integer, budget bigint, lease_ms bigint, token bigint, with_rows boolean, OUT change_id bigint, OUT op "char", OUT txid xid8, OUT captured_at timestamptz, OUT attempt integer, OUT old_row jsonb, OUT new_row jsonb) RETURNS SETOF record LANGUAGE plpgsql VOLATILE SET enable_bitmapscan = off SET enable_sort = off AS $db_listenable$
+CREATE OR REPLACE FUNCTION "db_listenable"."claim_journal"(sub integer, claim_limit integer, budget bigint, lease_ms bigint, token bigint, with_rows boolean, OUT change_id bigint, OUT op "char", OUT txid xid8, OUT captured_at timestamptz, OUT attempt integer, OUT old_row jsonb, OUT new_row jsonb) RETURNS SETOF record LANGUAGE plpgsql VOLATILE SET enable_bitmapscan = off SET enable_sort = off SET jit = off AS $db_listenable$
 #variable_conflict use_column
 DECLARE
     c "db_listenable"."cursors";
@@ -366,12 +366,15 @@ BEGIN
     -- An idle claim leaves the row as it is: nothing taken, no lease or range in progress,
     -- nothing allocated since the row was written (`hi`), `lo` where it was, and the newer
     -- snapshot shows no entry up to `hi` that the stored one did not (one still running
-    -- then is not in it either). Keeping the stored snapshot is then the same cursor, and
+    -- then is not in it either; the range read just showed it, unless it moved entries to
+    -- `deliveries` or skipped settled ones, and only then is the backlog read for it).
+    -- Keeping the stored snapshot is then the same cursor, and
     -- truncation waits for nothing new; it saves a row version per poll.
     IF taken > 0 OR (changed AND NOT (
         stored.lease_token IS NULL AND stored.target IS NULL AND c.hi = stored.hi AND c.lo = stored.lo
-        AND NOT EXISTS (SELECT FROM "db_listenable"."pending_entries"(sub) p
-                        WHERE p.id <= c.hi AND pg_catalog.pg_visible_in_snapshot(p.txid, c.snap))))
+        AND (NOT (deferring OR marked) OR NOT EXISTS (
+                 SELECT FROM "db_listenable"."pending_entries"(sub) p
+                 WHERE p.id <= c.hi AND pg_catalog.pg_visible_in_snapshot(p.txid, c.snap)))))
     THEN
         UPDATE "db_listenable"."cursors" x
         SET snap = c.snap, lo = c.lo, target = c.target, target_lo = c.target_lo, target_hi = c.target_hi,
