@@ -259,15 +259,14 @@ BEGIN
     -- An idle claim leaves the row as it is: nothing taken, no lease or range in progress,
     -- nothing allocated since the row was written (`hi`), `lo` where it was, and the newer
     -- snapshot shows no entry up to `hi` that the stored one did not (one still running
-    -- then is not in it either; the range read just showed it, unless it moved entries to
-    -- `deliveries` or skipped settled ones, and only then is the backlog read for it).
-    -- Keeping the stored snapshot is then the same cursor, and
+    -- then is not in it either), as the range read just showed, unless it moved entries
+    -- to `deliveries` or skipped settled ones: those must not be read again once their
+    -- delivery is done, so such a claim writes the row (reading the backlog to tell would
+    -- cost more than the write). Keeping the stored snapshot is then the same cursor, and
     -- truncation waits for nothing new; it saves a row version per poll.
     IF taken > 0 OR (changed AND NOT (
         stored.lease_token IS NULL AND stored.target IS NULL AND c.hi = stored.hi AND c.lo = stored.lo
-        AND (NOT (deferring OR marked) OR NOT EXISTS (
-                 SELECT FROM {pending}(sub) p
-                 WHERE p.id <= c.hi AND pg_catalog.pg_visible_in_snapshot(p.txid, c.snap)))))
+        AND NOT deferring AND NOT marked))
     THEN
         UPDATE {cursors} x
         SET snap = c.snap, lo = c.lo, target = c.target, target_lo = c.target_lo, target_hi = c.target_hi,
@@ -281,7 +280,6 @@ BEGIN
 END
 ",
         row_key = journal_object("row_key"),
-        pending = journal_object("pending_entries"),
     );
     format!(
         "CREATE OR REPLACE FUNCTION {}(sub integer, claim_limit integer, budget bigint, lease_ms bigint, \

@@ -174,6 +174,25 @@ pub async fn insert_items(pool: &PgPool, ids: impl IntoIterator<Item = i64>) {
     }
 }
 
+/// Registers subscriber `name` of `items` by hand, its cursor at the journal's beginning,
+/// as a runtime's registration would for a table's first subscriber; its id.
+pub async fn subscriber_at_start(pool: &PgPool, name: &str) -> i32 {
+    let id: i32 = sqlx::query_scalar(
+        "INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ($1, $2, '{id}') RETURNING id",
+    )
+    .bind(name)
+    .bind(ddl::table_id(&Item::MODEL))
+    .fetch_one(pool)
+    .await
+    .expect("subscriber");
+    sqlx::query("INSERT INTO db_listenable.cursors (subscriber_id, snap, lo, pos, hi) VALUES ($1, '1:1:', 0, 0, 0)")
+        .bind(id)
+        .execute(pool)
+        .await
+        .expect("cursor");
+    id
+}
+
 /// Changes the subscribers still have to process (in flight included): their
 /// deliveries, and the committed journal entries past their cursors.
 pub async fn pending(pool: &PgPool) -> i64 {

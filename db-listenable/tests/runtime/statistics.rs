@@ -14,7 +14,7 @@ use db_listenable::ddl::CaptureConfig;
 use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBuilder};
 use sqlx::{Connection, PgConnection};
 
-use crate::{Item, fast, items_db, pending, wait_for};
+use crate::{Item, fast, items_db, pending, subscriber_at_start, wait_for};
 use db_listenable::DbListenable;
 
 /// Changes in the backlog.
@@ -144,18 +144,7 @@ async fn a_claim_on_a_million_entries_never_analysed_reads_its_batch() {
     let (db, pool) = items_db(&CaptureConfig::default()).await;
     autovacuum_off_on_the_journal(&pool).await;
     let table_id = db_listenable::ddl::table_id(&Item::MODEL);
-    let sub: i32 = sqlx::query_scalar(
-        "INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ('s', $1, '{id}') RETURNING id",
-    )
-    .bind(table_id)
-    .fetch_one(&pool)
-    .await
-    .expect("subscriber");
-    sqlx::query("INSERT INTO db_listenable.cursors (subscriber_id, snap, lo, pos, hi) VALUES ($1, '1:1:', 0, 0, 0)")
-        .bind(sub)
-        .execute(&pool)
-        .await
-        .expect("cursor");
+    let sub = subscriber_at_start(&pool, "s").await;
     sqlx::query(
         "INSERT INTO db_listenable.changes (table_id, op, new_row)
          SELECT $1, 'I', jsonb_build_object('id', g, 'name', 'item ' || g, 'qty', 0) FROM generate_series(1, 1000000) g",

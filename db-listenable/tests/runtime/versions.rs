@@ -10,7 +10,7 @@ use db_listenable::runtime::RuntimeBuilder;
 use db_listenable::{DbListenable, Error, migrations};
 use sqlx::PgPool;
 
-use crate::{ITEMS_TABLE, Item, Recorder, fast, insert_items, items_db, pool, wait_for};
+use crate::{ITEMS_TABLE, Item, Recorder, fast, insert_items, items_db, pool, subscriber_at_start, wait_for};
 
 /// The journal as version 1 of the library installed it (frozen, never regenerated).
 const JOURNAL_V1: &str = include_str!("../snapshots/journal_v1.sql");
@@ -213,18 +213,7 @@ const JOURNAL_V3_INITIAL: &str = include_str!("../snapshots/journal_v3_initial.s
 #[tokio::test]
 async fn a_version_3_journal_of_the_first_release_takes_this_releases_script_losing_nothing() {
     let (_db, pool) = items_db_with_journal(JOURNAL_V3_INITIAL).await;
-    let sub: i32 = sqlx::query_scalar(
-        "INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ('r', $1, '{id}') RETURNING id",
-    )
-    .bind(ddl::table_id(&Item::MODEL))
-    .fetch_one(&pool)
-    .await
-    .expect("subscriber");
-    sqlx::query("INSERT INTO db_listenable.cursors (subscriber_id, snap, lo, pos, hi) VALUES ($1, '1:1:', 0, 0, 0)")
-        .bind(sub)
-        .execute(&pool)
-        .await
-        .expect("cursor");
+    let sub = subscriber_at_start(&pool, "r").await;
     insert_items(&pool, 1..=3).await;
     // A worker of the first release claimed two changes, then stopped: its lease runs out.
     let claimed: Vec<i64> =
@@ -261,18 +250,7 @@ async fn a_version_3_journal_of_the_first_release_takes_this_releases_script_los
 #[tokio::test]
 async fn a_block_jump_of_the_first_release_is_taken_over_by_this_releases_script() {
     let (_db, pool) = items_db_with_journal(JOURNAL_V3_INITIAL).await;
-    sqlx::query("INSERT INTO db_listenable.subscribers (name, table_id, key_columns) VALUES ('r', $1, '{id}')")
-        .bind(ddl::table_id(&Item::MODEL))
-        .execute(&pool)
-        .await
-        .expect("subscriber");
-    sqlx::query(
-        "INSERT INTO db_listenable.cursors (subscriber_id, snap, lo, pos, hi) SELECT id, '1:1:', 0, 0, 0
-         FROM db_listenable.subscribers",
-    )
-    .execute(&pool)
-    .await
-    .expect("cursor");
+    subscriber_at_start(&pool, "r").await;
     insert_items(&pool, 1..=3).await;
     let start = 1_i64 << ddl::BLOCK_BITS;
     sqlx::query("SELECT setval('db_listenable.changes_id_seq', $1, false)")
