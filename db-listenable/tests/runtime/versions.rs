@@ -149,8 +149,10 @@ async fn items_db_with_journal(journal: &'static str) -> (pg_harness::TestDb, Pg
 }
 
 /// Starts a runtime with subscriber `r` on the upgraded journal, writes item 4, and checks
-/// that items 1 to 3 (written before the upgrade) and 4 each reached it once, in order.
-async fn delivers_items_1_to_3_and_a_new_one_once_in_order(pool: &PgPool) {
+/// that items 1 to 3 (written before the upgrade) and 4 each reached it once. They are four
+/// rows, whose changes have no order among them: a change kept in `deliveries` and the
+/// journal's next batch may run at once on two workers.
+async fn delivers_items_1_to_3_and_a_new_one_once(pool: &PgPool) {
     let recorder = Recorder::default();
     let runtime = RuntimeBuilder::new(pool.clone())
         .config(fast())
@@ -161,8 +163,9 @@ async fn delivers_items_1_to_3_and_a_new_one_once_in_order(pool: &PgPool) {
     insert_items(pool, [4]).await;
     wait_for("every change, old and new", Duration::from_secs(10), || async { recorder.len() >= 4 }).await;
     runtime.shutdown().await;
-    let ids: Vec<i64> = recorder.all().iter().filter_map(|seen| seen.new.as_ref().map(|i| i.id)).collect();
-    assert_eq!(ids, [1, 2, 3, 4], "each once, in order");
+    let mut ids: Vec<i64> = recorder.all().iter().filter_map(|seen| seen.new.as_ref().map(|i| i.id)).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 2, 3, 4], "each once");
 }
 
 /// The journal as version 2 of the library installed it (frozen, never regenerated).
@@ -200,7 +203,7 @@ async fn a_version_2_journal_in_use_is_upgraded_losing_nothing_and_repeating_not
     sqlx::migrate::Migrator::new(dir.path()).await.expect("read").run(&pool).await.expect("apply");
     assert_eq!(recorded_version(&pool).await, SCHEMA_VERSION);
 
-    delivers_items_1_to_3_and_a_new_one_once_in_order(&pool).await;
+    delivers_items_1_to_3_and_a_new_one_once(&pool).await;
 }
 
 /// The journal as the first release of version 3 installed it (frozen, never regenerated).
@@ -209,7 +212,7 @@ const JOURNAL_V3_INITIAL: &str = include_str!("../snapshots/journal_v3_initial.s
 /// A journal of the first release of version 3, in use (a subscriber whose cursor holds a
 /// batch under a lease that ran out), takes this release's journal script in place: the
 /// same layout as a fresh install, the first release's settlement still callable by its
-/// instances during a rolling deploy, and every change reaches the subscriber once, in order.
+/// instances during a rolling deploy, and every change reaches the subscriber once.
 #[tokio::test]
 async fn a_version_3_journal_of_the_first_release_takes_this_releases_script_losing_nothing() {
     let (_db, pool) = items_db_with_journal(JOURNAL_V3_INITIAL).await;
@@ -240,7 +243,7 @@ async fn a_version_3_journal_of_the_first_release_takes_this_releases_script_los
     .expect("the first release's settlement");
     assert!(!held, "another token's lease");
 
-    delivers_items_1_to_3_and_a_new_one_once_in_order(&pool).await;
+    delivers_items_1_to_3_and_a_new_one_once(&pool).await;
 }
 
 /// The first release of version 3 started a new block of ids with `setval(start, false)`,
@@ -266,7 +269,7 @@ async fn a_block_jump_of_the_first_release_is_taken_over_by_this_releases_script
         sqlx::query_scalar("SELECT db_listenable.allocated_id()").fetch_one(&pool).await.expect("allocated id");
     assert_eq!(allocated, start, "the block's first id is taken, and the value is known");
 
-    delivers_items_1_to_3_and_a_new_one_once_in_order(&pool).await;
+    delivers_items_1_to_3_and_a_new_one_once(&pool).await;
     let newest: i64 =
         sqlx::query_scalar("SELECT max(id) FROM db_listenable.changes").fetch_one(&pool).await.expect("newest id");
     assert_eq!(newest, start + 1, "the new change is in the new block");
