@@ -25,7 +25,8 @@
 //!
 //! So the happy path writes one cursor row per claim and one per settlement, whatever the
 //! batch size, and an idle subscriber none: a claim that finds nothing new, with nothing
-//! allocated since the row was written, keeps its older snapshot and leaves the row alone. What a batch does not finish goes to `db_listenable.deliveries` (see
+//! allocated since the row was written, keeps its older snapshot and leaves the row
+//! alone. What a batch does not finish goes to `db_listenable.deliveries` (see
 //! [`super::delivery`]): retries, changes of a row waiting behind one of its failed
 //! changes, changes whose processor's own transaction did not commit. Dead letters go to
 //! `dead_letters`. Changes a processor settled in its own transaction leave a marker in
@@ -88,7 +89,7 @@ pub(crate) fn cursor_tables() -> Script {
 /// the processed snapshot `snap`, and not among those of the range in progress already done
 /// (up to `pos`). Entries of transactions still running are in it as soon as they commit.
 /// The one definition of a subscriber's journal backlog: stats, the removal of a
-/// subscriber, an idle claim's check and the tests read it. A plain `STABLE` SQL function
+/// subscriber and the tests read it. A plain `STABLE` SQL function
 /// without `SET`, so PostgreSQL inlines it into the calling statement, where it stays a
 /// scan of the journal's `(table_id, id)` index from `lo`.
 pub(crate) fn pending_function() -> String {
@@ -130,13 +131,13 @@ const RANGE: &str = "j.table_id = tid AND j.id > c.pos AND j.id <= c.target_hi
 /// `deliveries` first moves the range's changes of the same rows there (they wait behind
 /// them); changes settled in a processor's transaction (`settled`) are skipped.
 ///
-/// The function runs without bitmap scans: the range read must be the partitions'
-/// `(table_id, id)` indexes merged in id order and cut at the batch, whatever the planner
-/// estimates (an index scan stops at the batch; a bitmap reads the whole range first).
-/// Sorts stay allowed: switching them off too cost a tenth of the drain rate (measured
-/// against graphile-worker, 2.6-2.9x instead of 3.2-3.5x), and without bitmaps the
-/// planner merged the partitions' index scans with or without statistics. Without
-/// statistics on the partitions (autovacuum off, or not run yet on a partition just
+/// The function runs without bitmap scans and sorts: the range read must be the
+/// partitions' `(table_id, id)` indexes merged in id order and cut at the batch, whatever
+/// the planner estimates (an index scan stops at the batch; a bitmap, or a sort of the
+/// range, reads the whole range first). And without JIT: the cost PostgreSQL gives a sort
+/// it is told not to use pushed the function's plans over `jit_above_cost`, and compiling
+/// them at every call cost a tenth of the drain rate (measured against graphile-worker,
+/// 2.5-2.9x instead of 3.1-3.5x). Without statistics on the partitions (autovacuum off, or not run yet on a partition just
 /// emptied) it had estimated a backlog of 100,000 entries at a few rows and read all of
 /// them behind a bitmap, then sorted them, in every claim (`runtime::statistics`; the
 /// drain bench measured 0.14x of the rate after a history).
@@ -294,8 +295,8 @@ END
 /// `settle_journal(...)`: the end of a journal batch held under `token`, in one call:
 /// the cursor moves past `upto` and the lease is released; retries and the changes settled
 /// in a processor's transaction that did not commit go to `deliveries`, the dead ones to
-/// `dead_letters`; the subscriber's older
-/// dead letters of the rows done count them (`newer_processed`). Returns whether the lease
+/// `dead_letters`; the subscriber's older dead letters of the rows done count them
+/// (`newer_processed`). Returns whether the lease
 /// was still held (nothing is written otherwise: another worker has the batch now) and
 /// which of `settled_ids` had not committed.
 pub(crate) fn settle_function() -> String {
@@ -324,10 +325,11 @@ BEGIN
         RETURN;
     END IF;
     SELECT x.table_id, x.key_columns INTO tid, keys FROM {subscribers} x WHERE x.id = sub;
-    -- The batch's span bounds every read of the journal below, so that no plan reads more
-    -- than the batch (see `claim_journal` on plans without statistics).
+    -- The span of what goes wrong bounds the reads of the journal below, so that no plan
+    -- reads more than the batch (see `claim_journal` on plans without statistics). Those
+    -- arrays are empty on the happy path.
     SELECT pg_catalog.min(i.id) INTO batch_first
-    FROM pg_catalog.unnest(done_ids || retry_ids || dead_ids || settled_ids) AS i(id);
+    FROM pg_catalog.unnest(retry_ids || dead_ids || settled_ids) AS i(id);
     IF pg_catalog.cardinality(settled_ids) > 0 THEN
         SELECT coalesce(pg_catalog.array_agg(i.id), '{{}}') INTO uncommitted
         FROM pg_catalog.unnest(settled_ids) AS i(id)
@@ -369,7 +371,8 @@ BEGIN
         FROM (SELECT l.change_id, pg_catalog.count(*)::integer AS newer
               FROM (SELECT j.id, {row_key}(j.table_id, j.op, j.id, j.old_row, j.new_row, keys) AS row_key
                     FROM {changes} j
-                    WHERE j.table_id = tid AND j.id >= batch_first AND j.id <= upto AND j.id = ANY(done_ids)) d
+                    WHERE j.table_id = tid AND j.id = ANY(done_ids) AND j.id <= upto
+                      AND j.id >= (SELECT pg_catalog.min(i.id) FROM pg_catalog.unnest(done_ids) AS i(id))) d
               JOIN {dead_letters} l ON l.subscriber_id = sub AND l.row_key = d.row_key AND l.change_id < d.id
               GROUP BY l.change_id) n
         WHERE x.subscriber_id = sub AND x.change_id = n.change_id;

@@ -403,10 +403,11 @@ BEGIN
         RETURN;
     END IF;
     SELECT x.table_id, x.key_columns INTO tid, keys FROM "db_listenable"."subscribers" x WHERE x.id = sub;
-    -- The batch's span bounds every read of the journal below, so that no plan reads more
-    -- than the batch (see `claim_journal` on plans without statistics).
+    -- The span of what goes wrong bounds the reads of the journal below, so that no plan
+    -- reads more than the batch (see `claim_journal` on plans without statistics). Those
+    -- arrays are empty on the happy path.
     SELECT pg_catalog.min(i.id) INTO batch_first
-    FROM pg_catalog.unnest(done_ids || retry_ids || dead_ids || settled_ids) AS i(id);
+    FROM pg_catalog.unnest(retry_ids || dead_ids || settled_ids) AS i(id);
     IF pg_catalog.cardinality(settled_ids) > 0 THEN
         SELECT coalesce(pg_catalog.array_agg(i.id), '{}') INTO uncommitted
         FROM pg_catalog.unnest(settled_ids) AS i(id)
@@ -448,7 +449,8 @@ BEGIN
         FROM (SELECT l.change_id, pg_catalog.count(*)::integer AS newer
               FROM (SELECT j.id, "db_listenable"."row_key"(j.table_id, j.op, j.id, j.old_row, j.new_row, keys) AS row_key
                     FROM "db_listenable"."changes" j
-                    WHERE j.table_id = tid AND j.id >= batch_first AND j.id <= upto AND j.id = ANY(done_ids)) d
+                    WHERE j.table_id = tid AND j.id = ANY(done_ids) AND j.id <= upto
+                      AND j.id >= (SELECT pg_catalog.min(i.id) FROM pg_catalog.unnest(done_ids) AS i(id))) d
               JOIN "db_listenable"."dead_letters" l ON l.subscriber_id = sub AND l.row_key = d.row_key AND l.change_id < d.id
               GROUP BY l.change_id) n
         WHERE x.subscriber_id = sub AND x.change_id = n.change_id;
