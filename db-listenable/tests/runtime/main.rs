@@ -64,6 +64,20 @@ pub async fn items_db(capture: &CaptureConfig) -> (pg_harness::TestDb, PgPool) {
     (db, pool)
 }
 
+/// A fresh database with the journal and capture on `items`, on a cluster of its own: a
+/// snapshot's `xmin` is the cluster's, so a transaction with an id left open by another
+/// test (in another database) would hold the cursors' lower bound, and each new range
+/// would re-read the entries since then, and its end would move their lower bound (a
+/// cursor write) at any moment. Tests that count what claims read or write use it.
+pub async fn private_items_db() -> (pg_harness::TestDb, sqlx::PgPool) {
+    let settings = pg_harness::Settings::from_env();
+    let cluster = std::sync::Arc::new(pg_harness::Cluster::start_temporary(&settings).expect("private cluster"));
+    let db = pg_harness::TestDb::create_in(cluster).await.expect("database");
+    let pool = pool(db.url(), 8).await;
+    install(&pool, ITEMS_TABLE, &Item::MODEL, &CaptureConfig::default()).await;
+    (db, pool)
+}
+
 /// A pool of at most `max` connections to `url`.
 pub async fn pool(url: &str, max: u32) -> PgPool {
     PgPoolOptions::new().max_connections(max).connect(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"))

@@ -10,11 +10,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use db_listenable::ddl::CaptureConfig;
 use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBuilder};
 use sqlx::{Connection, PgConnection};
 
-use crate::{Item, fast, pending, subscriber_at_start, wait_for};
+use crate::{Item, fast, pending, private_items_db, subscriber_at_start, wait_for};
 use db_listenable::DbListenable;
 
 /// Changes in the backlog.
@@ -67,20 +66,6 @@ async fn journal_index_entries_read(conn: &mut PgConnection) -> i64 {
     .fetch_one(&mut *conn)
     .await
     .expect("index counters of the journal's partitions")
-}
-
-/// A fresh database with the journal and capture on `items`, on a cluster of its own: a
-/// snapshot's `xmin` is the cluster's, so a transaction with an id left open by another
-/// test (in another database) would hold the cursors' lower bound, and each new range
-/// would re-read the entries since then. That is the cost of a long writing transaction
-/// (OPERATIONS.md), not what these tests measure.
-async fn private_items_db() -> (pg_harness::TestDb, sqlx::PgPool) {
-    let settings = pg_harness::Settings::from_env();
-    let cluster = std::sync::Arc::new(pg_harness::Cluster::start_temporary(&settings).expect("private cluster"));
-    let db = pg_harness::TestDb::create_in(cluster).await.expect("database");
-    let pool = crate::pool(db.url(), 8).await;
-    crate::install(&pool, crate::ITEMS_TABLE, &Item::MODEL, &CaptureConfig::default()).await;
-    (db, pool)
 }
 
 /// Autovacuum (and so its `ANALYZE`) off on the journal's partitions.
