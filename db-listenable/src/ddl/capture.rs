@@ -22,10 +22,15 @@
 //! - **Rows are kept exactly**, as `to_jsonb` of the row: `numeric` digit for digit, every
 //!   other type in its text form, which its input function reads back (the runtime turns
 //!   the rows back into the table's row type, see `runtime`'s claim). The capture
-//!   function pins `extra_float_digits = 3`, the one setting that makes that text lossy:
-//!   a session that lowers it (to 0 or below) would otherwise have its floats rounded to
-//!   15 digits, in the journal and in the comparison that decides whether an UPDATE
-//!   changed anything. Measured: no cost beyond noise (BENCHMARKS.md).
+//!   function raises `extra_float_digits` to 3 while it runs in a session that lowered
+//!   it to 0 or below, the one setting that makes that text lossy: such a session would
+//!   otherwise have its floats rounded to 15 digits, in the journal and in the
+//!   comparison that decides whether an UPDATE changed anything.
+//! - **The writer's `search_path` reaches nothing the capture runs.** The capture
+//!   function is `SECURITY DEFINER` (writers need no right on the journal) without
+//!   `SET` clauses, which cost every call (see `Settings`): every function, operator
+//!   and type it names is schema-qualified instead, and the transition tables are
+//!   resolved before any schema.
 //! - **Keys compare with one equality**, the built-in `=` resolved in `pg_catalog`
 //!   ([`KEY_EQUALITY`]): pairing by key and looking a key up both use it. For built-in
 //!   types that is the type's own `=`; a `citext` key uses `text`'s, so a change of case
@@ -41,7 +46,7 @@
 //!   journalled (`to_jsonb(row) - ARRAY[...]`, also for the row looked up on a key move),
 //!   so they reach no delivery, dead letter or dashboard page; an UPDATE that changes
 //!   only excluded or quiet columns emits nothing. A table without exclusions gets
-//!   exactly `to_jsonb(row)`.
+//!   exactly `pg_catalog.to_jsonb(row)`.
 //! - **The SQL depends on the table and its capture settings only** (key, events,
 //!   excluded and quiet columns, sorted): never on a model's Rust name or fields, so
 //!   several models of one table that agree share one capture and one fingerprint.
@@ -239,8 +244,7 @@ fn definition(model: &Model, config: &CaptureConfig) -> Script {
             Granularity::Statement => statement_body(model, config.wakeup),
         };
         script.push(format!(
-            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER \
-             SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS {}",
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS {}",
             dollar_quote(&body)
         ));
         script.push(revoke_from_public(&format!("{}()", quote_ident(&capture_function_name(model)))));
@@ -280,34 +284,36 @@ fn drop_trigger(trigger: &str, table: &str) -> String {
     format!("DROP TRIGGER IF EXISTS {} ON {table}", quote_ident(trigger))
 }
 
-/// `old - ARRAY[...]::text[] <> new - ARRAY[...]::text[]`: whether a column that is
+/// `old - ARRAY[...] <> new - ARRAY[...]` (operators qualified): whether a column that is
 /// not quiet changed. With nothing quiet the whole rows are compared, so an UPDATE that
 /// changes nothing emits nothing either. `old` and `new` are the rows as journalled
 /// (without excluded columns), so a change of excluded columns alone emits nothing too:
 /// its entry would show no difference.
 fn changed(model: &Model, old: &str, new: &str) -> String {
     match column_list(&model.capture().quiet) {
-        None => format!("{old} <> {new}"),
-        Some(list) => format!("{old} - {list} <> {new} - {list}"),
+        None => format!("{old} OPERATOR(pg_catalog.<>) {new}"),
+        Some(list) => format!(
+            "({old} OPERATOR(pg_catalog.-) {list}) OPERATOR(pg_catalog.<>) ({new} OPERATOR(pg_catalog.-) {list})"
+        ),
     }
 }
 
-/// `ARRAY['a', 'b']::text[]`, or `None` for no column.
+/// `ARRAY['a', 'b']::pg_catalog.text[]`, or `None` for no column.
 fn column_list(columns: &[&str]) -> Option<String> {
     if columns.is_empty() {
         return None;
     }
     let quoted: Vec<String> = columns.iter().map(|column| quote_literal(column)).collect();
-    Some(format!("ARRAY[{}]::text[]", quoted.join(", ")))
+    Some(format!("ARRAY[{}]::pg_catalog.text[]", quoted.join(", ")))
 }
 
 /// The `jsonb` of a row as the journal stores it: `to_jsonb(row)`, minus the excluded
-/// columns. Without exclusions the expression is exactly `to_jsonb(row)`, so the capture
-/// of such tables is the SQL it always was.
+/// columns. Without exclusions the expression is exactly `pg_catalog.to_jsonb(row)`, and the
+/// capture of such tables has no trace of exclusions.
 fn journalled(model: &Model, row: &str) -> String {
     match column_list(&model.capture().exclude) {
-        None => format!("to_jsonb({row})"),
-        Some(list) => format!("(to_jsonb({row}) - {list})"),
+        None => format!("pg_catalog.to_jsonb({row})"),
+        Some(list) => format!("(pg_catalog.to_jsonb({row}) OPERATOR(pg_catalog.-) {list})"),
     }
 }
 
@@ -318,10 +324,10 @@ fn journalled(model: &Model, row: &str) -> String {
 /// `AND`: a condition with a sub-query leaves PL/pgSQL's fast path for simple
 /// expressions and made row-level capture a third slower (BENCHMARKS.md).
 fn caller_check(model: &Model) -> String {
-    let table = format!("{}::regclass", quote_literal(&qualified_table(model)));
+    let table = format!("{}::pg_catalog.regclass", quote_literal(&qualified_table(model)));
     format!(
-        "    IF TG_RELID <> {table} THEN
-        IF {table} NOT IN ({ancestors}) THEN
+        "    IF TG_RELID OPERATOR(pg_catalog.<>) {table} THEN
+        IF NOT ({table} OPERATOR(pg_catalog.=) ANY ({ancestors})) THEN
             RAISE EXCEPTION 'db-listenable: the capture function of % was called by a trigger on %.%',
                 {table}, TG_TABLE_SCHEMA, TG_TABLE_NAME
                 USING ERRCODE = 'insufficient_privilege';
@@ -338,7 +344,7 @@ fn wake(wakeup: Wakeup) -> String {
         Wakeup::Off => String::new(),
         // Only the transaction holding this lock notifies: NOTIFY serialises commits.
         Wakeup::Gated => format!(
-            "    IF pg_try_advisory_xact_lock({}, {}) THEN\n        PERFORM pg_notify({}, '');\n    END IF;\n",
+            "    IF pg_catalog.pg_try_advisory_xact_lock({}, {}) THEN\n        PERFORM pg_catalog.pg_notify({}, '');\n    END IF;\n",
             WAKEUP_LOCK.0,
             WAKEUP_LOCK.1,
             quote_literal(WAKEUP_CHANNEL)
@@ -358,43 +364,46 @@ fn row_body(model: &Model, wakeup: Wakeup) -> String {
         .iter()
         .map(|column| {
             let column = quote_literal(column);
-            format!("old_row -> {column} = new_row -> {column}")
+            format!(
+                "(old_row OPERATOR(pg_catalog.->) {column}) OPERATOR(pg_catalog.=) (new_row OPERATOR(pg_catalog.->) {column})"
+            )
         })
         .collect();
     let occupied: Vec<String> =
         model.key.iter().map(|column| format!("t.{col} {KEY_EQUALITY} OLD.{col}", col = quote_ident(column))).collect();
+    let settings = Settings::new(&[]);
     format!(
         "
 DECLARE
-    old_row jsonb;
-    new_row jsonb;
-    occupant jsonb;
-BEGIN
-{guard}    IF TG_OP <> 'INSERT' THEN
+    old_row pg_catalog.jsonb;
+    new_row pg_catalog.jsonb;
+    occupant pg_catalog.jsonb;
+{declare}BEGIN
+{guard}{apply}    IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN
         old_row := {old};
     END IF;
-    IF TG_OP <> 'DELETE' THEN
+    IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN
         new_row := {new};
     END IF;
-    IF TG_OP = 'UPDATE' AND NOT ({key_same}) THEN
+    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND NOT ({key_same}) THEN
         SELECT {occupant} INTO occupant FROM {table} t WHERE {occupied};
         IF occupant IS NULL THEN
             INSERT INTO {changes} (table_id, op, old_row) VALUES ({table_id}, 'D', old_row);
-        ELSIF occupant <> old_row THEN
+        ELSIF occupant OPERATOR(pg_catalog.<>) old_row THEN
             INSERT INTO {changes} (table_id, op, old_row, new_row) VALUES ({table_id}, 'U', old_row, occupant);
         END IF;
         INSERT INTO {changes} (table_id, op, new_row) VALUES ({table_id}, 'I', new_row);
-{wake}        RETURN NULL;
-    END IF;
-    IF TG_OP = 'UPDATE' AND NOT ({changed}) THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO {changes} (table_id, op, old_row, new_row)
-    VALUES ({table_id}, left(TG_OP, 1)::\"char\", old_row, new_row);
-{wake}    RETURN NULL;
+{wake}    ELSIF TG_OP OPERATOR(pg_catalog.<>) 'UPDATE' OR ({changed}) THEN
+        INSERT INTO {changes} (table_id, op, old_row, new_row)
+        VALUES ({table_id}, pg_catalog.left(TG_OP, 1)::pg_catalog.\"char\", old_row, new_row);
+{wake}    END IF;
+{restore}    RETURN NULL;
 END
 ",
+        declare = settings.declare,
         guard = caller_check(model),
+        apply = settings.apply,
+        restore = settings.restore,
         old = journalled(model, "OLD"),
         new = journalled(model, "NEW"),
         occupant = journalled(model, "t.*"),
@@ -417,42 +426,43 @@ END
 /// each key: replaying the entries in any order reproduces the table, and every entry
 /// concerns exactly one key (what per-row ordering needs).
 ///
-/// Rows and columns are referenced through `o` and `n` only, and the function's two
+/// Rows and columns are referenced through `o` and `n` only, and the function's
 /// variables are named like no column reference of its statements, so no column name
 /// can be confused with anything of ours. A side missing from the full join is told by
 /// its first key column (NOT NULL, see [`key_check`]), not by its `jsonb`: every mention
 /// of a row's `jsonb` converts the row again, and testing the converted rows for NULL
 /// made a bulk UPDATE a quarter slower (BENCHMARKS.md).
 ///
-/// JIT compilation is switched off around the statements ([`without_jit`]).
+/// The statements run without JIT compilation and without merge joins ([`Settings`]).
 fn statement_body(model: &Model, wakeup: Wakeup) -> String {
     let changes = journal_object("changes");
     let table_id = table_id(model);
-    let (jit_off, jit_back) = without_jit();
+    let settings = Settings::new(&[("jit", "off"), ("enable_mergejoin", "off")]);
     format!(
         "
 DECLARE
-    {JIT_BEFORE} text := pg_catalog.current_setting('jit');
-    {JIT_SET} text;
-BEGIN
-{guard}{jit_off}    IF TG_OP = 'INSERT' THEN
+{declare}BEGIN
+{guard}{apply}    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
         INSERT INTO {changes} (table_id, op, new_row)
         SELECT {table_id}, 'I', {new} FROM new_rows n;
-    ELSIF TG_OP = 'DELETE' THEN
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
         INSERT INTO {changes} (table_id, op, old_row)
         SELECT {table_id}, 'D', {old} FROM old_rows o;
-    ELSIF TG_OP = 'UPDATE' THEN
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
         INSERT INTO {changes} (table_id, op, old_row, new_row)
         SELECT {table_id},
-               CASE WHEN o.{first_key} IS NULL THEN 'I' WHEN n.{first_key} IS NULL THEN 'D' ELSE 'U' END::\"char\",
+               CASE WHEN o.{first_key} IS NULL THEN 'I' WHEN n.{first_key} IS NULL THEN 'D' ELSE 'U' END::pg_catalog.\"char\",
                {old}, {new}
         FROM old_rows o FULL JOIN new_rows n ON {join}
         WHERE o.{first_key} IS NULL OR n.{first_key} IS NULL OR ({changed});
     END IF;
-{jit_back}{wake}    RETURN NULL;
+{restore}{wake}    RETURN NULL;
 END
 ",
+        declare = settings.declare,
         guard = caller_check(model),
+        apply = settings.apply,
+        restore = settings.restore,
         first_key = quote_ident(model.key.first().copied().unwrap_or_default()),
         join = key_join(model),
         old = journalled(model, "o.*"),
@@ -462,31 +472,77 @@ END
     )
 }
 
-/// The variable holding the session's `jit` setting while the capture runs without.
-const JIT_BEFORE: &str = "db_listenable_jit_before";
 /// The variable taking what `set_config` returns, which nothing reads.
-const JIT_SET: &str = "db_listenable_jit_set";
+const SET_RESULT: &str = "db_listenable_set";
+/// The variable holding the session's `extra_float_digits` while the capture runs.
+const DIGITS_BEFORE: &str = "db_listenable_digits_before";
 
-/// The lines switching JIT compilation off for the capture's statements, and the lines
-/// giving the session its setting back. PostgreSQL plans those statements once per
-/// session, with the transition tables' sizes of the first call, and estimates the
-/// pairing of an UPDATE's old and new rows quadratically (transition tables have no
-/// statistics: 100,000 rows are estimated as 50 million pairs). Such a plan is costly
-/// enough to be JIT-compiled, and is compiled again at every execution: 100-150 ms added
-/// to a bulk UPDATE of 100,000 rows, and 70-160 ms to every later single-row UPDATE of
-/// that session (measured, BENCHMARKS.md). The capture gains nothing from JIT: its work
-/// is converting rows and inserting them, not evaluating expressions.
+/// The settings a capture function changes while it runs, and gives back before it
+/// returns: the lines declaring what the session had, applying ours, and restoring.
 ///
-/// `set_config(..., true)` and not a `SET jit = off` clause on the function, whose
-/// configuration stays the two settings the drift check and the tests know. A `SET LOCAL`
-/// made in a function with `SET` clauses of other settings outlives the call, hence the
-/// restore; an error between the two leaves it to the rollback of the statement's
-/// (sub)transaction, which restores the setting too.
-fn without_jit() -> (String, String) {
-    (
-        format!("    {JIT_SET} := pg_catalog.set_config('jit', 'off', true);\n"),
-        format!("    {JIT_SET} := pg_catalog.set_config('jit', {JIT_BEFORE}, true);\n"),
-    )
+/// The function has no `SET` clauses: each one costs a save and restore of the setting
+/// at every call, and `SET search_path` makes PostgreSQL recompute the path twice per
+/// call. Together with `SECURITY DEFINER` they were measured at 6 % of the throughput of
+/// single-row UPDATEs at 32 clients (BENCHMARKS.md). So every name the function uses is
+/// schema-qualified instead (the caller's `search_path` reaches nothing it runs, test
+/// `db::search_path`), and settings are changed in the body with `set_config(..., true)`.
+/// Such a `SET LOCAL` outlives the call, hence the restore; an error between the two
+/// leaves it to the rollback of the statement's (sub)transaction, which restores the
+/// setting too.
+///
+/// - `extra_float_digits` is raised to 3 only in a session that lowered it to 0 or
+///   below, the one setting that makes the text of floats lossy (see the module doc);
+///   at the default (1) floats already print every digit.
+/// - `fixed`, always applied (statement granularity): `jit = off` and
+///   `enable_mergejoin = off`. PostgreSQL plans the capture's statements once per
+///   session, with the transition tables' sizes of the first call, and estimates the
+///   pairing of an UPDATE's old and new rows quadratically (transition tables have no
+///   statistics: 100,000 rows are estimated as 50 million pairs). Such a plan is costly
+///   enough to be JIT-compiled, and is compiled again at every execution: 100-150 ms
+///   added to a bulk UPDATE of 100,000 rows, and 70-160 ms to every later single-row
+///   UPDATE of that session (measured, BENCHMARKS.md); the capture gains nothing from
+///   JIT, its work is converting rows and inserting them. The same estimate made the
+///   planner pair by sorting both sides (a merge join, spilling to disk beyond
+///   `work_mem`) where hashing one side is 40-90 ms faster per 100,000 rows.
+struct Settings {
+    declare: String,
+    apply: String,
+    restore: String,
+}
+
+impl Settings {
+    fn new(fixed: &[(&str, &str)]) -> Settings {
+        let before = |name: &str| format!("db_listenable_{name}_before");
+        let mut declare = String::new();
+        for (name, _) in fixed {
+            declare
+                .push_str(&format!("    {} pg_catalog.text := pg_catalog.current_setting('{name}');\n", before(name)));
+        }
+        declare.push_str(&format!(
+            "    {DIGITS_BEFORE} pg_catalog.text := pg_catalog.current_setting('extra_float_digits');\n    {SET_RESULT} pg_catalog.text;\n"
+        ));
+        let set_all = |value: &dyn Fn(&str, &str) -> String| {
+            let calls: Vec<String> = fixed
+                .iter()
+                .map(|(name, ours)| format!("pg_catalog.set_config('{name}', {}, true)", value(name, ours)))
+                .collect();
+            if calls.is_empty() {
+                String::new()
+            } else {
+                // One assignment for all: each statement of PL/pgSQL costs.
+                format!("    {SET_RESULT} := {};\n", calls.join(" OPERATOR(pg_catalog.||) "))
+            }
+        };
+        let digits = |value: &str| {
+            format!(
+                "    IF {DIGITS_BEFORE}::pg_catalog.int4 OPERATOR(pg_catalog.<) 1 THEN\n        \
+                 {SET_RESULT} := pg_catalog.set_config('extra_float_digits', {value}, true);\n    END IF;\n"
+            )
+        };
+        let apply = format!("{}{}", set_all(&|_, ours| format!("'{ours}'")), digits("'3'"));
+        let restore = format!("{}{}", set_all(&|name, _| before(name)), digits(DIGITS_BEFORE));
+        Settings { declare, apply, restore }
+    }
 }
 
 /// Whether a paired old and new row differ in a captured column that is not quiet.

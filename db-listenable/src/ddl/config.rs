@@ -25,8 +25,9 @@ pub enum Wakeup {
 pub enum Granularity {
     /// One statement-level trigger per operation with transition tables: one
     /// `INSERT ... SELECT` into the journal per statement, whatever its row count. An
-    /// UPDATE that changes a key is captured by a row-level trigger that only fires for
-    /// such rows. The default (see BENCHMARKS.md for the measurements).
+    /// UPDATE pairs its old and new rows by key, so a row whose key changed is the `D`
+    /// of the key it left and the `I` of the key it took. The default (see BENCHMARKS.md
+    /// for the measurements).
     #[default]
     Statement,
     /// One row-level trigger: a PL/pgSQL call and a journal insert per changed row.

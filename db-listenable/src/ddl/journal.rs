@@ -67,7 +67,7 @@ pub(crate) fn ancestors_of(relid: &str) -> String {
         "WITH RECURSIVE ancestors(relid) AS (
             SELECT {relid}
             UNION
-            SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid = a.relid)
+            SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid OPERATOR(pg_catalog.=) a.relid)
         SELECT relid FROM ancestors"
     )
 }

@@ -128,10 +128,13 @@ for_each_granularity! {
 #[test]
 fn without_exclusions_the_capture_sql_has_no_trace_of_them() {
     let script = ddl::install_script(&ITEMS, &CaptureConfig::default()).to_string();
-    assert!(!script.contains("(to_jsonb(n.*) -"), "{script}");
+    assert!(script.contains("pg_catalog.to_jsonb(o.*), pg_catalog.to_jsonb(n.*)\n"), "{script}");
     let excluded = Model { exclude: &["secret"], ..ITEMS };
     let script = ddl::install_script(&excluded, &CaptureConfig::default()).to_string();
-    assert!(script.contains("(to_jsonb(n.*) - ARRAY['secret']::text[])"), "{script}");
+    assert!(
+        script.contains("(pg_catalog.to_jsonb(n.*) OPERATOR(pg_catalog.-) ARRAY['secret']::pg_catalog.text[])"),
+        "{script}"
+    );
 }
 
 /// A model of `gadgets` whose key, one mapped column and one excluded column the table

@@ -34,6 +34,7 @@ mod keys;
 mod locks;
 mod partitions;
 mod quoting;
+mod search_path;
 mod snapshots;
 mod uninstall;
 

@@ -95,40 +95,48 @@ BEGIN
 END
 $db_listenable$;
 
-CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS $db_listenable$
+CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $db_listenable$
 DECLARE
-    db_listenable_jit_before text := pg_catalog.current_setting('jit');
-    db_listenable_jit_set text;
+    db_listenable_jit_before pg_catalog.text := pg_catalog.current_setting('jit');
+    db_listenable_enable_mergejoin_before pg_catalog.text := pg_catalog.current_setting('enable_mergejoin');
+    db_listenable_digits_before pg_catalog.text := pg_catalog.current_setting('extra_float_digits');
+    db_listenable_set pg_catalog.text;
 BEGIN
-    IF TG_RELID <> '"public"."invoice_items"'::regclass THEN
-        IF '"public"."invoice_items"'::regclass NOT IN (WITH RECURSIVE ancestors(relid) AS (
+    IF TG_RELID OPERATOR(pg_catalog.<>) '"public"."invoice_items"'::pg_catalog.regclass THEN
+        IF NOT ('"public"."invoice_items"'::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (WITH RECURSIVE ancestors(relid) AS (
             SELECT TG_RELID
             UNION
-            SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid = a.relid)
-        SELECT relid FROM ancestors) THEN
+            SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid OPERATOR(pg_catalog.=) a.relid)
+        SELECT relid FROM ancestors)) THEN
             RAISE EXCEPTION 'db-listenable: the capture function of % was called by a trigger on %.%',
-                '"public"."invoice_items"'::regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
+                '"public"."invoice_items"'::pg_catalog.regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
                 USING ERRCODE = 'insufficient_privilege';
         END IF;
     END IF;
-    db_listenable_jit_set := pg_catalog.set_config('jit', 'off', true);
-    IF TG_OP = 'INSERT' THEN
+    db_listenable_set := pg_catalog.set_config('jit', 'off', true) OPERATOR(pg_catalog.||) pg_catalog.set_config('enable_mergejoin', 'off', true);
+    IF db_listenable_digits_before::pg_catalog.int4 OPERATOR(pg_catalog.<) 1 THEN
+        db_listenable_set := pg_catalog.set_config('extra_float_digits', '3', true);
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
         INSERT INTO "db_listenable"."changes" (table_id, op, new_row)
-        SELECT 1132144556, 'I', to_jsonb(n.*) FROM new_rows n;
-    ELSIF TG_OP = 'DELETE' THEN
+        SELECT 1132144556, 'I', pg_catalog.to_jsonb(n.*) FROM new_rows n;
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
         INSERT INTO "db_listenable"."changes" (table_id, op, old_row)
-        SELECT 1132144556, 'D', to_jsonb(o.*) FROM old_rows o;
-    ELSIF TG_OP = 'UPDATE' THEN
+        SELECT 1132144556, 'D', pg_catalog.to_jsonb(o.*) FROM old_rows o;
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
         INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
         SELECT 1132144556,
-               CASE WHEN o."id" IS NULL THEN 'I' WHEN n."id" IS NULL THEN 'D' ELSE 'U' END::"char",
-               to_jsonb(o.*), to_jsonb(n.*)
+               CASE WHEN o."id" IS NULL THEN 'I' WHEN n."id" IS NULL THEN 'D' ELSE 'U' END::pg_catalog."char",
+               pg_catalog.to_jsonb(o.*), pg_catalog.to_jsonb(n.*)
         FROM old_rows o FULL JOIN new_rows n ON o."id" OPERATOR(pg_catalog.=) n."id"
-        WHERE o."id" IS NULL OR n."id" IS NULL OR (o.* OPERATOR(pg_catalog.*<>) n.* AND (to_jsonb(o.*) - ARRAY['updated_at']::text[] <> to_jsonb(n.*) - ARRAY['updated_at']::text[]));
+        WHERE o."id" IS NULL OR n."id" IS NULL OR (o.* OPERATOR(pg_catalog.*<>) n.* AND ((pg_catalog.to_jsonb(o.*) OPERATOR(pg_catalog.-) ARRAY['updated_at']::pg_catalog.text[]) OPERATOR(pg_catalog.<>) (pg_catalog.to_jsonb(n.*) OPERATOR(pg_catalog.-) ARRAY['updated_at']::pg_catalog.text[])));
     END IF;
-    db_listenable_jit_set := pg_catalog.set_config('jit', db_listenable_jit_before, true);
-    IF pg_try_advisory_xact_lock(1684171881, 2002873189) THEN
-        PERFORM pg_notify('db_listenable', '');
+    db_listenable_set := pg_catalog.set_config('jit', db_listenable_jit_before, true) OPERATOR(pg_catalog.||) pg_catalog.set_config('enable_mergejoin', db_listenable_enable_mergejoin_before, true);
+    IF db_listenable_digits_before::pg_catalog.int4 OPERATOR(pg_catalog.<) 1 THEN
+        db_listenable_set := pg_catalog.set_config('extra_float_digits', db_listenable_digits_before, true);
+    END IF;
+    IF pg_catalog.pg_try_advisory_xact_lock(1684171881, 2002873189) THEN
+        PERFORM pg_catalog.pg_notify('db_listenable', '');
     END IF;
     RETURN NULL;
 END
@@ -144,6 +152,6 @@ CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoi
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 07bef212e91b8a67';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 1fc634b2e03fa99c';
 
-UPDATE "db_listenable"."tables" SET capture = '{"events":["insert","update","delete"],"exclude":[],"fingerprint":"07bef212e91b8a67","granularity":"statement","key":["id"],"quiet":["updated_at"]}'::jsonb WHERE id = 1132144556;
+UPDATE "db_listenable"."tables" SET capture = '{"events":["insert","update","delete"],"exclude":[],"fingerprint":"1fc634b2e03fa99c","granularity":"statement","key":["id"],"quiet":["updated_at"]}'::jsonb WHERE id = 1132144556;

@@ -78,44 +78,49 @@ BEGIN
 END
 $db_listenable$;
 
-CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS $db_listenable$
+CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $db_listenable$
 DECLARE
-    old_row jsonb;
-    new_row jsonb;
-    occupant jsonb;
+    old_row pg_catalog.jsonb;
+    new_row pg_catalog.jsonb;
+    occupant pg_catalog.jsonb;
+    db_listenable_digits_before pg_catalog.text := pg_catalog.current_setting('extra_float_digits');
+    db_listenable_set pg_catalog.text;
 BEGIN
-    IF TG_RELID <> '"public"."invoice_items"'::regclass THEN
-        IF '"public"."invoice_items"'::regclass NOT IN (WITH RECURSIVE ancestors(relid) AS (
+    IF TG_RELID OPERATOR(pg_catalog.<>) '"public"."invoice_items"'::pg_catalog.regclass THEN
+        IF NOT ('"public"."invoice_items"'::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (WITH RECURSIVE ancestors(relid) AS (
             SELECT TG_RELID
             UNION
-            SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid = a.relid)
-        SELECT relid FROM ancestors) THEN
+            SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid OPERATOR(pg_catalog.=) a.relid)
+        SELECT relid FROM ancestors)) THEN
             RAISE EXCEPTION 'db-listenable: the capture function of % was called by a trigger on %.%',
-                '"public"."invoice_items"'::regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
+                '"public"."invoice_items"'::pg_catalog.regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
                 USING ERRCODE = 'insufficient_privilege';
         END IF;
     END IF;
-    IF TG_OP <> 'INSERT' THEN
-        old_row := to_jsonb(OLD);
+    IF db_listenable_digits_before::pg_catalog.int4 OPERATOR(pg_catalog.<) 1 THEN
+        db_listenable_set := pg_catalog.set_config('extra_float_digits', '3', true);
     END IF;
-    IF TG_OP <> 'DELETE' THEN
-        new_row := to_jsonb(NEW);
+    IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN
+        old_row := pg_catalog.to_jsonb(OLD);
     END IF;
-    IF TG_OP = 'UPDATE' AND NOT (old_row -> 'id' = new_row -> 'id') THEN
-        SELECT to_jsonb(t.*) INTO occupant FROM "public"."invoice_items" t WHERE t."id" OPERATOR(pg_catalog.=) OLD."id";
+    IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN
+        new_row := pg_catalog.to_jsonb(NEW);
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND NOT ((old_row OPERATOR(pg_catalog.->) 'id') OPERATOR(pg_catalog.=) (new_row OPERATOR(pg_catalog.->) 'id')) THEN
+        SELECT pg_catalog.to_jsonb(t.*) INTO occupant FROM "public"."invoice_items" t WHERE t."id" OPERATOR(pg_catalog.=) OLD."id";
         IF occupant IS NULL THEN
             INSERT INTO "db_listenable"."changes" (table_id, op, old_row) VALUES (1132144556, 'D', old_row);
-        ELSIF occupant <> old_row THEN
+        ELSIF occupant OPERATOR(pg_catalog.<>) old_row THEN
             INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row) VALUES (1132144556, 'U', old_row, occupant);
         END IF;
         INSERT INTO "db_listenable"."changes" (table_id, op, new_row) VALUES (1132144556, 'I', new_row);
-        RETURN NULL;
+    ELSIF TG_OP OPERATOR(pg_catalog.<>) 'UPDATE' OR ((old_row OPERATOR(pg_catalog.-) ARRAY['updated_at']::pg_catalog.text[]) OPERATOR(pg_catalog.<>) (new_row OPERATOR(pg_catalog.-) ARRAY['updated_at']::pg_catalog.text[])) THEN
+        INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
+        VALUES (1132144556, pg_catalog.left(TG_OP, 1)::pg_catalog."char", old_row, new_row);
     END IF;
-    IF TG_OP = 'UPDATE' AND NOT (old_row - ARRAY['updated_at']::text[] <> new_row - ARRAY['updated_at']::text[]) THEN
-        RETURN NULL;
+    IF db_listenable_digits_before::pg_catalog.int4 OPERATOR(pg_catalog.<) 1 THEN
+        db_listenable_set := pg_catalog.set_config('extra_float_digits', db_listenable_digits_before, true);
     END IF;
-    INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
-    VALUES (1132144556, left(TG_OP, 1)::"char", old_row, new_row);
     RETURN NULL;
 END
 $db_listenable$;
@@ -126,6 +131,6 @@ CREATE OR REPLACE TRIGGER "db_listenable_row" AFTER INSERT OR UPDATE OR DELETE O
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('capture', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 44211923c78c8f56';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 1c40214e637203e0';
 
-UPDATE "db_listenable"."tables" SET capture = '{"events":["insert","update","delete","truncate"],"exclude":[],"fingerprint":"44211923c78c8f56","granularity":"row","key":["id"],"quiet":["updated_at"]}'::jsonb WHERE id = 1132144556;
+UPDATE "db_listenable"."tables" SET capture = '{"events":["insert","update","delete","truncate"],"exclude":[],"fingerprint":"1c40214e637203e0","granularity":"row","key":["id"],"quiet":["updated_at"]}'::jsonb WHERE id = 1132144556;

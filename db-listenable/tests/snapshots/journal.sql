@@ -84,7 +84,7 @@ BEGIN
           IN (WITH RECURSIVE ancestors(relid) AS (
             SELECT TG_RELID
             UNION
-            SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid = a.relid)
+            SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors a ON i.inhrelid OPERATOR(pg_catalog.=) a.relid)
         SELECT relid FROM ancestors);
     IF captured_id IS NULL THEN
         RAISE EXCEPTION 'db-listenable: on_truncate was called by a trigger on %.% that db-listenable did not install',
