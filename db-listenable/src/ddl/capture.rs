@@ -22,15 +22,15 @@
 //! - **Rows are kept exactly**, as `to_jsonb` of the row: `numeric` digit for digit, every
 //!   other type in its text form, which its input function reads back (the runtime turns
 //!   the rows back into the table's row type, see `runtime`'s claim). The capture
-//!   function raises `extra_float_digits` to 3 while it runs in a session that lowered
-//!   it to 0 or below, the one setting that makes that text lossy: such a session would
-//!   otherwise have its floats rounded to 15 digits, in the journal and in the
-//!   comparison that decides whether an UPDATE changed anything.
+//!   function pins `extra_float_digits = 3`, the one setting that makes that text lossy:
+//!   a session that lowers it (to 0 or below) would otherwise have its floats rounded to
+//!   15 digits, in the journal and in the comparison that decides whether an UPDATE
+//!   changed anything.
 //! - **The writer's `search_path` reaches nothing the capture runs.** The capture
 //!   function is `SECURITY DEFINER` (writers need no right on the journal) without
-//!   `SET` clauses, which cost every call (see `Settings`): every function, operator
-//!   and type it names is schema-qualified instead, and the transition tables are
-//!   resolved before any schema.
+//!   `SET search_path`, which costs every call (see `settings`): every function,
+//!   operator and type it names is schema-qualified instead, and the transition tables
+//!   are resolved before any schema.
 //! - **Keys compare with one equality**, the built-in `=` resolved in `pg_catalog`
 //!   ([`KEY_EQUALITY`]): pairing by key and looking a key up both use it. For built-in
 //!   types that is the type's own `=`; a `citext` key uses `text`'s, so a change of case
@@ -244,7 +244,8 @@ fn definition(model: &Model, config: &CaptureConfig) -> Script {
             Granularity::Statement => statement_body(model, config.wakeup),
         };
         script.push(format!(
-            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS {}",
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER {} AS {}",
+            settings(config.granularity),
             dollar_quote(&body)
         ));
         script.push(revoke_from_public(&format!("{}()", quote_ident(&capture_function_name(model)))));
@@ -371,15 +372,14 @@ fn row_body(model: &Model, wakeup: Wakeup) -> String {
         .collect();
     let occupied: Vec<String> =
         model.key.iter().map(|column| format!("t.{col} {KEY_EQUALITY} OLD.{col}", col = quote_ident(column))).collect();
-    let settings = Settings::new(&[]);
     format!(
         "
 DECLARE
     old_row pg_catalog.jsonb;
     new_row pg_catalog.jsonb;
     occupant pg_catalog.jsonb;
-{declare}BEGIN
-{guard}{apply}    IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN
+BEGIN
+{guard}    IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN
         old_row := {old};
     END IF;
     IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN
@@ -397,13 +397,10 @@ DECLARE
         INSERT INTO {changes} (table_id, op, old_row, new_row)
         VALUES ({table_id}, pg_catalog.left(TG_OP, 1)::pg_catalog.\"char\", old_row, new_row);
 {wake}    END IF;
-{restore}    RETURN NULL;
+    RETURN NULL;
 END
 ",
-        declare = settings.declare,
         guard = caller_check(model),
-        apply = settings.apply,
-        restore = settings.restore,
         old = journalled(model, "OLD"),
         new = journalled(model, "NEW"),
         occupant = journalled(model, "t.*"),
@@ -426,23 +423,20 @@ END
 /// each key: replaying the entries in any order reproduces the table, and every entry
 /// concerns exactly one key (what per-row ordering needs).
 ///
-/// Rows and columns are referenced through `o` and `n` only, and the function's
-/// variables are named like no column reference of its statements, so no column name
-/// can be confused with anything of ours. A side missing from the full join is told by
+/// Rows and columns are referenced through `o` and `n` only, and the function has no
+/// variables, so no column name can be confused with anything of ours. A side missing from the full join is told by
 /// its first key column (NOT NULL, see [`key_check`]), not by its `jsonb`: every mention
 /// of a row's `jsonb` converts the row again, and testing the converted rows for NULL
 /// made a bulk UPDATE a quarter slower (BENCHMARKS.md).
 ///
-/// The statements run without JIT compilation and without merge joins ([`Settings`]).
+/// The statements run without JIT compilation and without merge joins ([`settings`]).
 fn statement_body(model: &Model, wakeup: Wakeup) -> String {
     let changes = journal_object("changes");
     let table_id = table_id(model);
-    let settings = Settings::new(&[("jit", "off"), ("enable_mergejoin", "off")]);
     format!(
         "
-DECLARE
-{declare}BEGIN
-{guard}{apply}    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+BEGIN
+{guard}    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
         INSERT INTO {changes} (table_id, op, new_row)
         SELECT {table_id}, 'I', {new} FROM new_rows n;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
@@ -456,13 +450,10 @@ DECLARE
         FROM old_rows o FULL JOIN new_rows n ON {join}
         WHERE o.{first_key} IS NULL OR n.{first_key} IS NULL OR ({changed});
     END IF;
-{restore}{wake}    RETURN NULL;
+{wake}    RETURN NULL;
 END
 ",
-        declare = settings.declare,
         guard = caller_check(model),
-        apply = settings.apply,
-        restore = settings.restore,
         first_key = quote_ident(model.key.first().copied().unwrap_or_default()),
         join = key_join(model),
         old = journalled(model, "o.*"),
@@ -472,76 +463,34 @@ END
     )
 }
 
-/// The variable taking what `set_config` returns, which nothing reads.
-const SET_RESULT: &str = "db_listenable_set";
-/// The variable holding the session's `extra_float_digits` while the capture runs.
-const DIGITS_BEFORE: &str = "db_listenable_digits_before";
-
-/// The settings a capture function changes while it runs, and gives back before it
-/// returns: the lines declaring what the session had, applying ours, and restoring.
+/// The capture function's `SET` clauses: what it changes for its own run, restored by
+/// PostgreSQL when it returns (or fails).
 ///
-/// The function has no `SET` clauses: each one costs a save and restore of the setting
-/// at every call, and `SET search_path` makes PostgreSQL recompute the path twice per
-/// call. Together with `SECURITY DEFINER` they were measured at 6 % of the throughput of
-/// single-row UPDATEs at 32 clients (BENCHMARKS.md). So every name the function uses is
-/// schema-qualified instead (the caller's `search_path` reaches nothing it runs, test
-/// `db::search_path`), and settings are changed in the body with `set_config(..., true)`.
-/// Such a `SET LOCAL` outlives the call, hence the restore; an error between the two
-/// leaves it to the rollback of the statement's (sub)transaction, which restores the
-/// setting too.
+/// - `extra_float_digits = 3`, the one setting that makes the text of floats lossy (see
+///   the module doc).
+/// - Statement granularity: `jit = off` and `enable_mergejoin = off`. PostgreSQL plans
+///   the capture's statements once per session, with the transition tables' sizes of
+///   the first call, and estimates the pairing of an UPDATE's old and new rows
+///   quadratically (transition tables have no statistics: 100,000 rows are estimated as
+///   50 million pairs). Such a plan is costly enough to be JIT-compiled, and is compiled
+///   again at every execution: 100-150 ms added to a bulk UPDATE of 100,000 rows, and
+///   70-160 ms to every later single-row UPDATE of that session (measured,
+///   BENCHMARKS.md); the capture gains nothing from JIT, its work is converting rows and
+///   inserting them. The same estimate made the planner pair the rows by sorting both
+///   sides (a merge join, spilling to disk past `work_mem`) where hashing one side is
+///   faster.
 ///
-/// - `extra_float_digits` is raised to 3 only in a session that lowered it to 0 or
-///   below, the one setting that makes the text of floats lossy (see the module doc);
-///   at the default (1) floats already print every digit.
-/// - `fixed`, always applied (statement granularity): `jit = off` and
-///   `enable_mergejoin = off`. PostgreSQL plans the capture's statements once per
-///   session, with the transition tables' sizes of the first call, and estimates the
-///   pairing of an UPDATE's old and new rows quadratically (transition tables have no
-///   statistics: 100,000 rows are estimated as 50 million pairs). Such a plan is costly
-///   enough to be JIT-compiled, and is compiled again at every execution: 100-150 ms
-///   added to a bulk UPDATE of 100,000 rows, and 70-160 ms to every later single-row
-///   UPDATE of that session (measured, BENCHMARKS.md); the capture gains nothing from
-///   JIT, its work is converting rows and inserting them. The same estimate made the
-///   planner pair by sorting both sides (a merge join, spilling to disk beyond
-///   `work_mem`) where hashing one side is 40-90 ms faster per 100,000 rows.
-struct Settings {
-    declare: String,
-    apply: String,
-    restore: String,
-}
-
-impl Settings {
-    fn new(fixed: &[(&str, &str)]) -> Settings {
-        let before = |name: &str| format!("db_listenable_{name}_before");
-        let mut declare = String::new();
-        for (name, _) in fixed {
-            declare
-                .push_str(&format!("    {} pg_catalog.text := pg_catalog.current_setting('{name}');\n", before(name)));
-        }
-        declare.push_str(&format!(
-            "    {DIGITS_BEFORE} pg_catalog.text := pg_catalog.current_setting('extra_float_digits');\n    {SET_RESULT} pg_catalog.text;\n"
-        ));
-        let set_all = |value: &dyn Fn(&str, &str) -> String| {
-            let calls: Vec<String> = fixed
-                .iter()
-                .map(|(name, ours)| format!("pg_catalog.set_config('{name}', {}, true)", value(name, ours)))
-                .collect();
-            if calls.is_empty() {
-                String::new()
-            } else {
-                // One assignment for all: each statement of PL/pgSQL costs.
-                format!("    {SET_RESULT} := {};\n", calls.join(" OPERATOR(pg_catalog.||) "))
-            }
-        };
-        let digits = |value: &str| {
-            format!(
-                "    IF {DIGITS_BEFORE}::pg_catalog.int4 OPERATOR(pg_catalog.<) 1 THEN\n        \
-                 {SET_RESULT} := pg_catalog.set_config('extra_float_digits', {value}, true);\n    END IF;\n"
-            )
-        };
-        let apply = format!("{}{}", set_all(&|_, ours| format!("'{ours}'")), digits("'3'"));
-        let restore = format!("{}{}", set_all(&|name, _| before(name)), digits(DIGITS_BEFORE));
-        Settings { declare, apply, restore }
+/// No `search_path`: that clause makes PostgreSQL recompute the path on entry and on
+/// return, and cost 6 % of single-row UPDATE throughput at 32 clients; every name the
+/// body uses is schema-qualified instead (test `db::search_path`). Nor are settings
+/// changed in the body with `set_config`: PL/pgSQL takes a new snapshot for every
+/// expression that calls a function that is not immutable (`set_config`,
+/// `current_setting`), and saving, setting and restoring three settings that way cost
+/// 8-10 % of that throughput, where these clauses cost about nothing (BENCHMARKS.md).
+fn settings(granularity: Granularity) -> &'static str {
+    match granularity {
+        Granularity::Row => "SET extra_float_digits = 3",
+        Granularity::Statement => "SET extra_float_digits = 3 SET jit = off SET enable_mergejoin = off",
     }
 }
 

@@ -95,12 +95,7 @@ BEGIN
 END
 $db_listenable$;
 
-CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $db_listenable$
-DECLARE
-    db_listenable_jit_before pg_catalog.text := pg_catalog.current_setting('jit');
-    db_listenable_enable_mergejoin_before pg_catalog.text := pg_catalog.current_setting('enable_mergejoin');
-    db_listenable_digits_before pg_catalog.text := pg_catalog.current_setting('extra_float_digits');
-    db_listenable_set pg_catalog.text;
+CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET extra_float_digits = 3 SET jit = off SET enable_mergejoin = off AS $db_listenable$
 BEGIN
     IF TG_RELID OPERATOR(pg_catalog.<>) '"public"."invoice_items"'::pg_catalog.regclass THEN
         IF NOT ('"public"."invoice_items"'::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (WITH RECURSIVE ancestors(relid) AS (
@@ -112,10 +107,6 @@ BEGIN
                 '"public"."invoice_items"'::pg_catalog.regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
                 USING ERRCODE = 'insufficient_privilege';
         END IF;
-    END IF;
-    db_listenable_set := pg_catalog.set_config('jit', 'off', true) OPERATOR(pg_catalog.||) pg_catalog.set_config('enable_mergejoin', 'off', true);
-    IF db_listenable_digits_before::pg_catalog.int4 OPERATOR(pg_catalog.<) 1 THEN
-        db_listenable_set := pg_catalog.set_config('extra_float_digits', '3', true);
     END IF;
     IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
         INSERT INTO "db_listenable"."changes" (table_id, op, new_row)
@@ -130,10 +121,6 @@ BEGIN
                pg_catalog.to_jsonb(o.*), pg_catalog.to_jsonb(n.*)
         FROM old_rows o FULL JOIN new_rows n ON o."id" OPERATOR(pg_catalog.=) n."id"
         WHERE o."id" IS NULL OR n."id" IS NULL OR (o.* OPERATOR(pg_catalog.*<>) n.* AND ((pg_catalog.to_jsonb(o.*) OPERATOR(pg_catalog.-) ARRAY['updated_at']::pg_catalog.text[]) OPERATOR(pg_catalog.<>) (pg_catalog.to_jsonb(n.*) OPERATOR(pg_catalog.-) ARRAY['updated_at']::pg_catalog.text[])));
-    END IF;
-    db_listenable_set := pg_catalog.set_config('jit', db_listenable_jit_before, true) OPERATOR(pg_catalog.||) pg_catalog.set_config('enable_mergejoin', db_listenable_enable_mergejoin_before, true);
-    IF db_listenable_digits_before::pg_catalog.int4 OPERATOR(pg_catalog.<) 1 THEN
-        db_listenable_set := pg_catalog.set_config('extra_float_digits', db_listenable_digits_before, true);
     END IF;
     IF pg_catalog.pg_try_advisory_xact_lock(1684171881, 2002873189) THEN
         PERFORM pg_catalog.pg_notify('db_listenable', '');
@@ -152,6 +139,6 @@ CREATE OR REPLACE TRIGGER "db_listenable_delete" AFTER DELETE ON "public"."invoi
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('refuse', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 1fc634b2e03fa99c';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 4586cd6e278b7147';
 
-UPDATE "db_listenable"."tables" SET capture = '{"events":["insert","update","delete"],"exclude":[],"fingerprint":"1fc634b2e03fa99c","granularity":"statement","key":["id"],"quiet":["updated_at"]}'::jsonb WHERE id = 1132144556;
+UPDATE "db_listenable"."tables" SET capture = '{"events":["insert","update","delete"],"exclude":[],"fingerprint":"4586cd6e278b7147","granularity":"statement","key":["id"],"quiet":["updated_at"]}'::jsonb WHERE id = 1132144556;

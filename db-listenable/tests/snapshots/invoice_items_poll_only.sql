@@ -78,13 +78,11 @@ BEGIN
 END
 $db_listenable$;
 
-CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $db_listenable$
+CREATE OR REPLACE FUNCTION "db_listenable"."capture_public_invoice_items_c37b27ac"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET extra_float_digits = 3 AS $db_listenable$
 DECLARE
     old_row pg_catalog.jsonb;
     new_row pg_catalog.jsonb;
     occupant pg_catalog.jsonb;
-    db_listenable_digits_before pg_catalog.text := pg_catalog.current_setting('extra_float_digits');
-    db_listenable_set pg_catalog.text;
 BEGIN
     IF TG_RELID OPERATOR(pg_catalog.<>) '"public"."invoice_items"'::pg_catalog.regclass THEN
         IF NOT ('"public"."invoice_items"'::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (WITH RECURSIVE ancestors(relid) AS (
@@ -96,9 +94,6 @@ BEGIN
                 '"public"."invoice_items"'::pg_catalog.regclass, TG_TABLE_SCHEMA, TG_TABLE_NAME
                 USING ERRCODE = 'insufficient_privilege';
         END IF;
-    END IF;
-    IF db_listenable_digits_before::pg_catalog.int4 OPERATOR(pg_catalog.<) 1 THEN
-        db_listenable_set := pg_catalog.set_config('extra_float_digits', '3', true);
     END IF;
     IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN
         old_row := pg_catalog.to_jsonb(OLD);
@@ -118,9 +113,6 @@ BEGIN
         INSERT INTO "db_listenable"."changes" (table_id, op, old_row, new_row)
         VALUES (1132144556, pg_catalog.left(TG_OP, 1)::pg_catalog."char", old_row, new_row);
     END IF;
-    IF db_listenable_digits_before::pg_catalog.int4 OPERATOR(pg_catalog.<) 1 THEN
-        db_listenable_set := pg_catalog.set_config('extra_float_digits', db_listenable_digits_before, true);
-    END IF;
     RETURN NULL;
 END
 $db_listenable$;
@@ -131,6 +123,6 @@ CREATE OR REPLACE TRIGGER "db_listenable_row" AFTER INSERT OR UPDATE OR DELETE O
 
 CREATE OR REPLACE TRIGGER "db_listenable_truncate" BEFORE TRUNCATE ON "public"."invoice_items" FOR EACH STATEMENT EXECUTE FUNCTION "db_listenable"."on_truncate"('capture', '1132144556', 'public', 'invoice_items');
 
-COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 1c40214e637203e0';
+COMMENT ON TRIGGER "db_listenable_truncate" ON "public"."invoice_items" IS 'db-listenable 67ec505d1811b4fd';
 
-UPDATE "db_listenable"."tables" SET capture = '{"events":["insert","update","delete","truncate"],"exclude":[],"fingerprint":"1c40214e637203e0","granularity":"row","key":["id"],"quiet":["updated_at"]}'::jsonb WHERE id = 1132144556;
+UPDATE "db_listenable"."tables" SET capture = '{"events":["insert","update","delete","truncate"],"exclude":[],"fingerprint":"67ec505d1811b4fd","granularity":"row","key":["id"],"quiet":["updated_at"]}'::jsonb WHERE id = 1132144556;
