@@ -36,11 +36,13 @@
 //!    modes of one level run together, `replica` first. The seed's design and row
 //!    granularity are left out of this run.
 //!
-//! 4. **Floors, for comparison** (`CAPTURE_BENCH_FLOOR=1`): three more modes, statement
+//! 4. **Floors, for comparison** (`CAPTURE_BENCH_FLOOR=1`): four more modes, statement
 //!    triggers (with transition tables, like ours) whose plain function writes one journal
 //!    row per changed row and nothing else: no pairing by key (an UPDATE's row is the new
 //!    row twice, the same bytes as ours), no caller check, no wake-up, no `SECURITY
-//!    DEFINER`; the same journal rows without row data (`NULL` rows), what any capture
+//!    DEFINER`; the same with an UPDATE's old and new rows paired by key as ours are (a
+//!    hash full join), what a capture journalling each key's change with both rows pays
+//!    at least; the same journal rows without row data (`NULL` rows), what any capture
 //!    that writes one journal row per change inside the transaction pays at least; and
 //!    the rows converted to `jsonb` as ours are (old and new) with nothing written, what
 //!    any capture that hands processors full rows as `jsonb` pays at least, however few
@@ -113,6 +115,33 @@ CREATE TRIGGER floor_update AFTER UPDATE ON items REFERENCING NEW TABLE AS new_r
 CREATE TRIGGER floor_delete AFTER DELETE ON items REFERENCING OLD TABLE AS old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION floor_capture();";
 
+/// The pairing floor's capture ([`Mode::Paired`]): [`FLOOR_DESIGN`] with rows, except that
+/// an UPDATE pairs its old and new rows by key as ours does (a full join, planned without
+/// JIT and merge joins as ours is), and writes the pairs as they come: no test of what
+/// changed, no caller check, no wake-up, no `SECURITY DEFINER`.
+const PAIRED_DESIGN: &str = "
+CREATE OR REPLACE FUNCTION paired_capture() RETURNS trigger LANGUAGE plpgsql
+SET jit = off SET enable_mergejoin = off AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO db_listenable.changes (table_id, op, old_row) SELECT 1, 'D', to_jsonb(o.*) FROM old_rows o;
+  ELSIF TG_OP = 'INSERT' THEN
+    INSERT INTO db_listenable.changes (table_id, op, new_row) SELECT 1, 'I', to_jsonb(n.*) FROM new_rows n;
+  ELSE
+    INSERT INTO db_listenable.changes (table_id, op, old_row, new_row)
+    SELECT 1, CASE WHEN o.id IS NULL THEN 'I' WHEN n.id IS NULL THEN 'D' ELSE 'U' END::\"char\",
+           to_jsonb(o.*), to_jsonb(n.*)
+    FROM old_rows o FULL JOIN new_rows n ON o.id = n.id;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER paired_insert AFTER INSERT ON items REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION paired_capture();
+CREATE TRIGGER paired_update AFTER UPDATE ON items REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION paired_capture();
+CREATE TRIGGER paired_delete AFTER DELETE ON items REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION paired_capture();";
+
 /// The conversion floor's capture ([`Mode::Convert`]): every row of the transition tables
 /// converted with `to_jsonb`, nothing written.
 const CONVERT_DESIGN: &str = "
@@ -157,6 +186,9 @@ enum Mode {
     Floor {
         rows: bool,
     },
+    /// [`Mode::Floor`] with rows, an UPDATE's old and new rows paired by key as ours are:
+    /// what a capture that journals each key's change with both rows pays at least.
+    Paired,
     /// The rows converted as ours are (`to_jsonb` of every old and new row, both
     /// transition tables read) and nothing written: what any capture that hands
     /// processors full rows as `jsonb`, one entry per row or per chunk of rows, pays at least.
@@ -197,6 +229,7 @@ impl Setup {
             Mode::Decoded => "same, slot consumed (pgoutput)",
             Mode::Floor { rows: true } => "floor: a journal row per change",
             Mode::Floor { rows: false } => "floor: same without row data",
+            Mode::Paired => "floor: rows paired by key",
             Mode::Convert => "floor: rows converted, nothing written",
         };
         match self.wal {
@@ -215,7 +248,7 @@ const BULK_MODES: [Mode; 4] =
 /// both levels and the log-based modes.
 fn setups(modes: &[Mode], logical: bool, floor: bool) -> Vec<Setup> {
     if !logical {
-        let floors = [Mode::Floor { rows: true }, Mode::Floor { rows: false }, Mode::Convert];
+        let floors = [Mode::Floor { rows: true }, Mode::Paired, Mode::Floor { rows: false }, Mode::Convert];
         let floors = if floor { &floors[..] } else { &[] };
         return modes.iter().chain(floors).map(|&mode| Setup { mode, wal: Wal::Replica }).collect();
     }
@@ -330,9 +363,13 @@ impl Bench {
         }
         let granularity = match mode {
             Mode::Capture(granularity) => granularity,
-            Mode::Limit | Mode::Seed | Mode::NoTrigger | Mode::Decoded | Mode::Floor { .. } | Mode::Convert => {
-                Granularity::default()
-            }
+            Mode::Limit
+            | Mode::Seed
+            | Mode::NoTrigger
+            | Mode::Decoded
+            | Mode::Floor { .. }
+            | Mode::Paired
+            | Mode::Convert => Granularity::default(),
         };
         let install = match mode {
             Mode::Seed => SEED_DESIGN.to_owned(),
@@ -341,6 +378,7 @@ impl Bench {
                 format!("ALTER TABLE items REPLICA IDENTITY FULL; CREATE PUBLICATION {SLOT} FOR TABLE items")
             }
             Mode::Convert => format!("{}{CONVERT_DESIGN}", ddl::journal_script()),
+            Mode::Paired => format!("{}{PAIRED_DESIGN}", ddl::journal_script()),
             Mode::Floor { rows } => {
                 let (old, new) = if rows { ("to_jsonb(o.*)", "to_jsonb(n.*)") } else { ("NULL::jsonb", "NULL::jsonb") };
                 format!("{}{}", ddl::journal_script(), FLOOR_DESIGN.replace("{old}", old).replace("{new}", new))
