@@ -555,6 +555,8 @@ async fn prepare_for_timing(pool: &PgPool, setup: Setup) {
 struct Drained {
     /// From the runtime's start until the processor had seen every change.
     elapsed: Duration,
+    /// Of which `start()` itself: the runtime's checks and registration before any claim.
+    startup: Duration,
     /// WAL the cluster wrote meanwhile (the bench's cluster serves nothing else), which
     /// is what a durable server pays for routing, claiming and settling.
     wal_bytes: u64,
@@ -603,6 +605,7 @@ async fn drain(
         .start()
         .await
         .expect("start the runtime");
+    let startup = started.elapsed();
     progress.wait(drain_limit(backlog.changes)).await;
     let elapsed = started.elapsed();
     if let Some(hold) = hold {
@@ -624,7 +627,7 @@ async fn drain(
     };
     assert_eq!(progress.seen(), backlog.changes, "each change processed once (a lease ran out?)");
     our_relations::assert_nothing_pending(pool).await;
-    Drained { elapsed, wal_bytes: wal_after.saturating_sub(wal_before), storage }
+    Drained { elapsed, startup, wal_bytes: wal_after.saturating_sub(wal_before), storage }
 }
 
 /// The cluster's current WAL insert position, in bytes.
@@ -736,6 +739,7 @@ async fn drain_matrix(cluster: &Arc<Cluster>, knobs: &Knobs) {
     println!("         autovacuum and autoanalyze runs on its tables (for the cells followed by the storage watch,");
     println!("         the idle wait included)");
     println!("WAL/change: WAL the cluster wrote during the drain, divided by the changes drained");
+    println!("start: how long the runtime's start() took, inside the timed drain (its checks and registration)");
     summary(&all, knobs.repeat);
 }
 
@@ -752,7 +756,7 @@ async fn measure(cluster: &Arc<Cluster>, cell: Cell, condition: Condition, histo
     let autovacuum_off = backlog.autovacuum_off.as_ref().map(schema_stats::AutovacuumOff::label);
     let stats = backlog.close().await;
     println!(
-        "{:<16} {:>6} {:>9} {:<15} {:>3} {:>8.2} {:>10} {:>10}  {}",
+        "{:<16} {:>6} {:>9} {:<15} {:>3} {:>8.2} {:>10} {:>10}  {}, start {} ms",
         cell.kind.label(),
         cell.shape(),
         format!("{}{}", thousands(cell.backlog as f64), if cell.shrunk { "*" } else { "" }),
@@ -761,7 +765,8 @@ async fn measure(cluster: &Arc<Cluster>, cell: Cell, condition: Condition, histo
         drained.elapsed.as_secs_f64(),
         thousands(drained.per_second(cell.backlog)),
         format!("{} B", thousands(drained.wal_per_change(cell.backlog))),
-        stats.label()
+        stats.label(),
+        drained.startup.as_millis()
     );
     if let Some(storage) = drained.storage {
         println!("    {}", storage.label());
