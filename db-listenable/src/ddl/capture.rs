@@ -481,12 +481,13 @@ END
 ///   faster.
 ///
 /// No `search_path`: that clause makes PostgreSQL recompute the path on entry and on
-/// return, and cost 6 % of single-row UPDATE throughput at 32 clients; every name the
-/// body uses is schema-qualified instead (test `db::search_path`). Nor are settings
-/// changed in the body with `set_config`: PL/pgSQL takes a new snapshot for every
-/// expression that calls a function that is not immutable (`set_config`,
-/// `current_setting`), and saving, setting and restoring three settings that way cost
-/// 8-10 % of that throughput, where these clauses cost about nothing (BENCHMARKS.md).
+/// return (with the `extra_float_digits` clause it cost about 6 % of single-row UPDATE
+/// throughput at 32 clients); every name the body uses is schema-qualified instead (test
+/// `db::search_path`). Nor are settings changed in the body with `set_config`: PL/pgSQL
+/// takes a new snapshot for every expression that calls a function that is not immutable
+/// (`set_config`, `current_setting`), and saving, setting and restoring three settings
+/// that way cost about a tenth of that throughput, where these clauses cost about nothing
+/// measurable (BENCHMARKS.md, "The capture function's fixed costs").
 fn settings(granularity: Granularity) -> &'static str {
     match granularity {
         Granularity::Row => "SET extra_float_digits = 3",

@@ -137,10 +137,11 @@ const RANGE: &str = "j.table_id = tid AND j.id > c.pos AND j.id <= c.target_hi
 /// range, reads the whole range first). And without JIT: the cost PostgreSQL gives a sort
 /// it is told not to use pushed the function's plans over `jit_above_cost`, and compiling
 /// them at every call cost a tenth of the drain rate (measured against graphile-worker,
-/// 2.5-2.9x instead of 3.1-3.5x). Without statistics on the partitions (autovacuum off, or not run yet on a partition just
-/// emptied) it had estimated a backlog of 100,000 entries at a few rows and read all of
-/// them behind a bitmap, then sorted them, in every claim (`runtime::statistics`; the
-/// drain bench measured 0.14x of the rate after a history).
+/// 2.5-2.9x instead of 3.1-3.5x). Without statistics on the partitions (autovacuum off,
+/// or not run yet on a partition just emptied) it had estimated a backlog of 100,000
+/// entries at a few rows and read all of them behind a bitmap, then sorted them, in every
+/// claim (`runtime::statistics`; the drain bench measured 0.14x of the rate after a
+/// history).
 pub(crate) fn claim_function() -> String {
     let (cursors, subscribers, changes, deliveries, settled) = (
         journal_object("cursors"),

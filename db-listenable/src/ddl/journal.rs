@@ -61,7 +61,8 @@ pub(crate) fn revoke_from_public(signature: &str) -> String {
 }
 
 /// The recursive query of `relid` and every table it is a partition or inheritance child
-/// of: the tables whose capture may legitimately fire for a row of `relid`.
+/// of: the tables whose capture may legitimately fire for a row of `relid`. Every name is
+/// schema-qualified: the capture functions run it under the writer's `search_path`.
 pub(crate) fn ancestors_of(relid: &str) -> String {
     format!(
         "WITH RECURSIVE ancestors(relid) AS (

@@ -1,5 +1,5 @@
 //! Installing capture: idempotent, removable, safe with hostile and very long names,
-//! pinned search_path, usable by roles without journal privileges, optional wake-up.
+//! names schema-qualified (no `search_path` clause), usable by roles without journal privileges, optional wake-up.
 
 use std::time::Duration;
 
