@@ -63,6 +63,10 @@
 //! - `DRAIN_BENCH_UNPREPARED=1`: the runtime sends its statements unprepared
 //!   (`RuntimeConfig::prepared_statements(false)`, for poolers in transaction mode), to
 //!   measure what that costs against the default.
+//! - `DRAIN_BENCH_TRACE=<file>`: for tracing a slow run. The cluster logs every
+//!   autovacuum, checkpoint and lock wait (over 20 ms), each drain prints its wall-clock
+//!   span (UTC) and how busy the machine's CPUs were meanwhile, and the server log is
+//!   copied to `<file>` at the end (`drain/trace.rs`).
 //!
 //! `BENCH_QUICK` and `BENCH_DURABILITY` (what `benchmarks/run.sh` sets for every bench)
 //! act as `DRAIN_BENCH_QUICK` and `DRAIN_BENCH_DURABILITY`.
@@ -76,6 +80,8 @@ mod our_relations;
 mod schema_stats;
 #[path = "drain/storage.rs"]
 mod storage;
+#[path = "drain/trace.rs"]
+mod trace;
 
 use std::process::Command;
 use std::sync::Arc;
@@ -96,6 +102,7 @@ use tokio::sync::Notify;
 use crate::long_txn::{LongTransaction, LongTxn};
 use crate::schema_stats::{SchemaStats, StatsSnapshot};
 use crate::storage::Storage;
+use crate::trace::{CpuSample, Probe, Trace};
 
 /// The captured table, shaped like the runtime tests' `items`.
 #[derive(Debug, DbListenable, Deserialize, sqlx::FromRow)]
@@ -137,6 +144,9 @@ async fn main() {
     let cluster =
         Arc::new(Cluster::start_temporary_with(&settings, knobs.durability).expect("a private PostgreSQL cluster"));
     knobs.print();
+    if let Some(trace) = &knobs.trace {
+        trace.enable(&cluster).await;
+    }
     if knobs.parts.drain {
         drain_matrix(&cluster, &knobs).await;
     }
@@ -146,6 +156,9 @@ async fn main() {
     if knobs.parts.fan_out {
         let pgbench = pg_harness::ServerBinaries::locate(&settings).expect("PostgreSQL binaries").program("pgbench");
         fan_out(&cluster, &pgbench, knobs.seconds, knobs.rounds).await;
+    }
+    if let Some(trace) = &knobs.trace {
+        trace.finish(&cluster);
     }
 }
 
@@ -172,6 +185,8 @@ struct Knobs {
     conditions: Vec<Condition>,
     /// Changes pushed through each database before its measured drain.
     history: u64,
+    /// `DRAIN_BENCH_TRACE`: server logging on, each drain's span and CPUs printed.
+    trace: Option<Trace>,
 }
 
 /// The parts of the bench that run.
@@ -216,6 +231,7 @@ impl Knobs {
             repeat: usize::try_from(env_number("DRAIN_BENCH_REPEAT", 1)).expect("DRAIN_BENCH_REPEAT fits usize").max(1),
             conditions,
             history: env_number("DRAIN_BENCH_HISTORY", 0),
+            trace: Trace::from_env(),
         }
     }
 
@@ -551,7 +567,7 @@ async fn prepare_for_timing(pool: &PgPool, setup: Setup) {
 }
 
 /// What one drain took.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Drained {
     /// From the runtime's start until the processor had seen every change.
     elapsed: Duration,
@@ -562,6 +578,9 @@ struct Drained {
     wal_bytes: u64,
     /// The size of our relations around the drain, when it was watched.
     storage: Option<Storage>,
+    /// The drain's wall-clock span and what the machine's CPUs did meanwhile
+    /// (`DRAIN_BENCH_TRACE` prints it).
+    cpu: Option<String>,
 }
 
 impl Drained {
@@ -600,6 +619,7 @@ async fn drain(
     let size_before = if watch_storage { Some(schema_stats::total_size(pool).await) } else { None };
     let progress = Progress::new(backlog.changes);
     let wal_before = wal_position(pool).await;
+    let cpu_before = CpuSample::now();
     let started = Instant::now();
     let runtime = runtime(pool, kind, runtime_config(workers, batch_size), NoOp(Arc::clone(&progress)))
         .start()
@@ -608,6 +628,7 @@ async fn drain(
     let startup = started.elapsed();
     progress.wait(drain_limit(backlog.changes)).await;
     let elapsed = started.elapsed();
+    let cpu = cpu_before.zip(CpuSample::now()).map(|(before, after)| after.label_since(&before));
     if let Some(hold) = hold {
         hold.end().await;
     }
@@ -627,7 +648,7 @@ async fn drain(
     };
     assert_eq!(progress.seen(), backlog.changes, "each change processed once (a lease ran out?)");
     our_relations::assert_nothing_pending(pool).await;
-    Drained { elapsed, startup, wal_bytes: wal_after.saturating_sub(wal_before), storage }
+    Drained { elapsed, startup, wal_bytes: wal_after.saturating_sub(wal_before), storage, cpu }
 }
 
 /// The cluster's current WAL insert position, in bytes.
@@ -691,13 +712,14 @@ struct Runs {
     cell: Cell,
     condition: Condition,
     per_second: Vec<f64>,
+    /// `DRAIN_BENCH_TRACE`: the reference read just before each run, in rows per second.
+    reference: Vec<f64>,
 }
 
 impl Runs {
     /// max/min over the runs.
     fn spread(&self) -> f64 {
-        let (low, high) = range(&self.per_second);
-        high / low
+        spread(&self.per_second)
     }
 }
 
@@ -725,13 +747,14 @@ async fn drain_matrix(cluster: &Arc<Cluster>, knobs: &Knobs) {
     let mut all: Vec<Runs> = Vec::new();
     for cell in cells(knobs.backlog).into_iter().filter(wanted) {
         for &condition in &knobs.conditions {
-            all.push(Runs { cell, condition, per_second: Vec::new() });
+            all.push(Runs { cell, condition, per_second: Vec::new(), reference: Vec::new() });
         }
     }
     for round in 1..=knobs.repeat {
         for runs in &mut all {
-            let rate = measure(cluster, runs.cell, runs.condition, knobs.history, round).await;
+            let (rate, reference) = measure(cluster, runs.cell, runs.condition, knobs, round).await;
             runs.per_second.push(rate);
+            runs.reference.extend(reference);
         }
     }
     println!("* batch size 1 drains a tenth of the backlog (one claim and one settle per change)");
@@ -744,13 +767,24 @@ async fn drain_matrix(cluster: &Arc<Cluster>, knobs: &Knobs) {
 }
 
 /// Drains `cell` once under `condition` on a fresh database and prints its row;
-/// returns the changes per second.
-async fn measure(cluster: &Arc<Cluster>, cell: Cell, condition: Condition, history: u64, round: usize) -> f64 {
-    let setup = Setup { autovacuum_off: condition == Condition::AutovacuumOff, history };
+/// returns the changes per second, and the reference read's rows per second when
+/// traced.
+async fn measure(
+    cluster: &Arc<Cluster>,
+    cell: Cell,
+    condition: Condition,
+    knobs: &Knobs,
+    round: usize,
+) -> (f64, Option<f64>) {
+    let setup = Setup { autovacuum_off: condition == Condition::AutovacuumOff, history: knobs.history };
     let backlog = Backlog::build(cluster, cell.kind, cell.workers, cell.backlog, setup).await;
     let hold = match condition {
         Condition::LongTxn(variant) => Some(LongTransaction::open(backlog.db.url(), variant).await),
         Condition::Plain | Condition::AutovacuumOff => None,
+    };
+    let probe = match knobs.trace {
+        Some(_) => Some(Probe::measure(&backlog.pool, cell.backlog).await),
+        None => None,
     };
     let drained = drain(&backlog, cell.kind, cell.workers, cell.batch_size, hold, cell.watches_storage()).await;
     let autovacuum_off = backlog.autovacuum_off.as_ref().map(schema_stats::AutovacuumOff::label);
@@ -771,10 +805,13 @@ async fn measure(cluster: &Arc<Cluster>, cell: Cell, condition: Condition, histo
     if let Some(storage) = drained.storage {
         println!("    {}", storage.label());
     }
+    if let Some((probe, cpu)) = probe.zip(drained.cpu.as_ref()) {
+        println!("    {cpu}; {}", probe.label());
+    }
     if let Some(note) = autovacuum_off.filter(|_| round == 1) {
         println!("    {note}");
     }
-    drained.per_second(cell.backlog)
+    (drained.per_second(cell.backlog), probe.map(|probe| probe.reference))
 }
 
 /// Every run per cell and condition, max/min per cell, the conditions against plain,
@@ -806,6 +843,18 @@ fn summary(all: &[Runs], repeat: usize) {
             versus,
             figures.join("  ")
         );
+        if runs.reference.len() > 1 {
+            let figures: Vec<String> = runs.reference.iter().map(|&rate| thousands(rate)).collect();
+            println!(
+                "{:<16} {:>6} {:<15} {:>7.2}x {:>9}  {}",
+                "  reference read",
+                "",
+                "rows/s",
+                spread(&runs.reference),
+                "",
+                figures.join("  ")
+            );
+        }
     }
     let worst =
         all.iter().filter(|runs| runs.condition == Condition::Plain).max_by(|a, b| a.spread().total_cmp(&b.spread()));
@@ -819,6 +868,16 @@ fn summary(all: &[Runs], repeat: usize) {
             worst.spread()
         ),
         None => println!("stable: n/a (no plain cell ran)"),
+    }
+    let references: Vec<&Runs> = all.iter().filter(|runs| runs.reference.len() > 1).collect();
+    if let Some(noisiest) = references.iter().max_by(|a, b| spread(&a.reference).total_cmp(&spread(&b.reference))) {
+        println!(
+            "machine noise: the reference read varied up to {:.2}x max/min over the runs of one cell ({} {}); \
+             what a drain-shaped workload without our runtime varied on this machine at the same moments",
+            spread(&noisiest.reference),
+            noisiest.cell.kind.label(),
+            noisiest.cell.shape()
+        );
     }
 }
 
@@ -1038,6 +1097,12 @@ fn median(samples: &[f64]) -> f64 {
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
     if sorted.len().is_multiple_of(2) { (sorted[mid - 1] + sorted[mid]) / 2.0 } else { sorted[mid] }
+}
+
+/// max/min of `samples`.
+fn spread(samples: &[f64]) -> f64 {
+    let (low, high) = range(samples);
+    high / low
 }
 
 /// The lowest and highest of `samples`.

@@ -142,6 +142,14 @@ const RANGE: &str = "j.table_id = tid AND j.id > c.pos AND j.id <= c.target_hi
 /// entries at a few rows and read all of them behind a bitmap, then sorted them, in every
 /// claim (`runtime::statistics`; the drain bench measured 0.14x of the rate after a
 /// history).
+///
+/// Its statements keep their generic plans (`plan_cache_mode = force_generic_plan`), as
+/// those of [`settle_function`] do: PL/pgSQL hands them the cursor's values as
+/// parameters, and a custom plan that saw them looked cheaper than the generic one, so
+/// PostgreSQL planned them again at every call. The plans' shape does not depend on the
+/// values (the settings above fix it), and the drain bench measured 77,000-81,000
+/// changes/s at batch size 100 planned at every call and 91,000-95,000 with generic
+/// plans (BENCHMARKS.md, "Planned once").
 pub(crate) fn claim_function() -> String {
     let (cursors, subscribers, changes, deliveries, settled) = (
         journal_object("cursors"),
@@ -287,13 +295,14 @@ END
         "CREATE OR REPLACE FUNCTION {}(sub integer, claim_limit integer, budget bigint, lease_ms bigint, \
          token bigint, with_rows boolean, OUT change_id bigint, OUT op \"char\", OUT txid xid8, \
          OUT captured_at timestamptz, OUT attempt integer, OUT old_row jsonb, OUT new_row jsonb) \
-         RETURNS SETOF record LANGUAGE plpgsql VOLATILE SET enable_bitmapscan = off SET enable_sort = off SET jit = off AS {}",
+         RETURNS SETOF record LANGUAGE plpgsql VOLATILE SET enable_bitmapscan = off SET enable_sort = off SET jit = off SET plan_cache_mode = force_generic_plan AS {}",
         journal_object("claim_journal"),
         dollar_quote(&body)
     )
 }
 
-/// `settle_journal(...)`: the end of a journal batch held under `token`, in one call:
+/// `settle_journal(...)`: the end of a journal batch held under `token`, in one call
+/// (its statements planned once per session, as [`claim_function`]'s are):
 /// the cursor moves past `upto` and the lease is released; retries and the changes settled
 /// in a processor's transaction that did not commit go to `deliveries`, the dead ones to
 /// `dead_letters`; the subscriber's older dead letters of the rows done count them
@@ -386,7 +395,7 @@ END
         "CREATE OR REPLACE FUNCTION {}(sub integer, token bigint, upto bigint, attempt integer, done_ids bigint[], \
          retry_ids bigint[], retry_delays bigint[], retry_errors text[], dead_ids bigint[], dead_errors text[], \
          settled_ids bigint[], uncommitted_error text, OUT held boolean, \
-         OUT uncommitted bigint[]) LANGUAGE plpgsql VOLATILE AS {}",
+         OUT uncommitted bigint[]) LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS {}",
         journal_object("settle_journal"),
         dollar_quote(&body)
     )

@@ -157,6 +157,31 @@ async fn capture_functions_are_security_definer_and_serve_roles_without_journal_
     client.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}")).await.expect("cleanup");
 }
 
+/// The claim's and the settlement's statements keep their generic plans: planned at
+/// every call, they cost a sixth of the drain rate at batch size 100 (BENCHMARKS.md,
+/// "Planned once"); `runtime::plans` holds the runtime's own typed read to the same.
+#[tokio::test]
+async fn claim_and_settle_are_planned_once_per_session() {
+    let (_db, client) = journal_db().await;
+    for function in ["claim_journal", "settle_journal"] {
+        let config: Vec<String> = client
+            .query_one(
+                // The PL/pgSQL one: `settle_journal` also has the first release's parameter
+                // list, a SQL function that calls it.
+                "SELECT proconfig FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+                  WHERE p.pronamespace = 'db_listenable'::regnamespace AND p.proname = $1 AND l.lanname = 'plpgsql'",
+                &[&function],
+            )
+            .await
+            .map(|row| row.get(0))
+            .unwrap_or_else(|error| panic!("proconfig of {function}: {error}"));
+        assert!(
+            config.iter().any(|setting| setting == "plan_cache_mode=force_generic_plan"),
+            "{function} runs with {config:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn gated_wakeups_notify_with_an_empty_payload_and_off_never_calls_notify() {
     let (db, client) = journal_db().await;

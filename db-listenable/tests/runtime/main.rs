@@ -14,6 +14,7 @@ mod model;
 mod ordering;
 mod outbox;
 mod outcomes;
+mod plans;
 mod pooler;
 mod privileges;
 mod recovery;

@@ -256,7 +256,7 @@ WHERE c.subscriber_id = pending_entries.subscriber
   AND NOT (c.target IS NOT NULL AND j.id <= c.pos AND pg_catalog.pg_visible_in_snapshot(j.txid, c.target))
 $db_listenable$;
 
-CREATE OR REPLACE FUNCTION "db_listenable"."claim_journal"(sub integer, claim_limit integer, budget bigint, lease_ms bigint, token bigint, with_rows boolean, OUT change_id bigint, OUT op "char", OUT txid xid8, OUT captured_at timestamptz, OUT attempt integer, OUT old_row jsonb, OUT new_row jsonb) RETURNS SETOF record LANGUAGE plpgsql VOLATILE SET enable_bitmapscan = off SET enable_sort = off SET jit = off AS $db_listenable$
+CREATE OR REPLACE FUNCTION "db_listenable"."claim_journal"(sub integer, claim_limit integer, budget bigint, lease_ms bigint, token bigint, with_rows boolean, OUT change_id bigint, OUT op "char", OUT txid xid8, OUT captured_at timestamptz, OUT attempt integer, OUT old_row jsonb, OUT new_row jsonb) RETURNS SETOF record LANGUAGE plpgsql VOLATILE SET enable_bitmapscan = off SET enable_sort = off SET jit = off SET plan_cache_mode = force_generic_plan AS $db_listenable$
 #variable_conflict use_column
 DECLARE
     c "db_listenable"."cursors";
@@ -387,7 +387,7 @@ BEGIN
 END
 $db_listenable$;
 
-CREATE OR REPLACE FUNCTION "db_listenable"."settle_journal"(sub integer, token bigint, upto bigint, attempt integer, done_ids bigint[], retry_ids bigint[], retry_delays bigint[], retry_errors text[], dead_ids bigint[], dead_errors text[], settled_ids bigint[], uncommitted_error text, OUT held boolean, OUT uncommitted bigint[]) LANGUAGE plpgsql VOLATILE AS $db_listenable$
+CREATE OR REPLACE FUNCTION "db_listenable"."settle_journal"(sub integer, token bigint, upto bigint, attempt integer, done_ids bigint[], retry_ids bigint[], retry_delays bigint[], retry_errors text[], dead_ids bigint[], dead_errors text[], settled_ids bigint[], uncommitted_error text, OUT held boolean, OUT uncommitted bigint[]) LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $db_listenable$
 DECLARE
     tid integer;
     keys text[];
