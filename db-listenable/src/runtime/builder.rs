@@ -14,7 +14,7 @@ use super::config::{DriftPolicy, RuntimeConfig};
 use super::handle::Runtime;
 use super::processor::{BatchProcessor, ProcessError, Processor};
 use super::row::ChangeRow;
-use super::shared::{Counters, DeliveriesHint, PickStart, Served, Shared};
+use super::shared::{Counters, DeliveriesHint, JournalTurn, PickStart, Served, Shared};
 use super::store;
 use super::subscriber::{Batched, OutboxCatalog, Single, Subscriber};
 use super::{heartbeat, wakeup, worker};
@@ -271,6 +271,7 @@ impl<S: Send + Sync + 'static> RuntimeBuilder<S> {
                 counters: Counters::default(),
                 pick: PickStart::default(),
                 deliveries: DeliveriesHint::default(),
+                journal: JournalTurn::default(),
             });
         }
         let wanted = recommended_connections(&config);

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
@@ -43,6 +43,38 @@ pub(crate) struct Served {
     pub pick: PickStart,
     /// Whether its deliveries may hold changes to claim.
     pub deliveries: DeliveriesHint,
+    /// Whether a worker of this process holds its journal batch.
+    pub journal: JournalTurn,
+}
+
+/// Whether a worker of this process holds a subscriber's journal batch. The batch's
+/// lease is the subscriber's cursor, so one is in flight at a time; a sibling worker's
+/// claim meanwhile would find the cursor leased and come back empty: a call of
+/// `claim_journal` for nothing, which with four workers on one subscriber was a tenth of
+/// the calls and made the drain's rate vary with how the polls fell
+/// (`runtime::siblings`). Other processes still meet the lease in the database.
+#[derive(Default)]
+pub(crate) struct JournalTurn(AtomicBool);
+
+impl JournalTurn {
+    /// Takes the subscriber's journal turn until the guard is dropped; `None` while
+    /// another worker of this process has it.
+    pub fn take(&self) -> Option<JournalTurnGuard<'_>> {
+        self.0
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| JournalTurnGuard(&self.0))
+    }
+}
+
+/// A worker's turn at a subscriber's journal ([`JournalTurn::take`]), given back when
+/// dropped: on every way out of a batch, errors and a cancelled future included.
+pub(crate) struct JournalTurnGuard<'a>(&'a AtomicBool);
+
+impl Drop for JournalTurnGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// Whether a subscriber's deliveries (`db_listenable.deliveries`: retries, changes waiting

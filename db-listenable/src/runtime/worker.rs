@@ -115,7 +115,8 @@ async fn round(shared: &Shared, next: &mut usize, shutdown: &watch::Receiver<boo
 
 /// Claims and processes one batch of `served`: its deliveries when some may be due
 /// (retries, changes waiting behind them, requeued dead letters), else the next batch of
-/// the journal behind its cursor. Returns how many changes it claimed.
+/// the journal behind its cursor, unless another worker of this process holds that
+/// ([`super::shared::JournalTurn`]). Returns how many changes it claimed.
 async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
     if served.deliveries.due(shared.config.poll_interval) {
         let claimed = batch_from(shared, served, Source::Deliveries).await?;
@@ -124,6 +125,9 @@ async fn batch(shared: &Shared, served: &Served) -> Result<usize> {
         }
         served.deliveries.none_due();
     }
+    let Some(_turn) = served.journal.take() else {
+        return Ok(0);
+    };
     batch_from(shared, served, Source::Journal).await
 }
 

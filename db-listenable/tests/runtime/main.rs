@@ -22,6 +22,7 @@ mod requeue;
 mod rolling;
 mod routing;
 mod settle_in;
+mod siblings;
 mod startup;
 mod state;
 mod statistics;
