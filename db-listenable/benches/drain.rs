@@ -577,30 +577,8 @@ async fn prepare_for_timing(pool: &PgPool, setup: Setup) {
         our_relations::vacuum_analyze(pool).await;
     }
     sqlx::raw_sql("VACUUM (ANALYZE) items").execute(pool).await.expect("vacuum items");
-    wait_for_autovacuum_idle(pool).await;
+    schema_stats::wait_for_autovacuum_idle(pool).await;
     sqlx::raw_sql("CHECKPOINT").execute(pool).await.expect("checkpoint before timing");
-}
-
-/// Waits (up to 30 s) until no autovacuum worker works in the pool's database.
-async fn wait_for_autovacuum_idle(pool: &PgPool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let busy: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
-              WHERE datname = current_database() AND backend_type = 'autovacuum worker'",
-        )
-        .fetch_one(pool)
-        .await
-        .expect("look for autovacuum workers");
-        if busy == 0 {
-            return;
-        }
-        if Instant::now() > deadline {
-            println!("(note: an autovacuum worker still busy in the database after 30 s; timing anyway)");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// What one drain took.

@@ -96,20 +96,33 @@ impl SchemaStats {
 /// Waits (up to 10 s) until no client connection to the pool's database is left but
 /// the caller's, so every counter they held has been published.
 pub async fn wait_for_clients_gone(pool: &PgPool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let others = "SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()";
+    wait_for_none(pool, others, Duration::from_secs(10), "connection(s) still open; their statistics may be missing")
+        .await;
+}
+
+/// Waits (up to 30 s) until no autovacuum worker works in the pool's database.
+pub async fn wait_for_autovacuum_idle(pool: &PgPool) {
+    let workers = "SELECT count(*) FROM pg_stat_activity
+                    WHERE datname = current_database() AND backend_type = 'autovacuum worker'";
+    wait_for_none(pool, workers, Duration::from_secs(30), "autovacuum worker(s) still busy; timing anyway").await;
+}
+
+/// Polls the count `query` every 20 ms until it is 0; past `limit`, prints a note
+/// (`still`, after the count) and returns.
+async fn wait_for_none(pool: &PgPool, query: &str, limit: Duration, still: &str) {
+    let deadline = Instant::now() + limit;
     loop {
-        let others: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
-              WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
-        )
-        .fetch_one(pool)
-        .await
-        .expect("look at the database's connections");
-        if others == 0 {
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(query))
+            .fetch_one(pool)
+            .await
+            .unwrap_or_else(|error| panic!("{query}: {error}"));
+        if count == 0 {
             return;
         }
         if Instant::now() > deadline {
-            println!("(note: {others} connection(s) still open after 10 s; their statistics may be missing)");
+            println!("(note: {count} {still} after {} s)", limit.as_secs());
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
