@@ -14,11 +14,12 @@ use sqlx::{Connection, PgConnection};
 use crate::{Recorder, fast, items_db, wait_for};
 
 /// Changes drained, in batches of one.
-const CHANGES: i64 = 1_000;
+const CHANGES: i64 = 2_000;
 
-/// Claims beyond one per batch that a drain may make: the holder's last, empty claim and
-/// the idle polls of four workers between the last change and the shutdown.
-const IDLE_CLAIMS: i64 = 30;
+/// Claims beyond one per batch that a drain may make: the registration's, the holder's
+/// last, empty one, and the idle polls of four workers until the shutdown (a sibling
+/// claiming for nothing made 100-130 extra claims per 1,000 batches).
+const IDLE_CLAIMS: i64 = 60;
 
 #[tokio::test]
 async fn sibling_workers_leave_the_journal_to_the_one_holding_its_batch() {
