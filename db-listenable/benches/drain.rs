@@ -451,17 +451,12 @@ impl Backlog {
             }
         }
         fill(&pool, setup.history + 1, changes).await;
-        // The writers' sessions publish what they wrote when they end: before the
-        // `ANALYZE` below, or their counts would make autovacuum analyse again mid-drain.
-        pool.close().await;
-        let pool = connect().await.expect("reconnect");
-        schema_stats::wait_for_clients_gone(&pool).await;
+        // The writers' counts of rows written, published before the `ANALYZE` below, or
+        // they would make autovacuum analyse again mid-drain.
+        let pool = reopened(pool, db.url(), connections).await;
         prepare_for_timing(&pool, setup).await;
-        // A new pool, once the old one's connections are gone: each has then published
-        // its counters, and the baseline below holds everything before the drain.
-        pool.close().await;
-        let pool = connect().await.expect("reconnect");
-        schema_stats::wait_for_clients_gone(&pool).await;
+        // The baseline below then holds everything before the drain.
+        let pool = reopened(pool, db.url(), connections).await;
         let stats_before = StatsSnapshot::read(&pool).await;
         Backlog { pool, changes, stats_before, autovacuum_off, db }
     }
@@ -477,6 +472,15 @@ impl Backlog {
         pool.close().await;
         stats
     }
+}
+
+/// Closes `pool` and opens it again once its sessions are gone: each has then published
+/// its counters (rows written, index entries read) to PostgreSQL's statistics.
+async fn reopened(pool: PgPool, url: &str, connections: u32) -> PgPool {
+    pool.close().await;
+    let pool = PgPoolOptions::new().max_connections(connections).connect(url).await.expect("reconnect");
+    schema_stats::wait_for_clients_gone(&pool).await;
+    pool
 }
 
 /// The journal, the `items` table and its capture (the defaults: statement granularity,

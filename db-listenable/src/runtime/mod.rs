@@ -212,8 +212,9 @@
 //!
 //! The price: per-row state exists only for what goes wrong (retries, changes waiting
 //! behind them, dead letters), and one journal batch of a subscriber is in flight at a
-//! time (the batch's changes run in order in one worker; other workers serve other
-//! subscribers and the deliveries).
+//! time (the batch's changes run in order in one worker; the process's other workers
+//! leave that subscriber's journal alone meanwhile and serve other subscribers and the
+//! deliveries).
 //!
 //! # Example
 //!

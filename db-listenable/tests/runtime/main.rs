@@ -121,6 +121,17 @@ where
     }
 }
 
+/// Waits (up to 30 s) until every other session of `conn`'s database has ended: a
+/// backend publishes its statistics (index entries read, function calls) as it exits.
+pub async fn other_sessions_gone(conn: &mut sqlx::PgConnection) {
+    let others = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let started = std::time::Instant::now();
+    while sqlx::query_scalar::<_, i64>(others).fetch_one(&mut *conn).await.expect("sessions") > 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "other sessions still open after 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// What a recording processor saw: every delivery, in the order it ran.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {

@@ -6,7 +6,7 @@
 //! row for a batch of one, while the generic plan took default selectivities, so the
 //! read was planned again at every batch. Planning its join over the journal's
 //! partitions took 0.13 ms, five times its execution: a fifth of what a change cost at
-//! batch size 1 (the drain bench: 1,050-1,300 changes/s, and which plan won varied from
+//! batch size 1 (the drain bench: 976-1,417 changes/s, and which plan won varied from
 //! run to run with the statistics of the moment).
 
 use std::time::Duration;

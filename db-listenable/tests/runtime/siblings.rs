@@ -11,7 +11,7 @@ use db_listenable::ddl::CaptureConfig;
 use db_listenable::runtime::RuntimeBuilder;
 use sqlx::{Connection, PgConnection};
 
-use crate::{Recorder, fast, items_db, wait_for};
+use crate::{Recorder, fast, items_db, other_sessions_gone, wait_for};
 
 /// Changes drained, in batches of one.
 const CHANGES: i64 = 2_000;
@@ -59,12 +59,7 @@ async fn sibling_workers_leave_the_journal_to_the_one_holding_its_batch() {
 /// database has ended (a backend publishes its counts as it exits).
 async fn claim_calls(url: &str) -> i64 {
     let mut conn = PgConnection::connect(url).await.expect("connect");
-    let others = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
-    let started = std::time::Instant::now();
-    while sqlx::query_scalar::<_, i64>(others).fetch_one(&mut conn).await.expect("sessions") > 0 {
-        assert!(started.elapsed() < Duration::from_secs(30), "sessions still open after 30 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    other_sessions_gone(&mut conn).await;
     let calls: i64 = sqlx::query_scalar(
         "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_user_functions
           WHERE schemaname = 'db_listenable' AND funcname = 'claim_journal'",

@@ -13,7 +13,7 @@ use std::time::Duration;
 use db_listenable::runtime::{Change, Context, ProcessError, Processor, RuntimeBuilder};
 use sqlx::{Connection, PgConnection};
 
-use crate::{Item, fast, pending, private_items_db, subscriber_at_start, wait_for};
+use crate::{Item, fast, other_sessions_gone, pending, private_items_db, subscriber_at_start, wait_for};
 use db_listenable::DbListenable;
 
 /// Changes in the backlog.
@@ -48,16 +48,7 @@ impl Processor<Item> for FailsSome {
 /// other session of the database has ended (a backend publishes its counters as it exits,
 /// before it leaves `pg_stat_activity`).
 async fn journal_index_entries_read(conn: &mut PgConnection) -> i64 {
-    let others = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
-    let started = std::time::Instant::now();
-    loop {
-        let left: i64 = sqlx::query_scalar(others).fetch_one(&mut *conn).await.expect("sessions");
-        if left == 0 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{left} session(s) still open after 30 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    other_sessions_gone(conn).await;
     sqlx::query_scalar(
         "SELECT coalesce(sum(s.idx_tup_read), 0)::bigint FROM pg_stat_user_indexes s
          JOIN pg_inherits i ON i.inhrelid = s.relid
